@@ -1,0 +1,184 @@
+/*
+ * lcr_kernels.h — Lichen's compute kernels (internal to Lichen; robot binaries use lichen.h).
+ *
+ * Every kernel family exists as a portable C version and a SIMD version (AVX2+FMA on x86-64,
+ * NEON on aarch64, NEON+dotprod where the CPU has it). Dispatch happens in one place:
+ * lcr_kernels_for(isa) returns the table of one instruction set, lcr_kernels_best() the
+ * fastest the running CPU supports (chosen once, at first call, from CPUID / AT_HWCAP).
+ *
+ * Conventions
+ * - Matrices are row-major. "W[m, k]" is m rows of k values; quantized rows hold k/32 blocks.
+ * - Block formats are byte for byte ggml's: Q8_0 = { fp16 d; int8 qs[32] } (34 bytes),
+ *   Q4_0 = { fp16 d; uint8 qs[16] } (18 bytes, low nibbles are values 0..15, high 16..31).
+ * - k must be a multiple of LCR_QK (32) for every quantized kernel. Callers (Swift) validate
+ *   shapes, buffer sizes and alignment before calling: these functions trust their arguments.
+ * - No kernel allocates. Scratch, where needed, is caller-provided and its size is given by a
+ *   *_scratch_bytes() helper.
+ * - Results of SIMD and portable versions agree exactly on integer parts (quantized codes,
+ *   int32 block sums) and to float rounding on float sums (summation order differs).
+ */
+#ifndef LCR_KERNELS_H
+#define LCR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LCR_QK 32
+#define LCR_Q8_0_BLOCK_BYTES 34
+#define LCR_Q4_0_BLOCK_BYTES 18
+
+typedef uint16_t lcr_fp16;
+
+typedef struct {
+    lcr_fp16 d;
+    int8_t qs[LCR_QK];
+} lcr_block_q8_0;
+
+typedef struct {
+    lcr_fp16 d;
+    uint8_t qs[LCR_QK / 2];
+} lcr_block_q4_0;
+
+_Static_assert(sizeof(lcr_block_q8_0) == LCR_Q8_0_BLOCK_BYTES, "Q8_0 block must be 34 bytes (ggml)");
+_Static_assert(sizeof(lcr_block_q4_0) == LCR_Q4_0_BLOCK_BYTES, "Q4_0 block must be 18 bytes (ggml)");
+
+/// Instruction sets a kernel table can be built for.
+typedef enum {
+    LCR_ISA_PORTABLE = 0,
+    LCR_ISA_AVX2 = 1,          // x86-64 AVX2 + FMA + F16C
+    LCR_ISA_NEON = 2,          // aarch64 Advanced SIMD
+    LCR_ISA_NEON_DOTPROD = 3,  // aarch64 Advanced SIMD + SDOT (FEAT_DotProd)
+    LCR_ISA_COUNT = 4
+} lcr_isa;
+
+/// Name of an instruction set ("portable", "avx2", "neon", "neon-dotprod").
+const char *lcr_isa_name(lcr_isa isa);
+/// 1 if the running CPU (and this build) supports `isa`, else 0.
+int lcr_isa_supported(lcr_isa isa);
+/// The fastest supported instruction set.
+lcr_isa lcr_isa_best(void);
+
+/* ---- fp16 (IEEE binary16), bit-exact with ggml / numpy: round to nearest even ---- */
+float lcr_fp16_to_fp32(lcr_fp16 h);
+lcr_fp16 lcr_fp32_to_fp16(float f);
+void lcr_fp16_to_fp32_row(const lcr_fp16 *x, float *y, int64_t n);
+void lcr_fp32_to_fp16_row(const float *x, lcr_fp16 *y, int64_t n);
+
+/*
+ * One instruction set's kernels. Every pointer is non-NULL in a table returned by
+ * lcr_kernels_for(); a family without a hand-written SIMD body uses the portable body
+ * compiled for that instruction set (stated per entry).
+ */
+typedef struct lcr_kernel_table {
+    lcr_isa isa;
+
+    /* -- block quantization (k % 32 == 0); byte-exact with ggml's reference rows -- */
+    /// Q8_0: d = max|x|/127, q = roundf(x/d) (half away from zero), d stored as fp16.
+    void (*quantize_row_q8_0)(const float *x, lcr_block_q8_0 *y, int64_t k);
+    /// Q4_0: d = m/-8 where m is the value of largest magnitude, q = min(15, trunc(x/d + 8.5)).
+    void (*quantize_row_q4_0)(const float *x, lcr_block_q4_0 *y, int64_t k);
+    void (*dequantize_row_q8_0)(const lcr_block_q8_0 *x, float *y, int64_t k);
+    void (*dequantize_row_q4_0)(const lcr_block_q4_0 *x, float *y, int64_t k);
+
+    /* -- quantized dot products, int32 accumulation within a block -- */
+    /// sum over blocks b of d_x[b]*d_y[b] * sum_i x_q[b,i]*y_q[b,i]
+    float (*dot_q8_0_q8_0)(const lcr_block_q8_0 *x, const lcr_block_q8_0 *y, int64_t k);
+    /// Q4_0 weights (values q-8) times Q8_0 activations.
+    float (*dot_q4_0_q8_0)(const lcr_block_q4_0 *x, const lcr_block_q8_0 *y, int64_t k);
+
+    /*
+     * -- quantized matrix x vector / matrix x matrix --
+     * y[n, m] = x[n, k] . W[m, k]^T (+ bias[m] if bias != NULL), x fp32 quantized on the fly
+     * per row to Q8_0 into `scratch` (at least lcr_q8_0_row_bytes(k) * n bytes, 2-aligned).
+     * ldy is the row stride of y in floats (>= m). n == 1 is the GEMV.
+     */
+    void (*gemm_q8_0)(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
+                      int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch);
+    void (*gemm_q4_0)(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
+                      int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch);
+
+    /*
+     * -- transposed product for backprop through a frozen quantized weight --
+     * dx[n, k] (+)= dy[n, m] . W[m, k]; accumulate != 0 adds to dx, else overwrites.
+     * ldy / ldx are row strides in floats. No scratch.
+     */
+    void (*gemm_t_q8_0)(const lcr_block_q8_0 *w, const float *dy, float *dx,
+                        int64_t n, int64_t m, int64_t k, int64_t ldy, int64_t ldx, int accumulate);
+    void (*gemm_t_q4_0)(const lcr_block_q4_0 *w, const float *dy, float *dx,
+                        int64_t n, int64_t m, int64_t k, int64_t ldy, int64_t ldx, int accumulate);
+
+    /* -- fp32 matrix x vector (the batch-1 path; BLIS's gemm is slow at m = 1) --
+     * y[m] = alpha * W[m, k] . x[k] + beta * y[m], W row stride ldw floats. */
+    void (*sgemv)(const float *w, const float *x, float *y, int64_t m, int64_t k, int64_t ldw,
+                  float alpha, float beta);
+
+    /* -- elementwise and reductions (SIMD table: the portable body compiled for the ISA) -- */
+    void (*add)(const float *a, const float *b, float *y, int64_t n);          // y = a + b
+    void (*mul)(const float *a, const float *b, float *y, int64_t n);          // y = a * b
+    void (*scale)(const float *a, float s, float *y, int64_t n);               // y = s * a
+    void (*axpy)(float alpha, const float *x, float *y, int64_t n);            // y += alpha * x
+    void (*relu)(const float *x, float *y, int64_t n);                        // y = max(x, 0)
+    void (*relu_backward)(const float *x, const float *dy, float *dx, int64_t n); // dx = x > 0 ? dy : 0
+    void (*leaky_relu)(const float *x, float slope, float *y, int64_t n);
+    float (*sum)(const float *x, int64_t n);
+    float (*dot)(const float *x, const float *y, int64_t n);
+    /// Row-wise softmax / log-softmax over rows of `cols` values (max-subtracted).
+    void (*softmax_rows)(const float *x, float *y, int64_t rows, int64_t cols);
+    void (*log_softmax_rows)(const float *x, float *y, int64_t rows, int64_t cols);
+    /// Per-channel statistics of x[batch, channels, spatial] (NCHW flattened; spatial = H*W):
+    /// sum[c], mean[c] and biased variance var[c] over batch*spatial values (any output may be NULL).
+    void (*channel_stats)(const float *x, int64_t batch, int64_t channels, int64_t spatial,
+                          float *sum, float *mean, float *var);
+} lcr_kernel_table;
+
+/// The table for `isa`, or NULL when the CPU or this build does not support it.
+const lcr_kernel_table *lcr_kernels_for(lcr_isa isa);
+/// The table of lcr_isa_best().
+const lcr_kernel_table *lcr_kernels_best(void);
+
+/// Bytes of one Q8_0 / Q4_0 row of k values (k % 32 == 0).
+static inline size_t lcr_q8_0_row_bytes(int64_t k) { return (size_t)(k / LCR_QK) * LCR_Q8_0_BLOCK_BYTES; }
+static inline size_t lcr_q4_0_row_bytes(int64_t k) { return (size_t)(k / LCR_QK) * LCR_Q4_0_BLOCK_BYTES; }
+
+/* ---- fp32 GEMM through BLIS (single-threaded, serial in the calling thread) ----
+ * C[m, n] = alpha * op(A) . op(B) + beta * C, row-major, leading dimensions in floats.
+ * op(A) is [m, k]: A is [m, k] (trans_a = 0) or [k, m] (trans_a = 1); likewise op(B) [k, n].
+ * m == 1 with trans_a == 0 goes to the table's sgemv (BLIS's gemm is slow for one row). */
+void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+               float *c, int64_t ldc);
+/// The same product always through BLIS (no GEMV shortcut): the benchmark baseline.
+void lcr_sgemm_blis(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc);
+
+/* ---- im2col / col2im (NCHW, one image; groups are handled by the caller) ----
+ * col has shape [c * kh * kw, oh * ow] with oh = (h + 2*ph - dh*(kh-1) - 1)/sh + 1 (likewise ow).
+ * col2im accumulates col back into img (img must be zeroed by the caller first if wanted). */
+typedef struct {
+    int64_t channels, height, width;      // input image
+    int64_t kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t pad_h, pad_w;
+    int64_t dilation_h, dilation_w;
+} lcr_conv_geometry;
+
+int64_t lcr_conv_out_h(const lcr_conv_geometry *g);
+int64_t lcr_conv_out_w(const lcr_conv_geometry *g);
+void lcr_im2col(const lcr_conv_geometry *g, const float *img, float *col);
+void lcr_col2im(const lcr_conv_geometry *g, const float *col, float *img);
+/* conv1d is conv2d with height 1, kernel_h 1, stride_h 1, pad_h 0, dilation_h 1. */
+
+/* ---- memory bandwidth probe (benchmarks) ----
+ * Reads n floats with the widest loads the ISA has and returns their sum (so nothing is
+ * optimised away). */
+float lcr_read_bandwidth_probe(const float *x, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LCR_KERNELS_H */

@@ -1,0 +1,1 @@
+#include "lcr_os.h"

@@ -1,0 +1,99 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// MARK: - Platform libraries
+//
+// BLIS comes from Debian's pthread build, linked statically so robot binaries carry
+// no OpenMP runtime (the default libblis-dev alternative is the OpenMP build, whose
+// blis.h includes <omp.h>). jemalloc is Debian's: linking it makes it the process
+// allocator, and Lichen's heap region is one explicit jemalloc arena inside the budget.
+
+#if arch(x86_64)
+let multiarch = "x86_64-linux-gnu"
+#elseif arch(arm64)
+let multiarch = "aarch64-linux-gnu"
+#else
+let multiarch = "unknown"
+#endif
+
+let blisInclude = "/usr/include/\(multiarch)/blis-pthread"
+let blisLibrary = "/usr/lib/\(multiarch)/blis-pthread/libblis.a"
+
+let cRuntimeSettings: [CSetting] = [
+    // Kernels are built optimised in every configuration: the tests run them on real sizes.
+    .unsafeFlags(["-O2", "-I\(blisInclude)", "-fno-strict-aliasing"]),
+    .define("_GNU_SOURCE"),
+]
+
+let cRuntimeLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags([blisLibrary]),
+    .linkedLibrary("jemalloc"),
+    .linkedLibrary("pthread"),
+    .linkedLibrary("m"),
+]
+
+/// The core must stay Embedded-Swift clean; the host build makes the Embedded
+/// restrictions it can see errors (the Embedded compile in CI catches the rest).
+let coreSwiftSettings: [SwiftSetting] = [
+    .treatWarning("EmbeddedRestrictions", as: .error),
+]
+
+let package = Package(
+    name: "Lichen",
+    products: [
+        .library(name: "Lichen", targets: ["Lichen"]),
+        .executable(name: "lichen", targets: ["LichenCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Core
+        .target(
+            name: "CRuntime",
+            path: "CRuntime",
+            sources: ["src"],
+            publicHeadersPath: "include",
+            cSettings: cRuntimeSettings,
+            linkerSettings: cRuntimeLinkerSettings
+        ),
+        .target(
+            name: "Lichen",
+            dependencies: ["CRuntime"],
+            path: "Sources/Lichen",
+            exclude: ["Arena/README.md", "Tensor/README.md", "Kernels/README.md"],
+            swiftSettings: coreSwiftSettings
+        ),
+
+        // MARK: - Tools
+        .executableTarget(
+            name: "LichenCLI",
+            dependencies: [
+                "Lichen",
+                "CRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/LichenCLI"
+        ),
+
+        // MARK: - Tests
+        // The core's own checks: Embedded-clean, run by the host test suite and by the
+        // aarch64 runner under qemu (ports/linux-aarch64).
+        .target(
+            name: "LichenChecks",
+            dependencies: ["Lichen", "CRuntime"],
+            path: "Tests/LichenChecks",
+            swiftSettings: coreSwiftSettings
+        ),
+        .testTarget(
+            name: "LichenTests",
+            dependencies: ["Lichen", "LichenChecks", "CRuntime"],
+            path: "Tests/LichenTests"
+        ),
+        .testTarget(
+            name: "LichenCLITests",
+            dependencies: ["LichenCLI"],
+            path: "Tests/LichenCLITests"
+        ),
+    ]
+)

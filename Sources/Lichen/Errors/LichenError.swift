@@ -1,0 +1,59 @@
+/// Every failure Lichen reports. Each case says what went wrong and where, in plain values,
+/// so the message can be built without reflection (Embedded Swift has none).
+///
+/// Input a caller, a file or a socket hands Lichen never traps: it comes back as one of these
+/// and the runtime keeps the state it had before the call.
+public enum LichenError: Error, Equatable {
+    /// A request for `asked` bytes when only `left` remain in the budget.
+    case budgetExceeded(asked: Int, left: Int)
+    /// Operand `operand` has `got` along dimension `dimension` where `expected` was required.
+    case shapeMismatch(operand: StaticString, dimension: Int, expected: Int, got: Int)
+    /// Operand `operand` needs `needed` bytes but its buffer holds `available`.
+    case bufferTooSmall(operand: StaticString, needed: Int, available: Int)
+    /// Operand `operand` starts at `address`, which is not a multiple of `alignment`.
+    case misaligned(operand: StaticString, address: UInt, alignment: Int)
+    /// A view of `operand` would reach byte `end` of a buffer of `limit` bytes.
+    case outOfBounds(operand: StaticString, end: Int, limit: Int)
+    /// Operand `operand` has an element type the operation does not take.
+    case unsupportedElementType(operand: StaticString, type: ElementType)
+    /// Argument `name` has value `value`, which is not allowed: `reason`.
+    case invalidArgument(name: StaticString, value: Int, reason: StaticString)
+    /// An operating-system call failed with `errno`.
+    case systemError(call: StaticString, errno: Int32)
+}
+
+extension LichenError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .budgetExceeded(let asked, let left):
+            return "budget exceeded: asked for \(asked) bytes, \(left) bytes left"
+        case .shapeMismatch(let operand, let dimension, let expected, let got):
+            return "shape mismatch: \(text(operand)) dimension \(dimension) is \(got), expected \(expected)"
+        case .bufferTooSmall(let operand, let needed, let available):
+            return "buffer too small: \(text(operand)) needs \(needed) bytes, has \(available)"
+        case .misaligned(let operand, let address, let alignment):
+            return "misaligned: \(text(operand)) at address \(address) is not \(alignment)-byte aligned"
+        case .outOfBounds(let operand, let end, let limit):
+            return "out of bounds: \(text(operand)) reaches byte \(end) of a \(limit)-byte buffer"
+        case .unsupportedElementType(let operand, let type):
+            return "unsupported element type: \(text(operand)) is \(type.name)"
+        case .invalidArgument(let name, let value, let reason):
+            return "invalid argument: \(text(name)) = \(value): \(text(reason))"
+        case .systemError(let call, let errno):
+            return "system error: \(text(call)) failed with errno \(errno)"
+        }
+    }
+}
+
+extension LichenError {
+    /// Equality by case and values; `StaticString`s compare by their text.
+    public static func == (lhs: LichenError, rhs: LichenError) -> Bool {
+        lhs.description == rhs.description
+    }
+}
+
+/// The text of a `StaticString`, without reflection.
+@inline(__always)
+func text(_ s: StaticString) -> String {
+    s.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+}

@@ -1,0 +1,1 @@
+let arenaChecks: [Check] = []  // replaced by the arena checks

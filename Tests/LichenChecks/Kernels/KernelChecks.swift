@@ -1,0 +1,1 @@
+let kernelChecks: [Check] = []  // replaced by the kernel checks
