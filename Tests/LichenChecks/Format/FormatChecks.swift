@@ -1,0 +1,1 @@
+let formatChecks: [Check] = []  // replaced by the GGUF checks
