@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Cross-builds Lichen for 64-bit Arm Linux (aarch64, glibc) from an x86-64 Debian machine:
+#
+#   liblichen-cruntime.a  CRuntime/src/**/*.c with aarch64-linux-gnu-gcc
+#   liblichen.a           Sources/Lichen as Embedded Swift (aarch64-none-none-elf, PIC)
+#                         + Lichen.swiftmodule, the interface robot binaries import
+#   liblichen-checks.a    Tests/LichenChecks, the same way, importing that module
+#   lichen-checks         ports/linux-aarch64/runner linked against all of the above,
+#                         arm64 glibc (dynamic), BLIS (pthread build, static) and jemalloc
+#   lichen-checks.map     linker map;  size.txt  sizes of the libraries and the runner
+#
+# The flags come from ports/linux-aarch64/toolset.json (the one place they are written down).
+# Sources are found by globbing, so new files need no change here.
+#
+# Usage: ports/linux-aarch64/build.sh
+# Env:   OUT      output folder (default: .build-aarch64 at the repository root)
+#        SWIFTC   Swift compiler (default: swiftc on PATH)
+#        DISASM=1 also write a demangled disassembly of the runner (lichen-checks.dis)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+port=ports/linux-aarch64
+toolset=$port/toolset.json
+out=${OUT:-$root/.build-aarch64}
+swiftc=${SWIFTC:-swiftc}
+
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+step_start=0
+step() { step_start=$SECONDS; echo "== $*"; }
+step_done() { echo "   done in $((SECONDS - step_start)) s"; }
+
+command -v "$swiftc" >/dev/null || die "$swiftc not found (the Swift toolchain must be on PATH)"
+
+# The toolchain's usr/ folder; toolset.json names files under /opt/swift/usr, the path
+# this repository's machines use, and that prefix is rewritten if swiftc lives elsewhere.
+swift_usr=$(cd "$(dirname "$(readlink -f "$(command -v "$swiftc")")")/.." && pwd)
+
+# toolset_options SECTION: the extraCLIOptions of one section of toolset.json, one per line.
+toolset_options() {
+    local section=$1
+    if command -v jq >/dev/null; then
+        jq -r --arg s "$section" '.[$s].extraCLIOptions[]' "$toolset"
+    else
+        python3 -c 'import json, sys
+for o in json.load(open(sys.argv[1]))[sys.argv[2]]["extraCLIOptions"]: print(o)' "$toolset" "$section"
+    fi | sed "s|^/opt/swift/usr/|$swift_usr/|"
+}
+toolset_path() {
+    if command -v jq >/dev/null; then
+        jq -r --arg s "$1" '.[$s].path' "$toolset"
+    else
+        python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["path"])' "$toolset" "$1"
+    fi
+}
+
+mapfile -t swift_flags < <(toolset_options swiftCompiler)
+mapfile -t c_flags < <(toolset_options cCompiler)
+mapfile -t link_flags < <(toolset_options linker)
+cc=$(toolset_path cCompiler)
+ld=$(toolset_path linker)
+ar=${cc%gcc}ar
+size=${cc%gcc}size
+readelf=${cc%gcc}readelf
+for tool in "$cc" "$ld" "$ar" "$size" "$readelf"; do
+    command -v "$tool" >/dev/null || die "$tool not found (run ports/host/setup)"
+done
+for flag in "${link_flags[@]}"; do
+    case $flag in
+        /*) [ -e "$flag" ] || die "$flag not found (run ports/host/setup)" ;;
+    esac
+done
+
+rm -rf "$out"
+mkdir -p "$out/cruntime" "$out/swift"
+total_start=$SECONDS
+
+# ---- (a) CRuntime ------------------------------------------------------------------------
+step "CRuntime (C11, $cc)"
+mapfile -t c_sources < <(find CRuntime/src -name '*.c' -type f | LC_ALL=C sort)
+[ ${#c_sources[@]} -gt 0 ] || die "no C sources under CRuntime/src"
+c_objects=()
+for src in "${c_sources[@]}"; do
+    obj="$out/cruntime/$(echo "${src#CRuntime/src/}" | tr / _).o"
+    # -I CRuntime/src lets internal headers be included by their path below src/.
+    "$cc" "${c_flags[@]}" -I CRuntime/include -I CRuntime/src -c "$src" -o "$obj" \
+        || die "compiling $src for aarch64 failed"
+    c_objects+=("$obj")
+done
+"$ar" rcs "$out/liblichen-cruntime.a" "${c_objects[@]}"
+echo "   ${#c_sources[@]} C files -> liblichen-cruntime.a"
+step_done
+
+# ---- (b), (c) Swift modules --------------------------------------------------------------
+# swift_module NAME DIR: compiles every .swift file under DIR into lib<name>.a and
+# NAME.swiftmodule in $out/swift.
+swift_module() {
+    local name=$1 dir=$2 lib=$3
+    local sources
+    mapfile -t sources < <(find "$dir" -name '*.swift' -type f | LC_ALL=C sort)
+    [ ${#sources[@]} -gt 0 ] || die "no Swift sources under $dir"
+    "$swiftc" "${swift_flags[@]}" -module-name "$name" -I CRuntime/include -I "$out/swift" \
+        -emit-module -emit-module-path "$out/swift/$name.swiftmodule" \
+        -c "${sources[@]}" -o "$out/swift/$name.o" \
+        || die "$name ($dir) does not compile as Embedded Swift for aarch64"
+    "$ar" rcs "$out/$lib" "$out/swift/$name.o"
+    echo "   ${#sources[@]} Swift files -> $lib, $name.swiftmodule"
+}
+
+step "Lichen (Embedded Swift, aarch64-none-none-elf, PIC)"
+swift_module Lichen Sources/Lichen liblichen.a
+step_done
+
+step "LichenChecks (Embedded Swift)"
+swift_module LichenChecks Tests/LichenChecks liblichen-checks.a
+step_done
+
+# ---- (d) the runner ----------------------------------------------------------------------
+step "runner (Embedded Swift) and link ($ld, dynamic glibc)"
+runner_flags=()
+# Unbuffered output through the OS shim when CRuntime has it; print() (stdio) otherwise.
+if grep -q 'lcr_os_write_stdout' CRuntime/include/lcr_os.h; then
+    runner_flags+=(-D LICHEN_RUNNER_OS_WRITE)
+fi
+mapfile -t runner_sources < <(find "$port/runner" -name '*.swift' -type f | LC_ALL=C sort)
+"$swiftc" "${swift_flags[@]}" "${runner_flags[@]}" -module-name LichenRunner \
+    -I CRuntime/include -I "$out/swift" \
+    -c "${runner_sources[@]}" -o "$out/swift/LichenRunner.o" \
+    || die "the runner does not compile"
+"$ld" -o "$out/lichen-checks" "$out/swift/LichenRunner.o" \
+    -Wl,--start-group "$out/liblichen-checks.a" "$out/liblichen.a" "$out/liblichen-cruntime.a" -Wl,--end-group \
+    "${link_flags[@]}" \
+    -Wl,-Map="$out/lichen-checks.map" \
+    || die "linking the runner failed"
+step_done
+
+# ---- size summary ------------------------------------------------------------------------
+{
+    echo "# Lichen linux-aarch64 build, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# swiftc: $("$swiftc" --version 2>&1 | head -1)"
+    echo "# cc:     $("$cc" --version | head -1)"
+    echo
+    echo "## file sizes (bytes)"
+    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a lichen-checks; do
+        printf '%-24s %10d\n' "$f" "$(stat -c %s "$out/$f")"
+    done
+    echo
+    echo "## sections (text/data/bss, bytes; static libraries summed over members)"
+    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a; do
+        "$size" -t "$out/$f" | tail -1 | awk -v n="$f" '{printf "%-24s text %9d  data %7d  bss %7d\n", n, $1, $2, $3}'
+    done
+    "$size" "$out/lichen-checks" | tail -1 | awk '{printf "%-24s text %9d  data %7d  bss %7d\n", "lichen-checks", $1, $2, $3}'
+    echo
+    echo "## dynamic dependencies of lichen-checks"
+    "$readelf" -d "$out/lichen-checks" | awk '/NEEDED/ {print $NF}' | tr -d '[]'
+} > "$out/size.txt"
+cat "$out/size.txt"
+
+if [ "${DISASM:-0}" = 1 ]; then
+    "${cc%gcc}objdump" -d "$out/lichen-checks" | "$swift_usr/bin/swift-demangle" --simplified > "$out/lichen-checks.dis"
+    echo "disassembly: $out/lichen-checks.dis"
+fi
+
+echo "build.sh: OK in $((SECONDS - total_start)) s; outputs in $out"
