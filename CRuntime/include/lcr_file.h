@@ -1,5 +1,70 @@
+/*
+ * lcr_file.h — file access for Lichen's Swift core: read-only mapping of model files, a
+ * read-into-buffer fallback for boards without mmap, and the calls an atomic write needs
+ * (create, write, fsync, rename).
+ *
+ * Every function returns 0 on success or an errno value on failure; none aborts, none
+ * allocates. Descriptors are plain ints and are opened with O_CLOEXEC.
+ */
 #ifndef LCR_FILE_H
 #define LCR_FILE_H
+
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- reading ---- */
+
+/// Opens `path` read-only. On success stores the descriptor in `*fd`.
+int lcr_file_open_read(const char *path, int *fd);
+
+/// Stores the size in bytes of the regular file behind `fd` in `*byte_count` (fstat).
+/// Returns EINVAL if `fd` is not a regular file.
+int lcr_file_size(int fd, uint64_t *byte_count);
+
+/// Maps the first `byte_count` bytes of `fd` with PROT_READ, MAP_SHARED when `shared` is
+/// nonzero (page-cache backed, shared between processes) and MAP_PRIVATE otherwise.
+/// Stores the address in `*address`. `byte_count` must be nonzero (EINVAL otherwise).
+/// The mapping stays valid after the descriptor is closed.
+int lcr_file_map(int fd, size_t byte_count, int shared, const void **address);
+
+/// Unmaps a mapping made by lcr_file_map (same address and byte count).
+int lcr_file_unmap(const void *address, size_t byte_count);
+
+/// Reads exactly `byte_count` bytes from offset 0 of `fd` into `buffer` (pread, retried on
+/// EINTR and short reads). Returns EIO if the file ends first.
+int lcr_file_read_all(int fd, void *buffer, size_t byte_count);
+
+/// Closes `fd`.
+int lcr_file_close(int fd);
+
+/* ---- writing ---- */
+
+/// Creates `path` for writing (O_WRONLY | O_CREAT | O_TRUNC, mode 0644) and stores the
+/// descriptor in `*fd`.
+int lcr_file_create(const char *path, int *fd);
+
+/// Writes all `byte_count` bytes (retried on EINTR and short writes).
+int lcr_file_write_all(int fd, const void *bytes, size_t byte_count);
+
+/// Flushes the file's data and metadata to the device (fsync).
+int lcr_file_sync(int fd);
+
+/// Renames `from` to `to`, replacing `to` atomically (rename(2)).
+int lcr_file_rename(const char *from, const char *to);
+
+/// Removes `path` (unlink).
+int lcr_file_remove(const char *path);
+
+/// Flushes the directory that holds `path` (the part before the last '/', or "." if there
+/// is none), so that a rename into it survives a power loss.
+int lcr_file_sync_parent_directory(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

@@ -20,6 +20,16 @@ public enum LichenError: Error, Equatable {
     case invalidArgument(name: StaticString, value: Int, reason: StaticString)
     /// An operating-system call failed with `errno`.
     case systemError(call: StaticString, errno: Int32)
+    /// An input file is malformed at byte `offset`: `reason`.
+    case malformedFile(offset: Int, reason: StaticString)
+    /// An input file of kind `format` has version `version`, which Lichen does not read.
+    case unsupportedVersion(format: StaticString, version: Int)
+    /// Tensor `tensor` in a model file has ggml type id `type`, which Lichen does not take.
+    case unsupportedTensorType(tensor: String, type: Int)
+    /// No `kind` (metadata key, tensor) named `name`.
+    case notFound(kind: StaticString, name: String)
+    /// Metadata value `key` has type `got` where `expected` was asked for.
+    case valueTypeMismatch(key: String, expected: StaticString, got: StaticString)
 }
 
 extension LichenError: CustomStringConvertible {
@@ -41,6 +51,16 @@ extension LichenError: CustomStringConvertible {
             return "invalid argument: \(text(name)) = \(value): \(text(reason))"
         case .systemError(let call, let errno):
             return "system error: \(text(call)) failed with errno \(errno)"
+        case .malformedFile(let offset, let reason):
+            return "malformed file at byte offset \(offset): \(text(reason))"
+        case .unsupportedVersion(let format, let version):
+            return "unsupported version: \(text(format)) version \(version)"
+        case .unsupportedTensorType(let tensor, let type):
+            return "unsupported tensor type: tensor '\(tensor)' has ggml type \(type)"
+        case .notFound(let kind, let name):
+            return "not found: \(text(kind)) '\(name)'"
+        case .valueTypeMismatch(let key, let expected, let got):
+            return "value type mismatch: '\(key)' is \(text(got)), expected \(text(expected))"
         }
     }
 }
