@@ -28,6 +28,7 @@ command -v "$qemu" >/dev/null || { echo "run-tests.sh: $qemu not found (run port
 [ -x "$runner" ] || { echo "run-tests.sh: $runner missing (run ports/linux-aarch64/build.sh first)" >&2; exit 1; }
 
 export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
+ulimit -c 0   # a trapping check must not leave a qemu core file behind
 
 status=0
 summary=()
@@ -35,7 +36,25 @@ for cpu in "${cpus[@]}"; do
     echo "== $qemu -L $QEMU_LD_PREFIX -cpu $cpu $runner $*"
     start=$SECONDS
     run_status=0
-    "$qemu" -L "$QEMU_LD_PREFIX" -cpu "$cpu" "$runner" "$@" || run_status=$?
+    log=$(mktemp)
+    set +e
+    "$qemu" -L "$QEMU_LD_PREFIX" -cpu "$cpu" "$runner" "$@" | tee "$log"
+    run_status=${PIPESTATUS[0]}
+    set -e
+    if [ "$run_status" -gt 128 ]; then
+        # The runner died (a trap is SIGTRAP/SIGILL): name the check that was running, the
+        # first one in run order without a PASS/FAIL line.
+        crashed=$("$qemu" -L "$QEMU_LD_PREFIX" -cpu "$cpu" "$runner" --list "$@" 2>/dev/null \
+            | while IFS= read -r name; do
+                grep -qxF -e "PASS $name" -e "FAIL $name" <(sed -E 's/ \([0-9]+ (assertions|failures).*\)$//' "$log") \
+                    || { echo "$name"; break; }
+            done)
+        echo "CRASH ${crashed:-(unknown check)}: the runner died with signal $((run_status - 128)) on $cpu;" \
+            "the checks after it did not run"
+        # The runner never printed its totals: count what it did print, the crash as a failure.
+        echo "$(grep -c '^PASS ' "$log" || true) passed, $(($(grep -c '^FAIL ' "$log" || true) + 1)) failed"
+    fi
+    rm -f "$log"
     summary+=("$(printf '%-12s exit %d after %d s' "$cpu" "$run_status" $((SECONDS - start)))")
     [ "$run_status" -eq 0 ] || status=$run_status
 done

@@ -3,7 +3,9 @@
 // exit status when any check fails or no check ran.
 //
 // Usage: lichen-checks [FILTER]
+//        lichen-checks --list [FILTER]
 //   FILTER  run only the checks whose full name ("Suite: name") contains this text.
+//   --list  print the names of the checks, one a line, in run order, without running them.
 //
 // Built by ports/linux-aarch64/build.sh with -parse-as-library: `main` below is the C entry
 // point, so its return value is the process exit status and no exit() call is needed.
@@ -55,7 +57,23 @@ func contains(_ text: String, _ part: String) -> Bool {
 
 @_cdecl("main")
 func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    let filter = argc > 1 ? argument(argv, 1) : nil
+    var first = 1
+    var listOnly = false
+    if argc > 1, argument(argv, 1) == "--list" {
+        listOnly = true
+        first = 2
+    }
+    let filter = argc > first ? argument(argv, first) : nil
+
+    if listOnly {
+        for check in LichenChecks.all {
+            let name = check.fullName
+            if let filter, !contains(name, filter) { continue }
+            emit(name)
+        }
+        return 0
+    }
+
     var passed = 0
     var failed = 0
     var skipped = 0
