@@ -21,7 +21,8 @@ public struct TensorView {
     ///
     /// - Throws: `.misaligned` if `base` is not aligned for `type`; `.shapeMismatch` if a block
     ///   type's innermost dimension is not a multiple of 32; `.bufferTooSmall` if the data does
-    ///   not fit in `byteCount`.
+    ///   not fit in `byteCount`; `.invalidArgument` if the element or byte count overflows `Int`
+    ///   or `byteCount` is negative.
     /// - Note: Allocates nothing.
     public init(base: UnsafeMutableRawPointer, byteCount: Int, type: ElementType, shape: Shape) throws(LichenError) {
         guard byteCount >= 0 else {
@@ -30,6 +31,11 @@ public struct TensorView {
         let address = UInt(bitPattern: base)
         guard address % UInt(type.alignment) == 0 else {
             throw .misaligned(operand: "tensor", address: address, alignment: type.alignment)
+        }
+        // Every count derived from the shape (rowCount, byteCount) must fit in an Int, even
+        // when a zero dimension makes the byte size 0.
+        guard shape.elementCount != nil else {
+            throw .invalidArgument(name: "shape", value: shape.rank, reason: "element count overflows")
         }
         let inner = shape.last
         guard inner % type.blockLength == 0 else {
