@@ -61,7 +61,7 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Arena/README.md", "Tensor/README.md", "Kernels/README.md"],
+            exclude: ["Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md"],
             swiftSettings: coreSwiftSettings
         ),
 
