@@ -52,10 +52,11 @@ typedef enum {
     LCR_ISA_AVX2 = 1,          // x86-64 AVX2 + FMA + F16C
     LCR_ISA_NEON = 2,          // aarch64 Advanced SIMD
     LCR_ISA_NEON_DOTPROD = 3,  // aarch64 Advanced SIMD + SDOT (FEAT_DotProd)
-    LCR_ISA_COUNT = 4
+    LCR_ISA_AVX512VNNI = 4,    // x86-64 AVX2 table with AVX-512 VL/BW + VNNI quantized kernels
+    LCR_ISA_COUNT = 5
 } lcr_isa;
 
-/// Name of an instruction set ("portable", "avx2", "neon", "neon-dotprod").
+/// Name of an instruction set ("portable", "avx2", "neon", "neon-dotprod", "avx512vnni"); "unknown" otherwise.
 const char *lcr_isa_name(lcr_isa isa);
 /// 1 if the running CPU (and this build) supports `isa`, else 0.
 int lcr_isa_supported(lcr_isa isa);
@@ -93,8 +94,10 @@ typedef struct lcr_kernel_table {
     /*
      * -- quantized matrix x vector / matrix x matrix --
      * y[n, m] = x[n, k] . W[m, k]^T (+ bias[m] if bias != NULL), x fp32 quantized on the fly
-     * per row to Q8_0 into `scratch` (at least lcr_q8_0_row_bytes(k) * n bytes, 2-aligned).
-     * ldy is the row stride of y in floats (>= m). n == 1 is the GEMV.
+     * per row to Q8_0 (byte-exact codes and scales) into `scratch`, which holds at least
+     * lcr_gemm_q_scratch_bytes(n, m, k) bytes at any alignment (tables may also repack a
+     * panel of weight rows there). ldy is the row stride of y in floats (>= m). n == 1 is
+     * the GEMV. x rows are contiguous (row stride k).
      */
     void (*gemm_q8_0)(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
                       int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch);
@@ -143,6 +146,18 @@ const lcr_kernel_table *lcr_kernels_best(void);
 /// Bytes of one Q8_0 / Q4_0 row of k values (k % 32 == 0).
 static inline size_t lcr_q8_0_row_bytes(int64_t k) { return (size_t)(k / LCR_QK) * LCR_Q8_0_BLOCK_BYTES; }
 static inline size_t lcr_q4_0_row_bytes(int64_t k) { return (size_t)(k / LCR_QK) * LCR_Q4_0_BLOCK_BYTES; }
+
+/// Panel of weight rows a table may repack into GEMM scratch (multiple of 8).
+#define LCR_GEMM_PANEL_ROWS 64
+/// Scratch bytes every table's gemm_q8_0 / gemm_q4_0 needs for n input rows, m weight rows, k
+/// values per row (k % 32 == 0): activations as 32 codes + an fp32 scale per block (36 bytes,
+/// more than a 34-byte Q8_0 block), a repacked panel of up to 64 weight rows (320 bytes per
+/// 8 rows and block), and 64 bytes of alignment slack.
+static inline size_t lcr_gemm_q_scratch_bytes(int64_t n, int64_t m, int64_t k) {
+    const size_t nb = (size_t)(k / LCR_QK);
+    const size_t rows = m < LCR_GEMM_PANEL_ROWS ? (size_t)((m + 7) & ~(int64_t)7) : LCR_GEMM_PANEL_ROWS;
+    return (size_t)n * nb * 36 + rows / 8 * nb * 320 + 64;
+}
 
 /* ---- fp32 GEMM through BLIS (single-threaded, serial in the calling thread) ----
  * C[m, n] = alpha * op(A) . op(B) + beta * C, row-major, leading dimensions in floats.

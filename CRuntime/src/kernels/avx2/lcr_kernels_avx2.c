@@ -1,0 +1,689 @@
+/*
+ * lcr_kernels_avx2.c — x86-64 kernels: the AVX2+FMA+F16C table and the AVX-512-VNNI table.
+ *
+ * Each function carries its own target attribute, so this file compiles with the package's
+ * common flags and the code only runs after dispatch.c has checked the CPU. The VNNI table is
+ * the AVX2 table with its quantized dot products and GEMMs replaced by VPDPBUSD versions
+ * (256-bit, AVX512VL), which also have 32 vector registers for a 4x4 output tile.
+ *
+ * Quantized products: int8 x int8 within a block, exact int32 block sums, then one fp32
+ * multiply-add per block with d_w * d_x. Summation order across blocks differs from the
+ * portable version (8 lanes per accumulator), so float results agree to rounding only.
+ */
+#if defined(__x86_64__)
+#include "../lcr_kernels_internal.h"
+
+#include <immintrin.h>
+
+#define LCR_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define LCR_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+#define LCR_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define LCR_VNNI_INLINE __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline
+
+/* Full unrolling keeps the tile's accumulators in registers (both gcc and clang honour it). */
+#define LCR_UNROLL _Pragma("GCC unroll 8")
+
+/* Blocks ahead a streaming GEMV prefetches (16 * 34 B = 544 B per weight row). */
+#define LCR_PREFETCH_BLOCKS 32
+
+#define LCR_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+LCR_AVX2_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LCR_AVX2_INLINE float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LCR_AVX2_INLINE float fp16_f32(lcr_fp16 h) { return _cvtsh_ss(h); }
+
+/* ---- fp16 rows (F16C; vcvtps2ph with round-to-nearest-even) ---- */
+
+LCR_AVX2 void lcr_fp16_to_fp32_row_f16c(const lcr_fp16 *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = _cvtsh_ss(x[i]);
+}
+
+LCR_AVX2 void lcr_fp32_to_fp16_row_f16c(const float *x, lcr_fp16 *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+/* ---- quantization ---- */
+
+/* roundf (half away from zero) of integral-range values: truncate, then step away from zero
+ * when the dropped fraction is >= 0.5. v - trunc(v) is exact in fp32, so this is roundf. */
+LCR_AVX2_INLINE __m256i round_half_away(__m256 v) {
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_andnot_ps(sign_mask, _mm256_sub_ps(v, t));
+    __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign_mask));
+    __m256 r = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+    return _mm256_cvttps_epi32(r);
+}
+
+static LCR_AVX2 void quantize_row_q8_0_avx2(const float *x, lcr_block_q8_0 *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * LCR_QK;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_mask, v0), _mm256_andnot_ps(sign_mask, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign_mask, v2), _mm256_andnot_ps(sign_mask, v3)));
+        const float amax = hmax8(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = (lcr_fp16)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        const __m256 mul = _mm256_set1_ps(id);
+        __m256i i0 = round_half_away(_mm256_mul_ps(v0, mul)), i1 = round_half_away(_mm256_mul_ps(v1, mul));
+        __m256i i2 = round_half_away(_mm256_mul_ps(v2, mul)), i3 = round_half_away(_mm256_mul_ps(v3, mul));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        // packs works within 128-bit lanes: restore element order
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+    }
+}
+
+static LCR_AVX2 void quantize_row_q4_0_avx2(const float *x, lcr_block_q4_0 *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + b * LCR_QK;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_mask, v0), _mm256_andnot_ps(sign_mask, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign_mask, v2), _mm256_andnot_ps(sign_mask, v3)));
+        const float max = lcr_q4_0_block_max(xb, hmax8(m));
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = (lcr_fp16)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        const __m256 mul = _mm256_set1_ps(id), off = _mm256_set1_ps(8.5f);
+        const __m256i fifteen = _mm256_set1_epi32(15);
+        // (int8_t)(x*id + 8.5f): the values lie in [0, 17), so truncation to int32 is the same
+        __m256i q0 = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v0, mul), off)), fifteen);
+        __m256i q1 = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v1, mul), off)), fifteen);
+        __m256i q2 = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v2, mul), off)), fifteen);
+        __m256i q3 = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v3, mul), off)), fifteen);
+        __m256i c0 = _mm256_or_si256(q0, _mm256_slli_epi32(q2, 4));  // elements 0..7 | 16..23
+        __m256i c1 = _mm256_or_si256(q1, _mm256_slli_epi32(q3, 4));  // elements 8..15 | 24..31
+        __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c0, c1), 0xD8);
+        __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+        _mm_storeu_si128((__m128i *)y[b].qs, bytes);
+    }
+}
+
+static LCR_AVX2 void dequantize_row_q8_0_avx2(const lcr_block_q8_0 *x, float *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256 d = _mm256_set1_ps(fp16_f32(x[b].d));
+        LCR_UNROLL for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * c)));
+            _mm256_storeu_ps(y + b * LCR_QK + 8 * c, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+        }
+    }
+}
+
+/* 16 packed nibble bytes -> 32 bytes: elements 0..15 (low nibbles) then 16..31 (high). */
+LCR_AVX2_INLINE __m256i q4_0_unpack(const uint8_t *qs) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+    return _mm256_set_m128i(hi, lo);
+}
+
+static LCR_AVX2 void dequantize_row_q4_0_avx2(const lcr_block_q4_0 *x, float *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256 d = _mm256_set1_ps(fp16_f32(x[b].d));
+        __m256i q = _mm256_sub_epi8(q4_0_unpack(x[b].qs), _mm256_set1_epi8(8));
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *o = y + b * LCR_QK;
+        _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+        _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+        _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+        _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+    }
+}
+
+/* ---- AVX2 block products ---- */
+
+/* s8 x s8 -> 8 int32 lanes: maddubs takes u8 x s8, so |a| is the unsigned side and a's sign
+ * moves onto w. Pair sums are at most 2*128*127 < 32767: no saturation. */
+LCR_AVX2_INLINE __m256i mul_s8_avx2(__m256i abs_a, __m256i a, __m256i w) {
+    const __m256i p = _mm256_maddubs_epi16(abs_a, _mm256_sign_epi8(w, a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+static LCR_AVX2 float dot_q8_0_q8_0_avx2(const lcr_block_q8_0 *x, const lcr_block_q8_0 *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)y[b].qs), a1 = _mm256_loadu_si256((const __m256i *)y[b + 1].qs);
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs), w1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
+        __m256i s0 = mul_s8_avx2(_mm256_abs_epi8(a0), a0, w0), s1 = mul_s8_avx2(_mm256_abs_epi8(a1), a1, w1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(fp16_f32(x[b].d) * fp16_f32(y[b].d)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(fp16_f32(x[b + 1].d) * fp16_f32(y[b + 1].d)), acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)y[b].qs), w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i s0 = mul_s8_avx2(_mm256_abs_epi8(a0), a0, w0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(fp16_f32(x[b].d) * fp16_f32(y[b].d)), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_0 nibbles are already unsigned (0..15): maddubs(w, a) then subtract 8 * (pair sums of a),
+ * which is maddubs(8, a). Both stay within int16 (|15*127*2| and |8*127*2|). */
+LCR_AVX2_INLINE __m256i mul_q4_avx2(__m256i wnib, __m256i a, __m256i a8) {
+    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(wnib, a), a8);
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+static LCR_AVX2 float dot_q4_0_q8_0_avx2(const lcr_block_q4_0 *x, const lcr_block_q8_0 *y, int64_t k) {
+    const int64_t nb = k / LCR_QK;
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        __m256i s = mul_q4_avx2(q4_0_unpack(x[b].qs), a, _mm256_maddubs_epi16(eight, a));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(fp16_f32(x[b].d) * fp16_f32(y[b].d)), acc);
+    }
+    return hsum8(acc);
+}
+
+/*
+ * Register tile for the AVX2 GEMMs: MR weight rows x NR input rows per pass over k (MR <= 4,
+ * NR <= 2; the 4x2 tile uses 8 accumulators + 4 activation registers of the 16). Each loaded
+ * activation block is reused by MR weight rows and each weight block by NR input rows.
+ */
+LCR_AVX2_INLINE void store_tile(__m256 acc[4][4], int MR, int NR, float *y, int64_t ldy, int64_t i,
+                                const float *bias) {
+    LCR_UNROLL for (int j = 0; j < NR; j++)
+        LCR_UNROLL for (int r = 0; r < MR; r++) y[j * ldy + i + r] = hsum8(acc[r][j]) + (bias ? bias[i + r] : 0.0f);
+}
+
+LCR_AVX2_INLINE void tile_q8_0_avx2(const lcr_block_q8_0 *w, const lcr_block_q8_0 *a, int64_t nb, int MR, int NR,
+                                    float *y, int64_t ldy, int64_t i, const float *bias) {
+    __m256 acc[4][4];
+    LCR_UNROLL for (int r = 0; r < MR; r++)
+        LCR_UNROLL for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i av[2], aa[2];
+        float da[2];
+        LCR_UNROLL for (int j = 0; j < NR; j++) {
+            av[j] = _mm256_loadu_si256((const __m256i *)a[j * nb + b].qs);
+            aa[j] = _mm256_abs_epi8(av[j]);
+            da[j] = fp16_f32(a[j * nb + b].d);
+        }
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)w[r * nb + b].qs);
+            const float dw = fp16_f32(w[r * nb + b].d);
+            LCR_UNROLL for (int j = 0; j < NR; j++) {
+                __m256i s = mul_s8_avx2(aa[j], av[j], wv);
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * da[j]), acc[r][j]);
+            }
+        }
+    }
+    store_tile(acc, MR, NR, y, ldy, i, bias);
+}
+
+LCR_AVX2_INLINE void tile_q4_0_avx2(const lcr_block_q4_0 *w, const lcr_block_q8_0 *a, int64_t nb, int MR, int NR,
+                                    float *y, int64_t ldy, int64_t i, const float *bias) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc[4][4];
+    LCR_UNROLL for (int r = 0; r < MR; r++)
+        LCR_UNROLL for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i av[2], a8[2];
+        float da[2];
+        LCR_UNROLL for (int j = 0; j < NR; j++) {
+            av[j] = _mm256_loadu_si256((const __m256i *)a[j * nb + b].qs);
+            a8[j] = _mm256_maddubs_epi16(eight, av[j]);
+            da[j] = fp16_f32(a[j * nb + b].d);
+        }
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            const __m256i wv = q4_0_unpack(w[r * nb + b].qs);
+            const float dw = fp16_f32(w[r * nb + b].d);
+            LCR_UNROLL for (int j = 0; j < NR; j++) {
+                __m256i s = mul_q4_avx2(wv, av[j], a8[j]);
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * da[j]), acc[r][j]);
+            }
+        }
+    }
+    store_tile(acc, MR, NR, y, ldy, i, bias);
+}
+
+/* The blocked driver, written once for both weight formats: panels of LCR_GEMM_MB weight rows
+ * x LCR_GEMM_NB input rows, register tiles of TMR x TNR inside, with 1-row / 1-column edges. */
+#define LCR_GEMM_DRIVER(TILE, WTYPE, TMR, TNR)                                                          \
+    do {                                                                                                \
+        const int64_t nb = k / LCR_QK;                                                                  \
+        const lcr_block_q8_0 *xq = (const lcr_block_q8_0 *)scratch;                                     \
+        for (int64_t i0 = 0; i0 < m; i0 += LCR_GEMM_MB) {                                               \
+            const int64_t i1 = LCR_MIN(m, i0 + LCR_GEMM_MB);                                            \
+            for (int64_t j0 = 0; j0 < n; j0 += LCR_GEMM_NB) {                                           \
+                const int64_t j1 = LCR_MIN(n, j0 + LCR_GEMM_NB);                                        \
+                int64_t j = j0;                                                                         \
+                for (; j + TNR <= j1; j += TNR) {                                                       \
+                    int64_t i = i0;                                                                     \
+                    for (; i + TMR <= i1; i += TMR)                                                     \
+                        TILE(w + i * nb, xq + j * nb, nb, TMR, TNR, y + j * ldy, ldy, i, bias);         \
+                    for (; i < i1; i++) TILE(w + i * nb, xq + j * nb, nb, 1, TNR, y + j * ldy, ldy, i, bias); \
+                }                                                                                       \
+                for (; j < j1; j++) {                                                                   \
+                    int64_t i = i0;                                                                     \
+                    for (; i + TMR <= i1; i += TMR)                                                     \
+                        TILE(w + i * nb, xq + j * nb, nb, TMR, 1, y + j * ldy, ldy, i, bias);           \
+                    for (; i < i1; i++) TILE(w + i * nb, xq + j * nb, nb, 1, 1, y + j * ldy, ldy, i, bias); \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    } while (0)
+
+static LCR_AVX2 void gemm_q8_0_avx2(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
+    LCR_GEMM_DRIVER(tile_q8_0_avx2, lcr_block_q8_0, 4, 2);
+}
+
+static LCR_AVX2 void gemm_q4_0_avx2(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
+    LCR_GEMM_DRIVER(tile_q4_0_avx2, lcr_block_q4_0, 4, 2);
+}
+
+/* ---- transposed product: dx[n, k] (+)= dy[n, m] . W[m, k] ----
+ * For a pair of dx rows and one 32-wide block column, 8 accumulators stay in registers while
+ * every weight row's block is expanded once (its scale folded into the dy coefficient). */
+#define LCR_GEMM_T_AVX2(NAME, WTYPE, EXPAND)                                                            \
+    static LCR_AVX2 void NAME(const WTYPE *w, const float *dy, float *dx, int64_t n, int64_t m, int64_t k, \
+                              int64_t ldy, int64_t ldx, int accumulate) {                               \
+        const int64_t nb = k / LCR_QK;                                                                  \
+        for (int64_t j = 0; j < n; j += 2) {                                                            \
+            const int rows = (j + 1 < n) ? 2 : 1;                                                       \
+            for (int64_t b = 0; b < nb; b++) {                                                          \
+                __m256 acc[2][4];                                                                       \
+                LCR_UNROLL for (int r = 0; r < 2; r++)                                                             \
+                    LCR_UNROLL for (int c = 0; c < 4; c++)                                                         \
+                        acc[r][c] = (accumulate && r < rows) ? _mm256_loadu_ps(dx + (j + r) * ldx + b * LCR_QK + 8 * c) \
+                                                             : _mm256_setzero_ps();                     \
+                for (int64_t i = 0; i < m; i++) {                                                       \
+                    const WTYPE *blk = w + i * nb + b;                                                  \
+                    __m256 v[4];                                                                        \
+                    EXPAND(blk, v);                                                                     \
+                    const float d = fp16_f32(blk->d);                                                   \
+                    const __m256 g0 = _mm256_set1_ps(dy[j * ldy + i] * d);                              \
+                    LCR_UNROLL for (int c = 0; c < 4; c++) acc[0][c] = _mm256_fmadd_ps(g0, v[c], acc[0][c]);       \
+                    if (rows == 2) {                                                                    \
+                        const __m256 g1 = _mm256_set1_ps(dy[(j + 1) * ldy + i] * d);                    \
+                        LCR_UNROLL for (int c = 0; c < 4; c++) acc[1][c] = _mm256_fmadd_ps(g1, v[c], acc[1][c]);   \
+                    }                                                                                   \
+                }                                                                                       \
+                for (int r = 0; r < rows; r++)                                                          \
+                    LCR_UNROLL for (int c = 0; c < 4; c++) _mm256_storeu_ps(dx + (j + r) * ldx + b * LCR_QK + 8 * c, acc[r][c]); \
+            }                                                                                           \
+        }                                                                                               \
+    }
+
+LCR_AVX2_INLINE void expand_q8_0(const lcr_block_q8_0 *blk, __m256 v[4]) {
+    LCR_UNROLL for (int c = 0; c < 4; c++)
+        v[c] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk->qs + 8 * c))));
+}
+
+LCR_AVX2_INLINE void expand_q4_0(const lcr_block_q4_0 *blk, __m256 v[4]) {
+    __m256i q = _mm256_sub_epi8(q4_0_unpack(blk->qs), _mm256_set1_epi8(8));
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    v[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    v[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    v[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+LCR_GEMM_T_AVX2(gemm_t_q8_0_avx2, lcr_block_q8_0, expand_q8_0)
+LCR_GEMM_T_AVX2(gemm_t_q4_0_avx2, lcr_block_q4_0, expand_q4_0)
+
+/* ---- fp32 GEMV: four rows per pass, x loaded once for the four ---- */
+
+static LCR_AVX2 void sgemv_avx2(const float *w, const float *x, float *y, int64_t m, int64_t k, int64_t ldw,
+                                float alpha, float beta) {
+    int64_t i = 0;
+    for (; i < m; i += 4) {
+        const int rows = (int)LCR_MIN(4, m - i);
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        int64_t l = 0;
+        if (rows == 4) {
+            for (; l + 8 <= k; l += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + l);
+                for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (i + r) * ldw + l), xv, acc[r]);
+            }
+        } else {
+            for (; l + 8 <= k; l += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + l);
+                for (int r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (i + r) * ldw + l), xv, acc[r]);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            float s = hsum8(acc[r]);
+            for (int64_t t = l; t < k; t++) s += w[(i + r) * ldw + t] * x[t];
+            y[i + r] = beta == 0.0f ? alpha * s : alpha * s + beta * y[i + r];
+        }
+    }
+}
+
+/* ---- elementwise: the portable bodies compiled for AVX2 ---- */
+
+#define LCR_EW_NAME(x) x##_avx2
+#define LCR_EW_TARGET LCR_AVX2
+#include "../portable/lcr_elementwise_body.h"
+
+/* ---- bandwidth probe: 256-bit loads into eight accumulators ---- */
+
+LCR_AVX2 float lcr_read_bandwidth_probe_avx2(const float *x, int64_t n) {
+    __m256 a[8];
+    for (int c = 0; c < 8; c++) a[c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int c = 0; c < 8; c++) a[c] = _mm256_add_ps(a[c], _mm256_loadu_ps(x + i + 8 * c));
+    for (int c = 1; c < 8; c++) a[0] = _mm256_add_ps(a[0], a[c]);
+    float s = hsum8(a[0]);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+const lcr_kernel_table lcr_kernel_table_avx2 = {
+    .isa = LCR_ISA_AVX2,
+    .quantize_row_q8_0 = quantize_row_q8_0_avx2,
+    .quantize_row_q4_0 = quantize_row_q4_0_avx2,
+    .dequantize_row_q8_0 = dequantize_row_q8_0_avx2,
+    .dequantize_row_q4_0 = dequantize_row_q4_0_avx2,
+    .dot_q8_0_q8_0 = dot_q8_0_q8_0_avx2,
+    .dot_q4_0_q8_0 = dot_q4_0_q8_0_avx2,
+    .gemm_q8_0 = gemm_q8_0_avx2,
+    .gemm_q4_0 = gemm_q4_0_avx2,
+    .gemm_t_q8_0 = gemm_t_q8_0_avx2,
+    .gemm_t_q4_0 = gemm_t_q4_0_avx2,
+    .sgemv = sgemv_avx2,
+    LCR_EW_TABLE_ENTRIES,
+};
+
+/* ======== AVX-512 VNNI (VPDPBUSD on 256-bit registers) ======== */
+
+/*
+ * VPDPBUSD multiplies u8 by s8. Q8_0: the weight side becomes unsigned by w + 128 (an xor
+ * with 0x80) and the extra 128 * sum(a) is removed by starting the accumulation at
+ * -128 * sum(a) (itself one VPDPBUSD of a with 128s, shared by the tile's weight rows). Q4_0: the nibbles are the unsigned
+ * side and the accumulation starts at -8 * sum(a). Every int32 lane stays exact.
+ * The 4x4 tile keeps 16 accumulators in ymm0..31.
+ */
+LCR_VNNI_INLINE void tile_q8_0_vnni(const lcr_block_q8_0 *w, const lcr_block_q8_0 *a, int64_t nb, int MR, int NR,
+                                    float *y, int64_t ldy, int64_t i, const float *bias) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[4][4];
+    LCR_UNROLL for (int r = 0; r < MR; r++)
+        LCR_UNROLL for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i av[4], neg[4];
+        __m256 da[4];
+        LCR_UNROLL for (int j = 0; j < NR; j++) {
+            av[j] = _mm256_loadu_si256((const __m256i *)a[j * nb + b].qs);
+            neg[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), flip, av[j]));
+            da[j] = _mm256_set1_ps(fp16_f32(a[j * nb + b].d));
+        }
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            // GEMV: the weights stream from memory once; fetch ahead so the row streams overlap
+            if (NR == 1) _mm_prefetch((const char *)(w + r * nb + b + LCR_PREFETCH_BLOCKS), _MM_HINT_T0);
+            const __m256i wu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[r * nb + b].qs), flip);
+            const __m256 dw = _mm256_set1_ps(fp16_f32(w[r * nb + b].d));
+            LCR_UNROLL for (int j = 0; j < NR; j++) {
+                __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(neg[j], wu, av[j]));
+                acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(s, da[j]), dw, acc[r][j]);
+            }
+        }
+    }
+    store_tile(acc, MR, NR, y, ldy, i, bias);
+}
+
+LCR_VNNI_INLINE void tile_q4_0_vnni(const lcr_block_q4_0 *w, const lcr_block_q8_0 *a, int64_t nb, int MR, int NR,
+                                    float *y, int64_t ldy, int64_t i, const float *bias) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc[4][4];
+    LCR_UNROLL for (int r = 0; r < MR; r++)
+        LCR_UNROLL for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i av[4], neg[4];
+        __m256 da[4];
+        LCR_UNROLL for (int j = 0; j < NR; j++) {
+            av[j] = _mm256_loadu_si256((const __m256i *)a[j * nb + b].qs);
+            neg[j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, av[j]));
+            da[j] = _mm256_set1_ps(fp16_f32(a[j * nb + b].d));
+        }
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            const __m256i wv = q4_0_unpack(w[r * nb + b].qs);
+            const __m256 dw = _mm256_set1_ps(fp16_f32(w[r * nb + b].d));
+            LCR_UNROLL for (int j = 0; j < NR; j++) {
+                __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(neg[j], wv, av[j]));
+                acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(s, da[j]), dw, acc[r][j]);
+            }
+        }
+    }
+    store_tile(acc, MR, NR, y, ldy, i, bias);
+}
+
+static LCR_VNNI float dot_q8_0_q8_0_vnni(const lcr_block_q8_0 *x, const lcr_block_q8_0 *y, int64_t k) {
+    float out;
+    tile_q8_0_vnni(x, y, k / LCR_QK, 1, 1, &out, 1, 0, NULL);
+    return out;
+}
+
+static LCR_VNNI float dot_q4_0_q8_0_vnni(const lcr_block_q4_0 *x, const lcr_block_q8_0 *y, int64_t k) {
+    float out;
+    tile_q4_0_vnni(x, y, k / LCR_QK, 1, 1, &out, 1, 0, NULL);
+    return out;
+}
+
+/*
+ * Batched path (n >= 4): a repacked panel makes one VPDPBUSD do 4 byte-products for 8 weight
+ * rows at once, so the int32 sums of 8 outputs come out in the 8 lanes of one register and the
+ * per-block float work (convert, scale by d_w, multiply-add with d_x) is one instruction each
+ * per 8 outputs instead of per output.
+ *
+ * Scratch layout (64-byte aligned inside the caller's buffer):
+ *   aq[n][nb][32]  activation codes + 128 (u8)     ad[n][nb]  activation scales (fp32)
+ *   panel, per group of 8 weight rows and block b:
+ *     wq[8 groups of 4 bytes][8 rows] (256 B, s8)  wd[8] scales (fp32)  wc[8] = -128 * sum(w)
+ * Q4_0 weights are repacked to the same s8 layout (nibble - 8), so one micro-kernel serves both.
+ */
+#define LCR_PANEL_BLOCK_BYTES 320
+
+LCR_VNNI_INLINE void quantize_acts_vnni(const float *x, int64_t n, int64_t nb, uint8_t *aq, float *ad) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t b = 0; b < nb; b++) {
+            lcr_block_q8_0 t;
+            quantize_row_q8_0_avx2(x + (j * nb + b) * LCR_QK, &t, LCR_QK);
+            _mm256_storeu_si256((__m256i *)(aq + (j * nb + b) * 32),
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)t.qs), flip));
+            ad[j * nb + b] = fp16_f32(t.d);
+        }
+}
+
+/* One group of 8 rows (rows >= valid are zero) for block b: s8 codes in the group layout. */
+LCR_VNNI_INLINE void repack_group(uint8_t *dst, const int8_t codes[8][32], const float d[8]) {
+    int32_t *wc = (int32_t *)(dst + 288);
+    float *wd = (float *)(dst + 256);
+    for (int t = 0; t < 8; t++)
+        for (int r = 0; r < 8; r++) memcpy(dst + t * 32 + r * 4, &codes[r][4 * t], 4);
+    for (int r = 0; r < 8; r++) {
+        int32_t s = 0;
+        for (int l = 0; l < 32; l++) s += codes[r][l];
+        wc[r] = -128 * s;
+        wd[r] = d[r];
+    }
+}
+
+static LCR_VNNI void repack_panel_q8_0(const lcr_block_q8_0 *w, int64_t rows, int64_t nb, uint8_t *panel) {
+    for (int64_t g = 0; g * 8 < rows; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t codes[8][32];
+            float d[8];
+            for (int r = 0; r < 8; r++) {
+                const int64_t row = g * 8 + r;
+                if (row < rows) {
+                    memcpy(codes[r], w[row * nb + b].qs, 32);
+                    d[r] = fp16_f32(w[row * nb + b].d);
+                } else {
+                    memset(codes[r], 0, 32);
+                    d[r] = 0.0f;
+                }
+            }
+            repack_group(panel + (g * nb + b) * LCR_PANEL_BLOCK_BYTES, codes, d);
+        }
+}
+
+static LCR_VNNI void repack_panel_q4_0(const lcr_block_q4_0 *w, int64_t rows, int64_t nb, uint8_t *panel) {
+    for (int64_t g = 0; g * 8 < rows; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t codes[8][32];
+            float d[8];
+            for (int r = 0; r < 8; r++) {
+                const int64_t row = g * 8 + r;
+                if (row < rows) {
+                    const lcr_block_q4_0 *blk = w + row * nb + b;
+                    for (int l = 0; l < 16; l++) {
+                        codes[r][l] = (int8_t)((blk->qs[l] & 0x0f) - 8);
+                        codes[r][l + 16] = (int8_t)((blk->qs[l] >> 4) - 8);
+                    }
+                    d[r] = fp16_f32(blk->d);
+                } else {
+                    memset(codes[r], 0, 32);
+                    d[r] = 0.0f;
+                }
+            }
+            repack_group(panel + (g * nb + b) * LCR_PANEL_BLOCK_BYTES, codes, d);
+        }
+}
+
+/* 8 weight rows (one group) x NR input rows over all blocks. */
+LCR_VNNI_INLINE void panel_tile_vnni(const uint8_t *grp, const uint8_t *aq, const float *ad, int64_t nb, int NR,
+                                     float *y, int64_t ldy, int64_t i, int valid, const float *bias) {
+    __m256 acc[8];
+    LCR_UNROLL for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + b * LCR_PANEL_BLOCK_BYTES;
+        const __m256i corr = _mm256_loadu_si256((const __m256i *)(blk + 288));
+        __m256i s[8];
+        LCR_UNROLL for (int j = 0; j < NR; j++) s[j] = corr;
+        LCR_UNROLL for (int t = 0; t < 8; t++) {
+            const __m256i wt = _mm256_loadu_si256((const __m256i *)(blk + 32 * t));
+            LCR_UNROLL for (int j = 0; j < NR; j++) {
+                int32_t g4;
+                memcpy(&g4, aq + (j * nb + b) * 32 + 4 * t, 4);
+                s[j] = _mm256_dpbusd_epi32(s[j], _mm256_set1_epi32(g4), wt);
+            }
+        }
+        const __m256 dw = _mm256_loadu_ps((const float *)(blk + 256));
+        LCR_UNROLL for (int j = 0; j < NR; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s[j]), dw), _mm256_set1_ps(ad[j * nb + b]), acc[j]);
+    }
+    LCR_UNROLL for (int j = 0; j < NR; j++) {
+        float *out = y + j * ldy + i;
+        if (valid == 8) {
+            __m256 v = bias ? _mm256_add_ps(acc[j], _mm256_loadu_ps(bias + i)) : acc[j];
+            _mm256_storeu_ps(out, v);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc[j]);
+            for (int r = 0; r < valid; r++) out[r] = tmp[r] + (bias ? bias[i + r] : 0.0f);
+        }
+    }
+}
+
+static LCR_VNNI void gemm_panel_vnni(const void *w, int is_q4, const float *x, float *y, const float *bias,
+                                     int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    uint8_t *aq = base;
+    float *ad = (float *)(base + n * nb * 32);
+    uint8_t *panel = (uint8_t *)(ad + n * nb);
+    quantize_acts_vnni(x, n, nb, aq, ad);
+    for (int64_t i0 = 0; i0 < m; i0 += LCR_GEMM_PANEL_ROWS) {
+        const int64_t rows = LCR_MIN(LCR_GEMM_PANEL_ROWS, m - i0);
+        if (is_q4) repack_panel_q4_0((const lcr_block_q4_0 *)w + i0 * nb, rows, nb, panel);
+        else repack_panel_q8_0((const lcr_block_q8_0 *)w + i0 * nb, rows, nb, panel);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8)
+            for (int64_t g = 0; g * 8 < rows; g++)
+                panel_tile_vnni(panel + g * nb * LCR_PANEL_BLOCK_BYTES, aq + j * nb * 32, ad + j * nb, nb, 8,
+                                y + j * ldy, ldy, i0 + g * 8, (int)LCR_MIN(8, rows - g * 8), bias);
+        for (; j < n; j += 4) {
+            const int nr = (int)LCR_MIN(4, n - j);
+            for (int64_t g = 0; g * 8 < rows; g++) {
+                const uint8_t *grp = panel + g * nb * LCR_PANEL_BLOCK_BYTES;
+                const int valid = (int)LCR_MIN(8, rows - g * 8);
+                float *yo = y + j * ldy;
+                const uint8_t *a = aq + j * nb * 32;
+                const float *d = ad + j * nb;
+                switch (nr) {
+                case 4: panel_tile_vnni(grp, a, d, nb, 4, yo, ldy, i0 + g * 8, valid, bias); break;
+                case 3: panel_tile_vnni(grp, a, d, nb, 3, yo, ldy, i0 + g * 8, valid, bias); break;
+                case 2: panel_tile_vnni(grp, a, d, nb, 2, yo, ldy, i0 + g * 8, valid, bias); break;
+                default: panel_tile_vnni(grp, a, d, nb, 1, yo, ldy, i0 + g * 8, valid, bias); break;
+                }
+            }
+        }
+    }
+}
+
+/* Below 4 input rows (the GEMV) repacking costs as much as the product: use the direct tiles. */
+#define LCR_VNNI_PANEL_MIN_N 4
+
+static LCR_VNNI void gemm_q8_0_vnni(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    if (n >= LCR_VNNI_PANEL_MIN_N) {
+        gemm_panel_vnni(w, 0, x, y, bias, n, m, k, ldy, scratch);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
+    LCR_GEMM_DRIVER(tile_q8_0_vnni, lcr_block_q8_0, 4, 4);
+}
+
+static LCR_VNNI void gemm_q4_0_vnni(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    if (n >= LCR_VNNI_PANEL_MIN_N) {
+        gemm_panel_vnni(w, 1, x, y, bias, n, m, k, ldy, scratch);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
+    LCR_GEMM_DRIVER(tile_q4_0_vnni, lcr_block_q4_0, 4, 4);
+}
+
+const lcr_kernel_table lcr_kernel_table_avx512vnni = {
+    .isa = LCR_ISA_AVX512VNNI,
+    .quantize_row_q8_0 = quantize_row_q8_0_avx2,
+    .quantize_row_q4_0 = quantize_row_q4_0_avx2,
+    .dequantize_row_q8_0 = dequantize_row_q8_0_avx2,
+    .dequantize_row_q4_0 = dequantize_row_q4_0_avx2,
+    .dot_q8_0_q8_0 = dot_q8_0_q8_0_vnni,
+    .dot_q4_0_q8_0 = dot_q4_0_q8_0_vnni,
+    .gemm_q8_0 = gemm_q8_0_vnni,
+    .gemm_q4_0 = gemm_q4_0_vnni,
+    .gemm_t_q8_0 = gemm_t_q8_0_avx2,
+    .gemm_t_q4_0 = gemm_t_q4_0_avx2,
+    .sgemv = sgemv_avx2,
+    LCR_EW_TABLE_ENTRIES,
+};
+
+#endif /* __x86_64__ */
