@@ -155,6 +155,11 @@ size_t lcr_arena_heap_usable_size(const lcr_arena *arena, const void *pointer);
 /// Copies the accounting into *stats.
 void lcr_arena_get_stats(lcr_arena *arena, lcr_arena_stats *stats);
 
+/// jemalloc's own statistic "stats.arenas.<i>.<name>" for this arena (a size_t statistic
+/// such as "mapped", "retained", "resident", "base", "pactive"), after refreshing the
+/// "epoch". Returns 0 and stores it in *value, or mallctl's error.
+int lcr_arena_jemalloc_stat(lcr_arena *arena, const char *name, size_t *value);
+
 /// 1 if [pointer, pointer + bytes) lies inside the region, else 0.
 int lcr_arena_contains(const lcr_arena *arena, const void *pointer, size_t bytes);
 

@@ -451,3 +451,16 @@ int lcr_arena_contains(const lcr_arena *a, const void *p, size_t bytes) {
     uintptr_t x = (uintptr_t)p;
     return x >= a->region_start && x <= a->region_end && bytes <= a->region_end - x;
 }
+
+int lcr_arena_jemalloc_stat(lcr_arena *a, const char *name, size_t *value) {
+    if (a == NULL || name == NULL || value == NULL || !a->has_jemalloc_arena) return EINVAL;
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    int rc = mallctl("epoch", &epoch, &len, &epoch, len);
+    if (rc != 0) return rc;
+    char key[128];
+    int n = snprintf(key, sizeof key, "stats.arenas.%u.%s", a->jemalloc_arena, name);
+    if (n < 0 || (size_t)n >= sizeof key) return EINVAL;
+    len = sizeof *value;
+    return mallctl(key, value, &len, NULL, 0);
+}

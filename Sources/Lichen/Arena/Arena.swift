@@ -184,6 +184,18 @@ public final class Arena: @unchecked Sendable {
 
     // MARK: - Accounting
 
+    /// jemalloc's own statistic `stats.arenas.<i>.<name>` for this arena's heap ("mapped",
+    /// "retained", "resident", "base", ...), or nil when jemalloc has no such size statistic.
+    /// "mapped" counts every extent the heap got, so it equals `stats.heapExtentBytes` when
+    /// jemalloc took memory only from this region.
+    /// The corresponding C function is `lcr_arena_jemalloc_stat`.
+    public func jemallocStatistic(_ name: StaticString) -> Int? {
+        var value = 0
+        // safe: a StaticString's bytes are NUL-terminated UTF-8.
+        let rc = lcr_arena_jemalloc_stat(handle, UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), &value)
+        return rc == 0 ? value : nil
+    }
+
     /// Whether `[pointer, pointer + byteCount)` lies inside the region.
     public func contains(_ pointer: UnsafeRawPointer, byteCount: Int) -> Bool {
         byteCount >= 0 && lcr_arena_contains(handle, pointer, byteCount) != 0
