@@ -144,7 +144,7 @@ struct KernelBench {
         }
         let q8 = ByteBuffer(count: m * Int(lcr_q8_0_row_bytes(Int64(k))))
         let q4 = ByteBuffer(count: m * Int(lcr_q4_0_row_bytes(Int64(k))))
-        let scratch = ByteBuffer(count: n * Int(lcr_q8_0_row_bytes(Int64(k))))
+        let scratch = ByteBuffer(count: Int(lcr_gemm_q_scratch_bytes(Int64(n), Int64(m), Int64(k))))
         let best = lcr_kernels_best()!
         for row in 0..<m {
             best.pointee.quantize_row_q8_0(w.pointer + row * k,
@@ -189,7 +189,7 @@ struct KernelBench {
         var results: [KernelResult] = []
         let x = FloatBuffer(count: k, seed: 6)
         let y = FloatBuffer(count: m, seed: 7)
-        let scratch = ByteBuffer(count: Int(lcr_q8_0_row_bytes(Int64(k))))
+        let scratch = ByteBuffer(count: Int(lcr_gemm_q_scratch_bytes(1, Int64(m), Int64(k))))
         do {
             let w = FloatBuffer(count: m * k, seed: 8, range: 0.1)
             let bytes = Double(m * k * 4)
