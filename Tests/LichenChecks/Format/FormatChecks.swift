@@ -111,23 +111,35 @@ private func sampleMetadata() -> [(String, GGUFMetadataValue)] {
     ]
 }
 
-/// Tensors of every type and rank: (name, type, shape, byte count).
-private func sampleTensors() -> [(String, ElementType, [Int], Int)] {
+/// One sample tensor. (A struct, not a tuple: read from an array of 4-element tuples, the
+/// names arrived corrupted in the Embedded aarch64 build; the cause is not isolated yet.)
+private struct SampleTensor {
+    let name: String
+    let type: ElementType
+    let dims: [Int]
+    let size: Int
+    init(_ name: String, _ type: ElementType, _ dims: [Int], _ size: Int) {
+        self.name = name; self.type = type; self.dims = dims; self.size = size
+    }
+}
+
+/// Tensors of every type and rank.
+private func sampleTensors() -> [SampleTensor] {
     [
-        ("weight.f32", .f32, [3, 4], 48),
-        ("bias.f32", .f32, [5], 20),
-        ("conv.f32", .f32, [2, 1, 3, 2], 48),
-        ("weight.f16", .f16, [2, 3], 12),
-        ("weight.q8_0", .q8_0, [3, 64], 3 * 2 * 34),
-        ("weight.q4_0", .q4_0, [2, 1, 32], 2 * 18),
+        SampleTensor("weight.f32", .f32, [3, 4], 48),
+        SampleTensor("bias.f32", .f32, [5], 20),
+        SampleTensor("conv.f32", .f32, [2, 1, 3, 2], 48),
+        SampleTensor("weight.f16", .f16, [2, 3], 12),
+        SampleTensor("weight.q8_0", .q8_0, [3, 64], 3 * 2 * 34),
+        SampleTensor("weight.q4_0", .q4_0, [2, 1, 32], 2 * 18),
     ]
 }
 
 private func buildSample(alignment: Int = 32) throws(LichenError) -> [UInt8] {
     var w = try GGUFWriter(alignment: alignment)
     for (k, v) in sampleMetadata() { try w.add(k, v) }
-    for (i, (name, type, dims, size)) in sampleTensors().enumerated() {
-        try w.addTensor(name, type: type, shape: try Shape(dimensions: dims), bytes: pattern(size, seed: UInt64(i)))
+    for (i, t) in sampleTensors().enumerated() {
+        try w.addTensor(t.name, type: t.type, shape: try Shape(dimensions: t.dims), bytes: pattern(t.size, seed: UInt64(i)))
     }
     return try w.serialized()
 }
@@ -152,8 +164,9 @@ private let ggufRoundTripChecks: [Check] = [
             c.expect(file.dataOffset % alignment == 0, "data section aligned")
             let tensors = sampleTensors()
             c.expect(file.tensorCount == tensors.count, "tensor count")
-            c.expect(file.tensors.map { $0.name } == tensors.map { $0.0 }, "tensor order")
-            for (i, (name, type, dims, size)) in tensors.enumerated() {
+            c.expect(file.tensors.map { $0.name } == tensors.map { $0.name }, "tensor order")
+            for (i, t) in tensors.enumerated() {
+                let name = t.name, type = t.type, dims = t.dims, size = t.size
                 guard let info = c.expectNoThrow(name, { () throws(LichenError) in try file.tensorInfo(name) }),
                       let view = c.expectNoThrow(name, { () throws(LichenError) in try file.tensor(name) }),
                       let raw = c.expectNoThrow(name, { () throws(LichenError) in try file.tensorBytes(name) })
