@@ -3,7 +3,7 @@
  *
  * Advanced SIMD is baseline on AArch64, so the NEON table needs no attribute. The dotprod
  * table compiles the quantized products again under a function target attribute (spelled
- * "+dotprod" for gcc, "dotprod" for clang) and runs only when AT_HWCAP has HWCAP_ASIMDDP.
+ * "arch=armv8.2-a+dotprod" for gcc 12, "dotprod" for clang) and runs only when AT_HWCAP has HWCAP_ASIMDDP.
  * Quantization uses vcvtaq_s32_f32 (round half away from zero: exactly roundf) and
  * vcvtq_s32_f32 (truncation), so codes are byte-exact with the portable reference.
  */
