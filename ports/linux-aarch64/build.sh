@@ -14,6 +14,7 @@
 #
 # Usage: ports/linux-aarch64/build.sh
 # Env:   OUT      output folder (default: .build-aarch64 at the repository root)
+#        TOOLSET  flags file (default: ports/linux-aarch64/toolset.json)
 #        SWIFTC   Swift compiler (default: swiftc on PATH)
 #        DISASM=1 also write a demangled disassembly of the runner (lichen-checks.dis)
 set -euo pipefail
@@ -21,7 +22,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 port=ports/linux-aarch64
-toolset=$port/toolset.json
+toolset=${TOOLSET:-$port/toolset.json}
 out=${OUT:-$root/.build-aarch64}
 swiftc=${SWIFTC:-swiftc}
 
