@@ -30,6 +30,11 @@ public enum LichenError: Error, Equatable {
     case notFound(kind: StaticString, name: String)
     /// Metadata value `key` has type `got` where `expected` was asked for.
     case valueTypeMismatch(key: String, expected: StaticString, got: StaticString)
+    /// A model description is invalid at `key` (a `lichen.*` metadata key, e.g.
+    /// `lichen.layer.3.inputs`), whose value is `value` (as text): `reason`.
+    case invalidModel(key: String, value: String, reason: StaticString)
+    /// Parameter tensor `tensor` has shape `got` (as text) where the model description needs `expected`.
+    case parameterShapeMismatch(tensor: String, expected: String, got: String)
 }
 
 extension LichenError: CustomStringConvertible {
@@ -61,6 +66,10 @@ extension LichenError: CustomStringConvertible {
             return "not found: \(text(kind)) '\(name)'"
         case .valueTypeMismatch(let key, let expected, let got):
             return "value type mismatch: '\(key)' is \(text(got)), expected \(text(expected))"
+        case .invalidModel(let key, let value, let reason):
+            return "invalid model: '\(key)' = \(value): \(text(reason))"
+        case .parameterShapeMismatch(let tensor, let expected, let got):
+            return "parameter shape mismatch: tensor '\(tensor)' has shape \(got), expected \(expected)"
         }
     }
 }
