@@ -35,6 +35,11 @@ public enum LichenError: Error, Equatable {
     case invalidModel(key: String, value: String, reason: StaticString)
     /// Parameter tensor `tensor` has shape `got` (as text) where the model description needs `expected`.
     case parameterShapeMismatch(tensor: String, expected: String, got: String)
+    /// The file at `path` is corrupt or truncated at byte `offset` (of the file, or of its
+    /// decompressed content where `reason` says so): `reason`.
+    case corruptFile(path: String, offset: Int, reason: StaticString)
+    /// System call `call` on the file at `path` failed with `errno`.
+    case fileError(path: String, call: StaticString, errno: Int32)
 }
 
 extension LichenError: CustomStringConvertible {
@@ -70,6 +75,10 @@ extension LichenError: CustomStringConvertible {
             return "invalid model: '\(key)' = \(value): \(text(reason))"
         case .parameterShapeMismatch(let tensor, let expected, let got):
             return "parameter shape mismatch: tensor '\(tensor)' has shape \(got), expected \(expected)"
+        case .corruptFile(let path, let offset, let reason):
+            return "corrupt file '\(path)' at byte offset \(offset): \(text(reason))"
+        case .fileError(let path, let call, let errno):
+            return "file error: \(text(call)) on '\(path)' failed with errno \(errno)"
         }
     }
 }
