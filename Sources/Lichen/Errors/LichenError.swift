@@ -35,6 +35,10 @@ public enum LichenError: Error, Equatable {
     case invalidModel(key: String, value: String, reason: StaticString)
     /// Parameter tensor `tensor` has shape `got` (as text) where the model description needs `expected`.
     case parameterShapeMismatch(tensor: String, expected: String, got: String)
+    /// Two `kind`s (parameters, ...) share the name `name`.
+    case duplicateName(kind: StaticString, name: String)
+    /// Operand `operand` holds a NaN or infinite value at element `index`.
+    case nonFiniteValue(operand: StaticString, index: Int)
     /// The file at `path` is corrupt or truncated at byte `offset` (of the file, or of its
     /// decompressed content where `reason` says so): `reason`.
     case corruptFile(path: String, offset: Int, reason: StaticString)
@@ -75,6 +79,10 @@ extension LichenError: CustomStringConvertible {
             return "invalid model: '\(key)' = \(value): \(text(reason))"
         case .parameterShapeMismatch(let tensor, let expected, let got):
             return "parameter shape mismatch: tensor '\(tensor)' has shape \(got), expected \(expected)"
+        case .duplicateName(let kind, let name):
+            return "duplicate name: two \(text(kind))s are named '\(name)'"
+        case .nonFiniteValue(let operand, let index):
+            return "non-finite value: \(text(operand)) element \(index) is NaN or infinite"
         case .corruptFile(let path, let offset, let reason):
             return "corrupt file '\(path)' at byte offset \(offset): \(text(reason))"
         case .fileError(let path, let call, let errno):
