@@ -15,10 +15,10 @@ struct ImportCommand: ParsableCommand {
                 "input_shape": [1, 28, 28],
                 "class_count": 10,
                 "layers": [
-                  {"kind": "conv2d", "name": "conv1", "outputs": 8, "kernel": 3, "padding": 1},
-                  {"kind": "batch_norm", "name": "bn1"},
-                  {"kind": "relu", "name": "relu1"},
-                  {"kind": "max_pool2d", "name": "pool1", "kernel": 2},
+                  {"kind": "conv2d", "name": "c1", "outputs": 8, "kernel": 3, "padding": 1},
+                  {"kind": "batch_norm", "name": "bn"},
+                  {"kind": "relu", "name": "act"},
+                  {"kind": "max_pool2d", "name": "pool", "kernel": 2},
                   {"kind": "flatten", "name": "flatten"},
                   {"kind": "linear", "name": "fc", "outputs": 10, "source": "classifier.0"}
                 ]
