@@ -165,6 +165,23 @@ struct ImportCommandTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.gguf").path), "\(kind): a file was written")
     }
 
+    @Test("truncations anywhere (length field, header, data) fail with status 1, never a crash")
+    func truncations() throws {
+        let dir = try ModelFixtures.directory()
+        try ModelFixtures.writeSafetensors(dir, arch: "mlp", name: "w.safetensors")
+        let whole = try Data(contentsOf: dir.appendingPathComponent("w.safetensors"))
+        let headerEnd = 8 + Int(whole.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) })
+        let cuts = [0, 1, 7, 8, 9, headerEnd / 2, headerEnd - 1, headerEnd, headerEnd + 1, whole.count / 2, whole.count - 1]
+        for cut in cuts {
+            let path = dir.appendingPathComponent("cut-\(cut).safetensors")
+            try whole.prefix(cut).write(to: path)
+            let r = try CLIRunner.run(["import", "--safetensors", path.path, "--arch", "fmnist-mlp",
+                                       "--out", dir.appendingPathComponent("m.gguf").path])
+            #expect(r.status == 1, "cut at \(cut): status \(r.status), stderr: \(r.stderr)")
+            #expect(r.stderr.contains("cut-\(cut).safetensors"), "cut at \(cut): \(r.stderr)")
+        }
+    }
+
     @Test("bad architecture files fail with status 1; an unknown --arch name is a usage error")
     func badArchitecture() throws {
         let dir = try ModelFixtures.directory()
