@@ -30,6 +30,7 @@ let cRuntimeLinkerSettings: [LinkerSetting] = [
     .linkedLibrary("jemalloc"),
     .linkedLibrary("pthread"),
     .linkedLibrary("m"),
+    .linkedLibrary("z"),  // zlib: gzip input (lcr_gzip.c)
 ]
 
 /// The core must stay Embedded-Swift clean; the host build makes the Embedded
@@ -61,7 +62,7 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md"],
+            exclude: ["Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md"],
             swiftSettings: coreSwiftSettings
         ),
 
