@@ -1,0 +1,31 @@
+/// How a `Graph` is built and run.
+public struct GraphOptions: Sendable {
+    /// Which statistics batch norm normalises with.
+    public enum BatchNormMode: Sendable {
+        /// The stored running mean and variance (inference, "source" model).
+        case runningStatistics
+        /// The current batch's per-channel mean and biased variance (train mode; the
+        /// test-time-adaptation setting where every forward uses its own batch).
+        case batchStatistics
+    }
+
+    /// Keep what backward needs and plan gradient buffers, so `backward` can run after `forward`.
+    public var training: Bool
+    public var batchNormMode: BatchNormMode
+    /// Update batch norm's running statistics from each forward's batch, with the layer's
+    /// momentum (PyTorch's rule; the variance update uses the unbiased batch variance).
+    /// Requires `batchNormMode == .batchStatistics` and writable running-statistic parameters.
+    public var updateRunningStatistics: Bool
+    /// Plan a gradient for the model input, so `backward(outputGradient:inputGradient:)` can return it.
+    public var inputGradient: Bool
+
+    public init(
+        training: Bool = false, batchNormMode: BatchNormMode = .runningStatistics,
+        updateRunningStatistics: Bool = false, inputGradient: Bool = false
+    ) {
+        self.training = training
+        self.batchNormMode = batchNormMode
+        self.updateRunningStatistics = updateRunningStatistics
+        self.inputGradient = inputGradient
+    }
+}
