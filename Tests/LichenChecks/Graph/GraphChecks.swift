@@ -284,9 +284,13 @@ let graphChecks: [Check] = [
             }
             graphExpectAllClose(&c, y, ref, atol: 1e-6, rtol: 1e-5, "flatten-linear-add-add-softmax")
             c.expect(g.outputShape == (try Shape(6)), "output shape")
-            // The flatten layer has no buffer of its own: input copy + fc + res + twice + prob values.
-            let valueBuffers = g.plan.buffers.count
-            c.expect(valueBuffers > 0, "plan has buffers")
+            // Flatten has no buffer of its own: an inference plan holds exactly the input copy and the
+            // outputs of fc, res, twice and prob (f32 linear needs no scratch).
+            let inference = try graphMakeGraph(s, [GraphParamInit(name: "fc.weight", role: .weight, dims: [6, 6], values: w),
+                                                   GraphParamInit(name: "fc.bias", role: .bias, dims: [6], values: b)],
+                                               batch: n, options: GraphOptions())
+            c.expect(inference.plan.count == 5, "inference plan has \(inference.plan.count) buffers, expected 5")
+            graphExpectAllClose(&c, try graphRun(inference, x, [n, 2, 3]), ref, atol: 1e-6, rtol: 1e-5, "inference forward")
             try graphGradientCheck(&c, g, x, [n, 2, 3], "shape ops", eps: 1e-2, atol: 5e-4)
         }
     },
