@@ -293,14 +293,105 @@ LCR_AVX2_INLINE void tile_q4_0_avx2(const lcr_block_q4_0 *w, const lcr_block_q8_
         }                                                                                               \
     } while (0)
 
+/* ---- GEMV (n == 1): eight weight rows per pass ----
+ * Batch 1 streams every weight byte from memory once, so the product has to keep up with
+ * memory: 8 rows per pass share each activation block's loads and per-block setup, and keep
+ * 8 independent accumulator chains. The activation is quantized once into scratch with its
+ * block scales already converted to fp32 (ad[]) and, for VNNI, its correction term (ac[]). */
+typedef struct {
+    const lcr_block_q8_0 *q;  // activation blocks (codes; d unused after preparation)
+    const float *d;           // activation block scales, fp32
+    const int32_t *c;         // VNNI: -128 * sum of the block's codes (Q8_0 weights)
+} lcr_gemv_acts;
+
+LCR_AVX2_INLINE lcr_gemv_acts gemv_prepare_avx2(const float *x, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    lcr_block_q8_0 *xq = (lcr_block_q8_0 *)scratch;
+    quantize_row_q8_0_avx2(x, xq, k);
+    float *ad = (float *)(((uintptr_t)(xq + nb) + 63) & ~(uintptr_t)63);
+    for (int64_t b = 0; b < nb; b++) ad[b] = fp16_f32(xq[b].d);
+    lcr_gemv_acts a = {xq, ad, (const int32_t *)(ad + nb)};
+    return a;
+}
+
+#define LCR_GEMV_MR 8
+
+LCR_AVX2_INLINE void gemv_tile_q8_0_avx2(const lcr_block_q8_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
+                                         float *y, const float *bias) {
+    __m256 acc[LCR_GEMV_MR];
+    LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
+        const __m256i aa = _mm256_abs_epi8(av);
+        const __m256 da = _mm256_set1_ps(a.d[b]);
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            const lcr_block_q8_0 *blk = w + r * nb + b;
+            const __m256i s = mul_s8_avx2(aa, av, _mm256_loadu_si256((const __m256i *)blk->qs));
+            const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)blk->d));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[r]);
+        }
+    }
+    LCR_UNROLL for (int r = 0; r < MR; r++) y[r] = hsum8(acc[r]) + (bias ? bias[r] : 0.0f);
+}
+
+LCR_AVX2_INLINE void gemv_tile_q4_0_avx2(const lcr_block_q4_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
+                                         float *y, const float *bias) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc[LCR_GEMV_MR];
+    LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
+        const __m256i a8 = _mm256_maddubs_epi16(eight, av);
+        const __m256 da = _mm256_set1_ps(a.d[b]);
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            const lcr_block_q4_0 *blk = w + r * nb + b;
+            const __m256i s = mul_q4_avx2(q4_0_unpack(blk->qs), av, a8);
+            const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)blk->d));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[r]);
+        }
+    }
+    LCR_UNROLL for (int r = 0; r < MR; r++) y[r] = hsum8(acc[r]) + (bias ? bias[r] : 0.0f);
+}
+
+/* Rows in tiles of 8, then 4, then single rows. */
+#define LCR_GEMV_DRIVER(TILE)                                                                           \
+    do {                                                                                                \
+        int64_t i = 0;                                                                                  \
+        for (; i + 8 <= m; i += 8) TILE(w + i * nb, a, nb, 8, y + i, bias ? bias + i : NULL);           \
+        for (; i + 4 <= m; i += 4) TILE(w + i * nb, a, nb, 4, y + i, bias ? bias + i : NULL);           \
+        for (; i < m; i++) TILE(w + i * nb, a, nb, 1, y + i, bias ? bias + i : NULL);                   \
+    } while (0)
+
+static LCR_AVX2 void gemv_q8_0_avx2(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t m, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    const lcr_gemv_acts a = gemv_prepare_avx2(x, k, scratch);
+    LCR_GEMV_DRIVER(gemv_tile_q8_0_avx2);
+}
+
+static LCR_AVX2 void gemv_q4_0_avx2(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t m, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    const lcr_gemv_acts a = gemv_prepare_avx2(x, k, scratch);
+    LCR_GEMV_DRIVER(gemv_tile_q4_0_avx2);
+}
+
 static LCR_AVX2 void gemm_q8_0_avx2(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
                                     int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    if (n == 1) {
+        gemv_q8_0_avx2(w, x, y, bias, m, k, scratch);
+        return;
+    }
     for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
     LCR_GEMM_DRIVER(tile_q8_0_avx2, lcr_block_q8_0, 4, 2);
 }
 
 static LCR_AVX2 void gemm_q4_0_avx2(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
                                     int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
+    if (n == 1) {
+        gemv_q4_0_avx2(w, x, y, bias, m, k, scratch);
+        return;
+    }
     for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
     LCR_GEMM_DRIVER(tile_q4_0_avx2, lcr_block_q4_0, 4, 2);
 }
@@ -383,8 +474,67 @@ static LCR_AVX2 void sgemv_avx2(const float *w, const float *x, float *y, int64_
     }
 }
 
-/* ---- elementwise: the portable bodies compiled for AVX2 ---- */
+/* ---- channel statistics: the portable two-pass double algorithm with explicit vectors ----
+ * The portable body's double accumulations do not vectorise (no reassociation without
+ * fast-math), so each value costs a dependent scalar add. Here 16 values per step go to four
+ * 4-wide double accumulators (floats widened exactly by vcvtps2pd), for the sum and then for
+ * the centred sum of squares; results agree with the portable table to double rounding. */
+LCR_AVX2_INLINE double hsum4d(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
 
+static LCR_AVX2 void channel_stats_avx2(const float *x, int64_t batch, int64_t channels, int64_t spatial,
+                                        float *sum, float *mean, float *var) {
+    const double count = (double)(batch * spatial);
+    for (int64_t c = 0; c < channels; c++) {
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+        double tail = 0.0;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *p = x + (b * channels + c) * spatial;
+            int64_t i = 0;
+            for (; i + 16 <= spatial; i += 16) {
+                a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(p + i)));
+                a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(p + i + 4)));
+                a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(p + i + 8)));
+                a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(p + i + 12)));
+            }
+            for (; i < spatial; i++) tail += p[i];
+        }
+        const double s = hsum4d(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3))) + tail;
+        const double mu = count > 0 ? s / count : 0.0;
+        if (sum) sum[c] = (float)s;
+        if (mean) mean[c] = (float)mu;
+        if (!var) continue;
+        const __m256d m = _mm256_set1_pd(mu);
+        a0 = a1 = a2 = a3 = _mm256_setzero_pd();
+        tail = 0.0;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *p = x + (b * channels + c) * spatial;
+            int64_t i = 0;
+            for (; i + 16 <= spatial; i += 16) {
+                const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p + i)), m);
+                const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p + i + 4)), m);
+                const __m256d d2 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p + i + 8)), m);
+                const __m256d d3 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p + i + 12)), m);
+                a0 = _mm256_fmadd_pd(d0, d0, a0);
+                a1 = _mm256_fmadd_pd(d1, d1, a1);
+                a2 = _mm256_fmadd_pd(d2, d2, a2);
+                a3 = _mm256_fmadd_pd(d3, d3, a3);
+            }
+            for (; i < spatial; i++) {
+                const double d = p[i] - mu;
+                tail += d * d;
+            }
+        }
+        const double v = hsum4d(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3))) + tail;
+        var[c] = count > 0 ? (float)(v / count) : 0.0f;
+    }
+}
+
+/* ---- elementwise: the portable bodies compiled for AVX2 (channel_stats above) ---- */
+
+#define LCR_EW_CHANNEL_STATS channel_stats_avx2
 #define LCR_EW_NAME(x) x##_avx2
 #define LCR_EW_TARGET LCR_AVX2
 #include "../portable/lcr_elementwise_body.h"
@@ -647,6 +797,83 @@ static LCR_VNNI void gemm_panel_vnni(const void *w, int is_q4, const float *x, f
     }
 }
 
+/*
+ * VNNI GEMV (n == 1): 8 weight rows per pass, no repacking. Per row and block: one load, one
+ * xor (Q8_0) or nibble unpack (Q4_0), one VPDPBUSD started from the activation block's
+ * correction (-128 or -8 times the sum of its codes, in lane 0; the lanes are summed at the
+ * end anyway), one convert and one multiply-add with d_w * d_x. Hardware prefetch follows
+ * the 8 row streams well; a software prefetch here measured slower.
+ */
+LCR_VNNI_INLINE lcr_gemv_acts gemv_prepare_vnni(const float *x, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    lcr_gemv_acts a = gemv_prepare_avx2(x, k, scratch);
+    int32_t *ac = (int32_t *)a.c;
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)a.q[b].qs));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        ac[b] = _mm_cvtsi128_si32(h);  // sum of the 32 codes
+    }
+    return a;
+}
+
+/* FLIP: Q8_0 (weights + 128 as the unsigned side, correction -128 * sum(a)); else Q4_0
+ * (nibbles as the unsigned side, correction -8 * sum(a)). */
+LCR_VNNI_INLINE void gemv_tile_vnni(const void *wp, int is_q4, lcr_gemv_acts a, int64_t nb, const int MR,
+                                    float *y, const float *bias) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    const lcr_block_q8_0 *w8 = (const lcr_block_q8_0 *)wp;
+    const lcr_block_q4_0 *w4 = (const lcr_block_q4_0 *)wp;
+    __m256 acc[LCR_GEMV_MR];
+    LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
+        const __m256i corr = _mm256_zextsi128_si256(_mm_cvtsi32_si128(a.c[b] * (is_q4 ? -8 : -128)));
+        const __m256 da = _mm256_set1_ps(a.d[b]);
+        LCR_UNROLL for (int r = 0; r < MR; r++) {
+            __m256i wu;
+            lcr_fp16 d;
+            if (is_q4) {
+                wu = q4_0_unpack(w4[r * nb + b].qs);
+                d = w4[r * nb + b].d;
+            } else {
+                wu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w8[r * nb + b].qs), flip);
+                d = w8[r * nb + b].d;
+            }
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, wu, av));
+            const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)d));
+            acc[r] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[r]);
+        }
+    }
+    LCR_UNROLL for (int r = 0; r < MR; r++) y[r] = hsum8(acc[r]) + (bias ? bias[r] : 0.0f);
+}
+
+LCR_VNNI_INLINE void gemv_tile_q8_0_vnni(const lcr_block_q8_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
+                                         float *y, const float *bias) {
+    gemv_tile_vnni(w, 0, a, nb, MR, y, bias);
+}
+
+LCR_VNNI_INLINE void gemv_tile_q4_0_vnni(const lcr_block_q4_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
+                                         float *y, const float *bias) {
+    gemv_tile_vnni(w, 1, a, nb, MR, y, bias);
+}
+
+static LCR_VNNI void gemv_q8_0_vnni(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t m, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    const lcr_gemv_acts a = gemv_prepare_vnni(x, k, scratch);
+    LCR_GEMV_DRIVER(gemv_tile_q8_0_vnni);
+}
+
+static LCR_VNNI void gemv_q4_0_vnni(const lcr_block_q4_0 *w, const float *x, float *y, const float *bias,
+                                    int64_t m, int64_t k, void *scratch) {
+    const int64_t nb = k / LCR_QK;
+    const lcr_gemv_acts a = gemv_prepare_vnni(x, k, scratch);
+    LCR_GEMV_DRIVER(gemv_tile_q4_0_vnni);
+}
+
 /* Below 4 input rows (the GEMV) repacking costs as much as the product: use the direct tiles. */
 #define LCR_VNNI_PANEL_MIN_N 4
 
@@ -654,6 +881,10 @@ static LCR_VNNI void gemm_q8_0_vnni(const lcr_block_q8_0 *w, const float *x, flo
                                     int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
     if (n >= LCR_VNNI_PANEL_MIN_N) {
         gemm_panel_vnni(w, 0, x, y, bias, n, m, k, ldy, scratch);
+        return;
+    }
+    if (n == 1) {
+        gemv_q8_0_vnni(w, x, y, bias, m, k, scratch);
         return;
     }
     for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);
@@ -664,6 +895,10 @@ static LCR_VNNI void gemm_q4_0_vnni(const lcr_block_q4_0 *w, const float *x, flo
                                     int64_t n, int64_t m, int64_t k, int64_t ldy, void *scratch) {
     if (n >= LCR_VNNI_PANEL_MIN_N) {
         gemm_panel_vnni(w, 1, x, y, bias, n, m, k, ldy, scratch);
+        return;
+    }
+    if (n == 1) {
+        gemv_q4_0_vnni(w, x, y, bias, m, k, scratch);
         return;
     }
     for (int64_t j = 0; j < n; j++) quantize_row_q8_0_avx2(x + j * k, (lcr_block_q8_0 *)scratch + j * (k / LCR_QK), k);

@@ -90,7 +90,10 @@ LCR_EW_TARGET static void LCR_EW_NAME(log_softmax_rows)(const float *x, float *y
 }
 
 /* Two passes (mean, then squared deviations), accumulated in double: batch * spatial can be
- * large and a one-pass E[x^2] - E[x]^2 in float loses the variance of offset data. */
+ * large and a one-pass E[x^2] - E[x]^2 in float loses the variance of offset data.
+ * A table with its own version defines LCR_EW_CHANNEL_STATS (the function's name) first. */
+#ifndef LCR_EW_CHANNEL_STATS
+#define LCR_EW_CHANNEL_STATS LCR_EW_NAME(channel_stats)
 LCR_EW_TARGET static void LCR_EW_NAME(channel_stats)(const float *x, int64_t batch, int64_t channels,
                                                      int64_t spatial, float *sum, float *mean, float *var) {
     const double count = (double)(batch * spatial);
@@ -116,10 +119,11 @@ LCR_EW_TARGET static void LCR_EW_NAME(channel_stats)(const float *x, int64_t bat
         }
     }
 }
+#endif
 
 #define LCR_EW_TABLE_ENTRIES                                                                     \
     .add = LCR_EW_NAME(add), .mul = LCR_EW_NAME(mul), .scale = LCR_EW_NAME(scale),             \
     .axpy = LCR_EW_NAME(axpy), .relu = LCR_EW_NAME(relu), .relu_backward = LCR_EW_NAME(relu_backward), \
     .leaky_relu = LCR_EW_NAME(leaky_relu), .sum = LCR_EW_NAME(sum), .dot = LCR_EW_NAME(dot),    \
     .softmax_rows = LCR_EW_NAME(softmax_rows), .log_softmax_rows = LCR_EW_NAME(log_softmax_rows), \
-    .channel_stats = LCR_EW_NAME(channel_stats)
+    .channel_stats = LCR_EW_CHANNEL_STATS
