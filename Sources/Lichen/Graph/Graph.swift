@@ -44,7 +44,11 @@ public final class Graph {
     public var layerCount: Int { nodes.count }
 
     /// Per-sample output shape of layer `index` (no batch dimension).
-    public func outputShape(ofLayer index: Int) -> Shape {
+    /// - Throws: `.invalidArgument` for an index outside `0..<layerCount`.
+    public func outputShape(ofLayer index: Int) throws(LichenError) -> Shape {
+        guard index >= 0 && index < nodes.count else {
+            throw .invalidArgument(name: "layer", value: index, reason: "no such layer")
+        }
         var s = Shape.scalarPlaceholder
         let full = nodes[index].outShape
         Graph.dropBatch(full, into: &s)
@@ -52,7 +56,11 @@ public final class Graph {
     }
 
     /// Per-sample shape of the model's output.
-    public var outputShape: Shape { outputShape(ofLayer: nodes.count - 1) }
+    public var outputShape: Shape {
+        var s = Shape.scalarPlaceholder
+        Graph.dropBatch(nodes[nodes.count - 1].outShape, into: &s)
+        return s
+    }
 
     // MARK: - Build
 

@@ -19,6 +19,19 @@ let graphChecks: [Check] = [
                                atol: 1e-5, rtol: 1e-5, "linear \(n)x\(inF)->\(outF)")
                 try graphGradientCheck(&c, g, x, [n, inF], "linear")
             }
+            // Over the last dimension of a rank-2 sample: [2, 3, 5] -> [2, 3, 4], rows = batch * 3.
+            let w = rng.floats(4 * 5), b = rng.floats(4), x = rng.floats(2 * 3 * 5, -2, 2)
+            let g = try graphMakeGraph(graphSpec([3, 5], [graphLayer(.linear, "fc", [-1]) { $0.outputs = 4 }]),
+                                       [GraphParamInit(name: "fc.weight", role: .weight, dims: [4, 5], values: w),
+                                        GraphParamInit(name: "fc.bias", role: .bias, dims: [4], values: b)],
+                                       batch: 2, options: GraphOptions(training: true, inputGradient: true))
+            c.expect(g.outputShape == (try Shape(3, 4)), "rank-2 linear output shape")
+            graphExpectAllClose(&c, try graphRun(g, x, [2, 3, 5]), graphRefLinear(graphDoubles(x), rows: 6, inF: 5, graphDoubles(w), outF: 4, graphDoubles(b)),
+                                atol: 1e-5, rtol: 1e-5, "rank-2 linear")
+            try graphGradientCheck(&c, g, x, [2, 3, 5], "rank-2 linear")
+            c.expectThrows(.invalidArgument(name: "layer", value: 1, reason: "no such layer"), "layer index") { () throws(LichenError) in
+                try g.outputShape(ofLayer: 1)
+            }
         }
     },
     Check("Graph/Linear", "frozen q8_0/q4_0 weights: forward within activation-quantization error, input gradient exact for the dequantized weight") { c in
