@@ -442,6 +442,55 @@ let graphChecks: [Check] = [
             graphExpectAllClose(&c, try graphRun(inference, x, [n, 12]), a, atol: 2e-5, rtol: 1e-4, "mlp inference forward")
         }
     },
+    Check("Graph/EndToEnd", "frugal adaptation shape: frozen q8_0 conv and linear around a trainable batch norm and tanh; norm gradients match the dequantized reference") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 24)
+            let n = 3
+            let (qc, wc) = try graphDequantized(rng.floats(4 * 32, -0.5, 0.5), rows: 4, k: 32, .q8_0)
+            let (ql, wl) = try graphDequantized(rng.floats(3 * 64, -0.5, 0.5), rows: 3, k: 64, .q8_0)
+            let gamma = rng.floats(4, 0.5, 1.5), beta = rng.floats(4, -0.2, 0.2), x = rng.floats(n * 8 * 25, -1, 1)
+            let arena = try Arena(byteCount: 16 << 20)
+            let store = ParameterStore(arena: arena)
+            try store.adopt(name: "c.weight", role: .weight, view: try qc.view(.q8_0, [4, 32]))
+            try store.add(name: "bn.weight", role: .normWeight, shape: try Shape(4), values: gamma)
+            try store.add(name: "bn.bias", role: .normBias, shape: try Shape(4), values: beta)
+            try store.adopt(name: "fc.weight", role: .weight, view: try ql.view(.q8_0, [3, 64]))
+            let s = graphSpec([8, 5, 5], [
+                graphLayer(.conv2d, "c", [-1]) { $0.outputs = 4; $0.kernelH = 2; $0.kernelW = 2; $0.hasBias = false },
+                graphLayer(.batchNorm, "bn", [0]), graphLayer(.tanh, "t", [1]), graphLayer(.flatten, "f", [2]),
+                graphLayer(.linear, "fc", [3]) { $0.outputs = 3; $0.hasBias = false }])
+            let g = try Graph(spec: s, store: store, batchSize: n, arena: arena, options: GraphOptions(training: true, batchNormMode: .batchStatistics))
+            c.expect(store.trainableCount == 2, "only the norm affine trains")
+            c.expect(!g.plan.overlapsWhileAlive(), "plan overlaps")
+            func ref(_ gm: [Double], _ bt: [Double]) -> [Double] {
+                var a = graphRefConv(graphDoubles(x), wc, nil, GraphConvParams(n: n, c: 8, h: 5, w: 5, oc: 4, kh: 2, kw: 2))
+                a = graphRefNorm(a, n: n, c: 4, s: 16, groups: 1, perSample: false, gamma: gm, beta: bt, eps: 1e-5).map { graphRefTanh($0) }
+                return graphRefLinear(a, rows: n, inF: 64, wl, outF: 3, nil)
+            }
+            let y = try graphRun(g, x, [n, 8, 5, 5])
+            // Activations are quantized to Q8_0 on the fly in both GEMMs: a few percent of the output scale.
+            // (tanh, not relu, between them: a relu mask flipped by that rounding would move a whole
+            // element's contribution, which says nothing about the backward.)
+            graphExpectAllClose(&c, y, ref(graphDoubles(gamma), graphDoubles(beta)), atol: 0.05, rtol: 0.02, "frugal forward")
+            let r = rng.floats(n * 3)
+            let rMemory = CheckMemory.floats(r)
+            try store.zeroGradients()
+            try g.backward(outputGradient: try rMemory.view(.f32, [n, 3]))
+            withExtendedLifetime(rMemory) {}
+            func loss(_ gm: [Double], _ bt: [Double]) -> Double { zip(ref(gm, bt), r).reduce(0.0) { $0 + $1.0 * Double($1.1) } }
+            let e = 1e-6
+            let dg = try store.parameter(named: "bn.weight").gradient?.toArray() ?? []
+            let db = try store.parameter(named: "bn.bias").gradient?.toArray() ?? []
+            for k in 0..<4 {
+                var gp = graphDoubles(gamma), gm = graphDoubles(gamma), bp = graphDoubles(beta), bm = graphDoubles(beta)
+                gp[k] += e; gm[k] -= e; bp[k] += e; bm[k] -= e
+                let b0 = graphDoubles(beta), g0 = graphDoubles(gamma)
+                // The backward runs on the quantized forward's activations: agreement to activation-quantization error.
+                c.expectClose(dg.count == 4 ? dg[k] : .nan, Float((loss(gp, b0) - loss(gm, b0)) / (2 * e)), absolute: 0.03, relative: 0.05, "bn.weight[\(k)]")
+                c.expectClose(db.count == 4 ? db[k] : .nan, Float((loss(g0, bp) - loss(g0, bm)) / (2 * e)), absolute: 0.03, relative: 0.05, "bn.bias[\(k)]")
+            }
+        }
+    },
     Check("Graph/Errors", "bad descriptions, parameters and inputs throw the exact error") { c in
         let fc = { (inputs: [Int]) in graphLayer(.linear, "fc", inputs) { $0.outputs = 2 } }
         let fcParams = [GraphParamInit(name: "fc.weight", role: .weight, dims: [2, 3], values: [Float](repeating: 0.1, count: 6)),
