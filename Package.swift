@@ -74,7 +74,8 @@ let package = Package(
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/LichenCLI"
+            path: "Sources/LichenCLI",
+            exclude: ["Import/README.md"]
         ),
 
         // MARK: - Tests

@@ -1,0 +1,111 @@
+import Foundation
+import Lichen
+
+/// A model loaded for inference or training: its file, description, parameters and arena.
+final class LoadedModel {
+    let path: String
+    let file: GGUFFile
+    let spec: ModelSpec
+    let arena: Arena
+    let store: ParameterStore
+
+    /// Opens `path`, validates it, and loads its parameters into a fresh arena of `budgetBytes`.
+    init(path: String, budgetBytes: Int, trainable: Bool) throws {
+        let (file, spec) = try openModel(path)
+        self.path = path
+        self.file = file
+        self.spec = spec
+        arena = try naming(path) { () throws(LichenError) in try Arena(byteCount: budgetBytes) }
+        store = ParameterStore(arena: arena)
+        try naming(path) { () throws(LichenError) in
+            try ModelFile.loadParameters(file, spec: spec, into: store, trainable: trainable)
+        }
+    }
+}
+
+/// Accuracy of a classifier over a labelled split, batch by batch, with a progress line.
+struct Accuracy {
+    var correct = 0
+    var total = 0
+    var perClassCorrect = [Int](repeating: 0, count: 10)
+    var perClassTotal = [Int](repeating: 0, count: 10)
+
+    var fraction: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+
+    /// Counts the rows of `logits` ([n, classes]) whose largest value is at the label.
+    mutating func add(logits: TensorView, labels: TensorView, count n: Int) throws {
+        let y = try logits.f32Elements("logits")
+        let l = try labels.f32Elements("labels")
+        let classes = n == 0 ? 0 : y.count / logits.shape[0]
+        for i in 0..<n {
+            var best = 0
+            var bestValue = y[i * classes]
+            for c in 1..<classes where y[i * classes + c] > bestValue {
+                best = c
+                bestValue = y[i * classes + c]
+            }
+            let label = Int(l[i])
+            if label >= 0 && label < perClassTotal.count {
+                perClassTotal[label] += 1
+                if best == label { perClassCorrect[label] += 1 }
+            }
+            if best == label { correct += 1 }
+            total += 1
+        }
+    }
+}
+
+/// Evaluates `graph` (inference) on every example of `data`, `batch` at a time.
+func evaluate(graph: Graph, data: FashionMNIST, input: TensorView, labels: TensorView, batch: Int,
+              progress: ProgressBar?) throws -> Accuracy {
+    var accuracy = Accuracy()
+    var start = 0
+    while start < data.count {
+        let n = min(batch, data.count - start)
+        let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
+        let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
+        try naming("data") { () throws(LichenError) in try data.writeBatch(start: start, images: x, labels: y) }
+        let logits = try naming("forward") { () throws(LichenError) in try graph.forward(input: x) }
+        try accuracy.add(logits: logits, labels: y, count: n)
+        start += n
+        progress?.update(start)
+    }
+    progress?.finish()
+    return accuracy
+}
+
+/// A progress bar on stderr (only when stderr is a terminal or --verbose asks for it).
+final class ProgressBar {
+    let label: String
+    let total: Int
+    let enabled: Bool
+    var lastDrawn = -1.0
+    let start = Date()
+
+    init(_ label: String, total: Int, enabled: Bool) {
+        self.label = label
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int, suffix: String = "") {
+        guard enabled, total > 0 else { return }
+        let fraction = Double(done) / Double(total)
+        guard fraction - lastDrawn >= 0.01 || done == total else { return }
+        lastDrawn = fraction
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let elapsed = Date().timeIntervalSince(start)
+        let line = "\r\(label) [\(bar)] \(done)/\(total) \(fixed(elapsed, 1)) s \(suffix)"
+        FileHandle.standardError.write(line.data(using: .utf8) ?? Data())
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write("\n".data(using: .utf8) ?? Data())
+    }
+}
+
+/// Whether stderr is a terminal (progress bars only draw there unless asked).
+var stderrIsTerminal: Bool { isatty(2) != 0 }
