@@ -24,8 +24,46 @@ struct InspectCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How to load the file: map or read.", valueName: "mode"))
     var load: String = "map"
 
+    @Option(name: .long, help: ArgumentHelp("Batch size the step memory is planned for.", valueName: "n"))
+    var batch: Int = 1
+
     func validate() throws {
         guard load == "map" || load == "read" else { throw ValidationError("--load must be map or read, not '\(load)'") }
+        guard batch >= 1 && batch <= 65_536 else { throw ValidationError("--batch must be in 1...65536") }
+    }
+
+    /// Planned step memory of the model at one batch size, measured by building its graphs.
+    struct StepMemory {
+        /// Parameter bytes copied into the budget (f32 values; quantized weights stay in the mapping).
+        var parameterBytes: Int
+        /// Inference: activations and scratch, planned (overlapping lifetimes share bytes).
+        var inferencePlanned: Int
+        var inferenceSum: Int
+        /// Training every f32 parameter: saved activations, gradients, scratch, planned.
+        var trainingPlanned: Int
+        var trainingSum: Int
+        /// Gradient buffers of the trainable parameters (outside the step plan).
+        var gradientBytes: Int
+        var trainableValues: Int
+    }
+
+    func stepMemory(_ file: GGUFFile, _ spec: ModelSpec) throws -> StepMemory {
+        try naming(model) { () throws(LichenError) in
+            // Address space only (reserved without backing): the figures are what the plans use.
+            let arena = try Arena(byteCount: 4 << 30)
+            let store = ParameterStore(arena: arena)
+            try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
+            let parameterBytes = arena.stats.persistentBytes
+            let inference = try Graph(spec: spec, store: store, batchSize: batch, arena: arena)
+            for role in [ParameterRole.weight, .bias, .normWeight, .normBias] { try store.setTrainable(true, role: role) }
+            let beforeGradients = arena.stats.persistentBytes
+            let training = try Graph(spec: spec, store: store, batchSize: batch, arena: arena,
+                                     options: GraphOptions(training: true, batchNormMode: .batchStatistics))
+            return StepMemory(parameterBytes: parameterBytes,
+                              inferencePlanned: inference.plannedBytes, inferenceSum: inference.sumOfPlannedSizes,
+                              trainingPlanned: training.plannedBytes, trainingSum: training.sumOfPlannedSizes,
+                              gradientBytes: beforeGradients - parameterBytes, trainableValues: store.trainableValueCount)
+        }
     }
 
     func run() throws {
@@ -50,9 +88,7 @@ struct InspectCommand: ParsableCommand {
         func inputName(_ i: Int) -> String { i == -1 ? "input" : spec.layers[i].name }
 
         // MARK: Step memory (planned)
-        // Planned step memory for `--batch N` (activations, gradients, scratch from the graph's
-        // memory plan) belongs here, printed next to the mapped/copied figures, once the graph
-        // can plan a model. Until then nothing is printed and `--batch` is not declared.
+        let step = try stepMemory(file, spec)
 
         if global.json {
             let layers: [JSON] = spec.layers.enumerated().map { i, layer in
@@ -86,6 +122,16 @@ struct InspectCommand: ParsableCommand {
                 ("parameter_count", .int(parameterValues)),
                 ("file_bytes", .int(file.byteCount)),
                 ("memory", .object([("load", .string(load)), ("mapped_bytes", .int(mapped)), ("copied_bytes", .int(copied))])),
+                ("step_memory", .object([
+                    ("batch", .int(batch)),
+                    ("parameter_bytes_in_budget", .int(step.parameterBytes)),
+                    ("inference_planned_bytes", .int(step.inferencePlanned)),
+                    ("inference_sum_of_sizes_bytes", .int(step.inferenceSum)),
+                    ("training_planned_bytes", .int(step.trainingPlanned)),
+                    ("training_sum_of_sizes_bytes", .int(step.trainingSum)),
+                    ("training_gradient_bytes", .int(step.gradientBytes)),
+                    ("trainable_values", .int(step.trainableValues)),
+                ])),
                 ("metadata", .object(metadata)),
             ])
             print(doc.rendered())
@@ -114,6 +160,12 @@ struct InspectCommand: ParsableCommand {
         print("parameters:   \(parameterValues) values in \(parameters.count) tensors")
         print("file:         \(file.byteCount) bytes (\(byteText(file.byteCount)))")
         print("memory:       \(mapped) bytes mapped read-only, \(copied) bytes copied (--load \(load))")
+        print("")
+        print("step memory at batch \(batch) (planned from tensor lifetimes; sum of sizes without reuse in brackets):")
+        print("  parameters in the budget:  \(step.parameterBytes) bytes (f32 copies; quantized weights stay mapped)")
+        print("  inference step:            \(step.inferencePlanned) bytes (\(step.inferenceSum))")
+        print("  training step (all f32):   \(step.trainingPlanned) bytes (\(step.trainingSum)) "
+              + "+ \(step.gradientBytes) bytes of gradients for \(step.trainableValues) trainable values")
         if !provenance.isEmpty {
             print("")
             var metaTable = Table(["metadata", "value"])
