@@ -25,12 +25,16 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Examples per forward.", valueName: "n"))
     var batch: Int = 200
 
+    @Option(name: .long, help: ArgumentHelp("Evaluate the first n test images only (default: all 10,000).", valueName: "n"))
+    var limit: Int?
+
     @Option(name: .long, help: ArgumentHelp("Memory budget, in MiB.", valueName: "MiB"))
     var budget: Int = 256
 
     func validate() throws {
         guard batch >= 1 && batch <= 10_000 else { throw ValidationError("--batch must be in 1...10000") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
+        if let limit { guard limit >= 1 && limit <= 10_000 else { throw ValidationError("--limit must be in 1...10000") } }
     }
 
     func run() throws {
@@ -48,8 +52,9 @@ struct EvalCommand: ParsableCommand {
             return (graph, input, labels)
         }
         let start = Date()
-        let accuracy = try evaluate(graph: graph, data: test, input: input, labels: labels, batch: batch,
-                                    progress: ProgressBar("eval", total: test.count, enabled: stderrIsTerminal || global.verbose))
+        let count = limit ?? test.count
+        let accuracy = try evaluate(graph: graph, data: test, count: count, input: input, labels: labels, batch: batch,
+                                    progress: ProgressBar("eval", total: count, enabled: stderrIsTerminal || global.verbose))
         let seconds = Date().timeIntervalSince(start)
         let types = Set(loaded.file.tensors.map(\.type.name)).sorted()
         if global.json {

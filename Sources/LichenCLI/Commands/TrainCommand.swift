@@ -49,6 +49,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Training examples per epoch (a shuffled subset; default: all 60,000).", valueName: "n"))
     var limit: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Test images evaluated after each epoch (the first n; default: all 10,000).", valueName: "n"))
+    var testLimit: Int?
+
     @Option(name: .long, help: ArgumentHelp("Memory budget for the run, in MiB.", valueName: "MiB"))
     var budget: Int = 512
 
@@ -66,6 +69,7 @@ struct TrainCommand: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite else { throw ValidationError("--weight-decay must be >= 0") }
         guard schedule == "cosine" || schedule == "constant" else { throw ValidationError("--schedule must be cosine or constant") }
         if let limit { guard limit >= 1 && limit <= 60_000 else { throw ValidationError("--limit must be in 1...60000") } }
+        if let testLimit { guard testLimit >= 1 && testLimit <= 10_000 else { throw ValidationError("--test-limit must be in 1...10000") } }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         guard !out.isEmpty else { throw ValidationError("--out must not be empty") }
     }
@@ -75,6 +79,7 @@ struct TrainCommand: ParsableCommand {
         var parts = ["lichen train --data \(data) --arch \(arch) --epochs \(epochs) --seed \(seed) --batch \(batch)",
                      "--lr \(lr) --weight-decay \(weightDecay) --schedule \(schedule)"]
         if let limit { parts.append("--limit \(limit)") }
+        if let testLimit { parts.append("--test-limit \(testLimit)") }
         return parts.joined(separator: " ")
     }
 
@@ -162,9 +167,9 @@ struct TrainCommand: ParsableCommand {
                 bar.update(start, suffix: "loss " + fixed(lossSum / Double(start), 4))
             }
             bar.finish()
-            let evalBar = ProgressBar("  test", total: test.count, enabled: showProgress)
-            let accuracy = try evaluate(graph: evalGraph, data: test, input: input, labels: labels, batch: batch,
-                                        progress: evalBar)
+            let evalBar = ProgressBar("  test", total: testLimit ?? test.count, enabled: showProgress)
+            let accuracy = try evaluate(graph: evalGraph, data: test, count: testLimit ?? test.count, input: input,
+                                        labels: labels, batch: batch, progress: evalBar)
             let result = EpochResult(epoch: epoch, loss: lossSum / Double(perEpoch), trainAccuracy: trainAccuracy.fraction,
                                      testAccuracy: accuracy.fraction, seconds: Date().timeIntervalSince(epochStart))
             results.append(result)
@@ -180,6 +185,7 @@ struct TrainCommand: ParsableCommand {
             ModelMetadataEntry("lichen.train.epochs", .uint32(UInt32(epochs))),
             ModelMetadataEntry("lichen.train.examples_per_epoch", .uint32(UInt32(perEpoch))),
             ModelMetadataEntry("lichen.eval.clean_accuracy", .float32(Float(final.testAccuracy))),
+            ModelMetadataEntry("lichen.eval.test_images", .uint32(UInt32(testLimit ?? test.count))),
         ]
         try naming(out) { () throws(LichenError) in
             let tensors = try ModelFile.tensors(of: spec, from: store)

@@ -55,13 +55,14 @@ struct Accuracy {
     }
 }
 
-/// Evaluates `graph` (inference) on every example of `data`, `batch` at a time.
-func evaluate(graph: Graph, data: FashionMNIST, input: TensorView, labels: TensorView, batch: Int,
+/// Evaluates `graph` (inference) on the first `count` examples of `data`, `batch` at a time.
+func evaluate(graph: Graph, data: FashionMNIST, count: Int, input: TensorView, labels: TensorView, batch: Int,
               progress: ProgressBar?) throws -> Accuracy {
     var accuracy = Accuracy()
     var start = 0
-    while start < data.count {
-        let n = min(batch, data.count - start)
+    let count = min(count, data.count)
+    while start < count {
+        let n = min(batch, count - start)
         let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
         let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
         try naming("data") { () throws(LichenError) in try data.writeBatch(start: start, images: x, labels: y) }
