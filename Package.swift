@@ -67,10 +67,18 @@ let package = Package(
         ),
 
         // MARK: - Tools
+        // Corrupted sensor streams (host tooling: links libjpeg for the JPEG corruption).
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        .target(
+            name: "LichenStreams",
+            dependencies: ["Lichen", "CJPEG"],
+            path: "Sources/LichenStreams"
+        ),
         .executableTarget(
             name: "LichenCLI",
             dependencies: [
                 "Lichen",
+                "LichenStreams",
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -91,6 +99,11 @@ let package = Package(
             name: "LichenTests",
             dependencies: ["Lichen", "LichenChecks", "CRuntime"],
             path: "Tests/LichenTests"
+        ),
+        .testTarget(
+            name: "LichenStreamsTests",
+            dependencies: ["LichenStreams", "Lichen"],
+            path: "Tests/LichenStreamsTests"
         ),
         .testTarget(
             name: "LichenCLITests",
