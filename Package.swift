@@ -69,10 +69,18 @@ let package = Package(
         // MARK: - Tools
         // Corrupted sensor streams (host tooling: links libjpeg for the JPEG corruption).
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        // In-memory grayscale JPEG encode/decode with setjmp-based libjpeg error handling.
+        .target(
+            name: "CJPEGCodec",
+            path: "Sources/CJPEGCodec",
+            publicHeadersPath: "include",
+            linkerSettings: [.linkedLibrary("jpeg")]
+        ),
         .target(
             name: "LichenStreams",
-            dependencies: ["Lichen", "CJPEG"],
-            path: "Sources/LichenStreams"
+            dependencies: ["Lichen", "CJPEG", "CJPEGCodec"],
+            path: "Sources/LichenStreams",
+            exclude: ["Corruptions/README.md"]
         ),
         .executableTarget(
             name: "LichenCLI",
