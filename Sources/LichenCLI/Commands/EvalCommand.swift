@@ -2,15 +2,18 @@ import ArgumentParser
 import Foundation
 import Lichen
 
-/// `lichen eval --model M.gguf [--json]`: clean test accuracy on Fashion-MNIST.
+/// `lichen eval --model M.gguf [--stream S] [--json]`: clean test accuracy on Fashion-MNIST, or
+/// the source model's error on each domain of a stream file.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Clean test accuracy of a model on the 10,000 Fashion-MNIST test images.",
+        abstract: "Clean test accuracy of a model on the Fashion-MNIST test images, or its error on a stream.",
         discussion: """
             The model runs for inference (batch norm with its running statistics), quantized weights \
             straight from the mapped file. Prints the accuracy and the accuracy per class; --json prints \
-            one document whose error rates and accuracies are fractions in [0, 1].
+            one document whose error rates and accuracies are fractions in [0, 1]. With --stream: the \
+            source model's error (1 - accuracy) on each domain of the stream and the mean over domains, \
+            one column per domain (a gradual domain counts all its severity segments).
             """
     )
 
@@ -28,6 +31,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Evaluate the first n test images only (default: all 10,000).", valueName: "n"))
     var limit: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Stream file (lichen stream make): error per domain.", valueName: "path"))
+    var stream: String?
+
     @Option(name: .long, help: ArgumentHelp("Memory budget, in MiB.", valueName: "MiB"))
     var budget: Int = 256
 
@@ -35,9 +41,11 @@ struct EvalCommand: ParsableCommand {
         guard batch >= 1 && batch <= 10_000 else { throw ValidationError("--batch must be in 1...10000") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         if let limit { guard limit >= 1 && limit <= 10_000 else { throw ValidationError("--limit must be in 1...10000") } }
+        if stream != nil && limit != nil { throw ValidationError("--limit is for the test set; a stream is evaluated whole") }
     }
 
     func run() throws {
+        if let stream { return try runStream(stream) }
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         let spec = loaded.spec
         let test = try naming(dataDirectory) { () throws(LichenError) in
@@ -92,5 +100,120 @@ struct EvalCommand: ParsableCommand {
     func className(_ c: Int) -> String {
         guard let name = FashionMNIST.className(c) else { return "?" }
         return name.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+// MARK: - Streams
+
+extension EvalCommand {
+    /// Per-domain error of the source model on `path`, batch by batch within each domain record.
+    func runStream(_ path: String) throws {
+        let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
+        let spec = loaded.spec
+        let file = try openStream(path)
+        guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame else {
+            throw CommandFailure("\(path): frames of \(file.width)x\(file.height)x\(file.channels) do not fit the input "
+                                 + "\(shapeText(spec.inputShape)) of \(model)")
+        }
+        guard file.classCount <= spec.classCount else {
+            throw CommandFailure("\(path): \(file.classCount) classes, the model has \(spec.classCount)")
+        }
+        let (graph, input, labels) = try naming(model) { () throws(LichenError) in
+            let graph = try Graph(spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena)
+            var dims = [batch]
+            dims += spec.inputShape.dimensions
+            let input = try loaded.arena.persistentTensor(.f32, try Shape(dimensions: dims))
+            let labels = try loaded.arena.persistentTensor(.f32, try Shape(batch))
+            return (graph, input, labels)
+        }
+        let start = Date()
+        let progress = ProgressBar("eval", total: file.frameCount, enabled: stderrIsTerminal || global.verbose)
+        var perRecord: [Accuracy] = []
+        var done = 0
+        for record in file.domains {
+            var accuracy = Accuracy()
+            var first = record.firstFrame
+            let end = record.firstFrame + record.frameCount
+            while first < end {
+                let n = min(batch, end - first)
+                let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
+                let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
+                try naming(path) { () throws(LichenError) in
+                    try file.writeFrames(start: first, count: n, into: x)
+                    try file.writeLabels(start: first, count: n, into: y)
+                }
+                let logits = try naming("forward") { () throws(LichenError) in try graph.forward(input: x) }
+                try accuracy.add(logits: logits, labels: y, count: n)
+                first += n
+                done += n
+                progress.update(done)
+            }
+            perRecord.append(accuracy)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        let groups = domainGroups(file)
+        var errors: [Double] = []
+        var correct = 0, total = 0
+        for g in groups {
+            let c = perRecord[g.records].reduce(0) { $0 + $1.correct }
+            let t = perRecord[g.records].reduce(0) { $0 + $1.total }
+            errors.append(t == 0 ? 0 : 1 - Double(c) / Double(t))
+            correct += c
+            total += t
+        }
+        let mean = errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
+        let overall = total == 0 ? 0 : 1 - Double(correct) / Double(total)
+        if global.json {
+            var domains: [JSON] = []
+            for (g, e) in zip(groups, errors) {
+                var pairs: [(String, JSON)] = [("name", .string(g.name)), ("severity", .int(g.severity))]
+                if g.severities.count > 1 { pairs.append(("severities", .array(g.severities.map { .int($0) }))) }
+                pairs += [("frames", .int(g.frameCount)), ("error", .number(e))]
+                domains.append(.object(pairs))
+            }
+            var pairs: [(String, JSON)] = [
+                ("model", .string(model)),
+                ("architecture", .string(spec.architecture)),
+                ("stream", .string(path)),
+                ("kind", .string(file.kind.name)),
+                ("seed", .string(String(file.seed))),
+                ("method", .string("source")),
+                ("frames", .int(total)),
+                ("domains", .array(domains)),
+                ("mean_error", .number(mean)),
+                ("overall_error", .number(overall)),
+            ]
+            if file.domains.count > groups.count {
+                pairs.append(("segments", .array(zip(file.domains, perRecord).map { d, a in
+                    .object([("name", .string(d.name)), ("severity", .int(d.severity)), ("first_frame", .int(d.firstFrame)),
+                             ("frames", .int(d.frameCount)), ("error", .number(1 - a.fraction))])
+                })))
+            }
+            pairs.append(("seconds", .number(seconds)))
+            print(JSON.object(pairs).rendered())
+            return
+        }
+        var header = ["method"]
+        var used: [String: Int] = [:]
+        for g in groups {
+            let short = g.name.split(separator: "_").first.map(String.init) ?? g.name
+            used[short, default: 0] += 1
+            header.append(short)
+        }
+        for (i, g) in groups.enumerated() where used[header[i + 1], default: 0] > 1 {
+            header[i + 1] += "-" + g.severityText
+        }
+        header.append("mean")
+        var table = Table(header, rightAligned: Set(1..<header.count))
+        table.add(["source"] + errors.map { fixed(100 * $0, 1) } + [fixed(100 * mean, 1)])
+        let severities = Set(groups.map(\.severityText))
+        let severityNote = severities.count == 1 ? "severity \(severities.first!)" : "severities as listed by lichen stream show"
+        print("error (%) per domain, \(file.kind.name) stream \(path) (\(severityNote), \(total) frames):")
+        print("")
+        print(table.rendered())
+        print("")
+        print("\(model): \(spec.architecture), mean error \(fixed(100 * mean, 2)) % over \(groups.count) domains, "
+              + "\(fixed(seconds, 2)) s")
     }
 }
