@@ -89,22 +89,24 @@ struct KernelBench {
 
     func run() -> [KernelResult] {
         var results: [KernelResult] = []
-        let probe = bandwidthProbe()
+        let probeBuffer = FloatBuffer(count: Self.probeCount(quick: quick), seed: 1)
+        let probe = bandwidthProbe(probeBuffer)
         results.append(probe)
         for (n, k, m) in quick ? Self.quickGemmShapes : Self.gemmShapes {
             results += gemm(n: n, k: k, m: m)
         }
-        results += gemv(m: quick ? 4096 : 8192, k: quick ? 4096 : 8192, probe: probe.rate)
+        results += gemv(m: quick ? 4096 : 8192, k: quick ? 4096 : 8192, probe: probeBuffer)
         results += rowKernels(count: 1 << 20)
         results += im2col()
         return results
     }
 
     /// Sums a buffer far larger than the caches: the machine's read bandwidth from one core.
-    func bandwidthProbe() -> KernelResult {
-        let count = ((quick ? 64 : 256) << 20) / 4
+    static func probeCount(quick: Bool) -> Int { ((quick ? 64 : 256) << 20) / 4 }
+
+    func bandwidthProbe(_ x: FloatBuffer) -> KernelResult {
+        let count = x.count
         progress("bandwidth probe (\((count * 4) >> 20) MiB)")
-        let x = FloatBuffer(count: count, seed: 1)
         var sink: Float = 0
         let t = measure(minSeconds: minSeconds) { sink += lcr_read_bandwidth_probe(x.pointer, Int64(count)) }
         if sink.isNaN { progress("") }
@@ -183,57 +185,53 @@ struct KernelBench {
 
     /// Batch-1 matrix x vector at a size far beyond the caches: bandwidth-bound, so rates are
     /// weight bytes read per second, compared with the probe.
-    func gemv(m: Int, k: Int, probe: Double) -> [KernelResult] {
+    func gemv(m: Int, k: Int, probe: FloatBuffer) -> [KernelResult] {
         let shape = "1x\(k)x\(m)"
-        progress("gemv \(shape)")
+        progress("gemv \(shape), each timed alternately with the bandwidth probe")
         var results: [KernelResult] = []
         let x = FloatBuffer(count: k, seed: 6)
         let y = FloatBuffer(count: m, seed: 7)
         let scratch = ByteBuffer(count: Int(lcr_gemm_q_scratch_bytes(1, Int64(m), Int64(k))))
-        do {
-            let w = FloatBuffer(count: m * k, seed: 8, range: 0.1)
-            let bytes = Double(m * k * 4)
-            let blis = measure(minSeconds: minSeconds) {
-                lcr_sgemm_blis(0, 1, 1, Int64(m), Int64(k), 1, x.pointer, Int64(k), w.pointer, Int64(k), 0, y.pointer, Int64(m))
-            }
-            results.append(KernelResult(kernel: "gemv f32 via BLIS sgemm", shape: shape, isa: "blis", seconds: blis.seconds,
-                                        repeats: blis.repeats, rate: bytes / blis.seconds / 1e9, unit: "GB/s",
-                                        baseline: "read bandwidth probe", ratio: bytes / blis.seconds / 1e9 / probe))
-            for table in tables {
-                let r = measure(minSeconds: minSeconds) {
-                    table.pointee.sgemv(w.pointer, x.pointer, y.pointer, Int64(m), Int64(k), Int64(k), 1, 0)
-                }
-                results.append(KernelResult(kernel: "sgemv f32", shape: shape, isa: isaName(table), seconds: r.seconds,
-                                            repeats: r.repeats, rate: bytes / r.seconds / 1e9, unit: "GB/s",
-                                            baseline: "read bandwidth probe", ratio: bytes / r.seconds / 1e9 / probe))
-            }
-            let rowBytes8 = Int(lcr_q8_0_row_bytes(Int64(k))), rowBytes4 = Int(lcr_q4_0_row_bytes(Int64(k)))
-            let q8 = ByteBuffer(count: m * rowBytes8)
-            let q4 = ByteBuffer(count: m * rowBytes4)
-            let best = lcr_kernels_best()!
-            for row in 0..<m {
-                best.pointee.quantize_row_q8_0(w.pointer + row * k, (q8.pointer + row * rowBytes8).assumingMemoryBound(to: lcr_block_q8_0.self), Int64(k))
-                best.pointee.quantize_row_q4_0(w.pointer + row * k, (q4.pointer + row * rowBytes4).assumingMemoryBound(to: lcr_block_q4_0.self), Int64(k))
-            }
-            for table in tables {
-                let r8 = measure(minSeconds: minSeconds) {
-                    table.pointee.gemm_q8_0(q8.pointer.assumingMemoryBound(to: lcr_block_q8_0.self), x.pointer, y.pointer, nil,
-                                            1, Int64(m), Int64(k), Int64(m), scratch.pointer)
-                }
-                let b8 = Double(m * rowBytes8)
-                results.append(KernelResult(kernel: "gemv q8_0", shape: shape, isa: isaName(table), seconds: r8.seconds,
-                                            repeats: r8.repeats, rate: b8 / r8.seconds / 1e9, unit: "GB/s",
-                                            baseline: "read bandwidth probe", ratio: b8 / r8.seconds / 1e9 / probe))
-                let r4 = measure(minSeconds: minSeconds) {
-                    table.pointee.gemm_q4_0(q4.pointer.assumingMemoryBound(to: lcr_block_q4_0.self), x.pointer, y.pointer, nil,
-                                            1, Int64(m), Int64(k), Int64(m), scratch.pointer)
-                }
-                let b4 = Double(m * rowBytes4)
-                results.append(KernelResult(kernel: "gemv q4_0", shape: shape, isa: isaName(table), seconds: r4.seconds,
-                                            repeats: r4.repeats, rate: b4 / r4.seconds / 1e9, unit: "GB/s",
-                                            baseline: "read bandwidth probe", ratio: b4 / r4.seconds / 1e9 / probe))
-            }
+        let probeBytes = Double(probe.count * 4)
+        var sink: Float = 0
+        let probeBody = { sink += lcr_read_bandwidth_probe(probe.pointer, Int64(probe.count)) }
+        /// One result: `body` reads `bytes` of weights; its rate over the probe's, timed alternately.
+        func compare(_ kernel: String, _ isa: String, bytes: Double, _ body: () -> Void) -> KernelResult {
+            let t = measureAlternating(minSeconds: minSeconds, probeBody, body)
+            let rate = bytes / t.b / 1e9
+            return KernelResult(kernel: kernel, shape: shape, isa: isa, seconds: t.b, repeats: t.repeats, rate: rate,
+                                unit: "GB/s", baseline: "read bandwidth probe (same run, alternating)",
+                                ratio: rate / (probeBytes / t.a / 1e9))
         }
+        let w = FloatBuffer(count: m * k, seed: 8, range: 0.1)
+        let bytes = Double(m * k * 4)
+        results.append(compare("gemv f32 via BLIS sgemm", "blis", bytes: bytes) {
+            lcr_sgemm_blis(0, 1, 1, Int64(m), Int64(k), 1, x.pointer, Int64(k), w.pointer, Int64(k), 0, y.pointer, Int64(m))
+        })
+        for table in tables {
+            results.append(compare("sgemv f32", isaName(table), bytes: bytes) {
+                table.pointee.sgemv(w.pointer, x.pointer, y.pointer, Int64(m), Int64(k), Int64(k), 1, 0)
+            })
+        }
+        let rowBytes8 = Int(lcr_q8_0_row_bytes(Int64(k))), rowBytes4 = Int(lcr_q4_0_row_bytes(Int64(k)))
+        let q8 = ByteBuffer(count: m * rowBytes8)
+        let q4 = ByteBuffer(count: m * rowBytes4)
+        let best = lcr_kernels_best()!
+        for row in 0..<m {
+            best.pointee.quantize_row_q8_0(w.pointer + row * k, (q8.pointer + row * rowBytes8).assumingMemoryBound(to: lcr_block_q8_0.self), Int64(k))
+            best.pointee.quantize_row_q4_0(w.pointer + row * k, (q4.pointer + row * rowBytes4).assumingMemoryBound(to: lcr_block_q4_0.self), Int64(k))
+        }
+        for table in tables {
+            results.append(compare("gemv q8_0", isaName(table), bytes: Double(m * rowBytes8)) {
+                table.pointee.gemm_q8_0(q8.pointer.assumingMemoryBound(to: lcr_block_q8_0.self), x.pointer, y.pointer, nil,
+                                        1, Int64(m), Int64(k), Int64(m), scratch.pointer)
+            })
+            results.append(compare("gemv q4_0", isaName(table), bytes: Double(m * rowBytes4)) {
+                table.pointee.gemm_q4_0(q4.pointer.assumingMemoryBound(to: lcr_block_q4_0.self), x.pointer, y.pointer, nil,
+                                        1, Int64(m), Int64(k), Int64(m), scratch.pointer)
+            })
+        }
+        if sink.isNaN { progress("") }
         return results
     }
 

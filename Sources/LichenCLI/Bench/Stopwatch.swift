@@ -41,3 +41,32 @@ func processRSS() -> (current: Int, peak: Int) {
     }
     return (current, peak)
 }
+
+/// Times `a` and `b` alternately (a b a b ...) after one warm-up call each, until both have run
+/// `minSeconds` and at least `minRepeats` times; returns each one's median seconds per call.
+/// Interleaving puts both under the same machine conditions, so their ratio is fair even when
+/// other load comes and goes.
+func measureAlternating(minSeconds: Double, minRepeats: Int = 5, _ a: () -> Void, _ b: () -> Void)
+    -> (a: Double, b: Double, repeats: Int)
+{
+    a()
+    b()
+    var sa: [Double] = [], sb: [Double] = []
+    var spentA = 0.0, spentB = 0.0
+    while sa.count < minRepeats || spentA < minSeconds || spentB < minSeconds {
+        var t0 = now()
+        a()
+        let da = now() - t0
+        t0 = now()
+        b()
+        let db = now() - t0
+        sa.append(da)
+        sb.append(db)
+        spentA += da
+        spentB += db
+        if sa.count >= 10_000 { break }
+    }
+    sa.sort()
+    sb.sort()
+    return (sa[sa.count / 2], sb[sb.count / 2], sa.count)
+}
