@@ -84,7 +84,7 @@ extension StreamCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Option(name: .long, help: ArgumentHelp("continual, gradual or custom.", valueName: "kind"))
+        @Option(name: .long, help: ArgumentHelp("Stream kind.", valueName: "kind"))
         var kind: Kind
 
         @Option(name: .long, help: ArgumentHelp("Domains, comma-separated (custom; order for gradual).", valueName: "a,b,.."))
@@ -93,13 +93,13 @@ extension StreamCommand {
         @Option(name: .long, help: ArgumentHelp("Severity 1...5 (continual, custom; default 5).", valueName: "n"))
         var severity: Int?
 
-        @Option(name: .long, help: ArgumentHelp("Test images per domain (default 10000).", valueName: "n"))
+        @Option(name: .long, help: ArgumentHelp("Test images per domain, at most 10000.", valueName: "n"))
         var perDomain: Int = StreamBuilder.testImageCount
 
         @Option(name: .long, help: ArgumentHelp("Seed for the shuffles and the corruptions.", valueName: "n"))
         var seed: UInt64
 
-        @Option(name: .long, help: ArgumentHelp("Images in each domain: shuffled (default) or original test-set order.", valueName: "order"))
+        @Option(name: .long, help: ArgumentHelp("Order of the images in each domain (original: test-set order).", valueName: "order"))
         var order: Order = .shuffled
 
         @Option(name: .long, help: ArgumentHelp("Stream file to write.", valueName: "path"))
