@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Makes the shipped fmnist-cnn models from Debian's Fashion-MNIST with Lichen's own commands.
+# Run from the repository root after ports/host/setup; uses the release build of lichen.
+# The same commands on the same build write the same bytes (lichen train is deterministic).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release --product lichen >&2
+lichen=$(swift build -c release --show-bin-path)/lichen
+dir=models/fmnist-cnn
+"$lichen" train --data fashion-mnist --arch cnn --epochs 10 --seed 1 --out "$dir/fmnist-cnn-f32.gguf"
+"$lichen" quantize --model "$dir/fmnist-cnn-f32.gguf" --type q8_0 --out "$dir/fmnist-cnn-q8_0.gguf"
+"$lichen" quantize --model "$dir/fmnist-cnn-f32.gguf" --type q4_0 --out "$dir/fmnist-cnn-q4_0.gguf"
+for t in f32 q8_0 q4_0; do
+    "$lichen" eval --model "$dir/fmnist-cnn-$t.gguf"
+    "$lichen" inspect --model "$dir/fmnist-cnn-$t.gguf" --batch 1 | grep -A4 '^step memory'
+    "$lichen" inspect --model "$dir/fmnist-cnn-$t.gguf" --batch 200 | grep -A4 '^step memory'
+done
