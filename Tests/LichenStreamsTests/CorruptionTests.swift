@@ -15,7 +15,7 @@ struct CorruptionTests {
     /// value (README.md) ± 15 %.
     static let severity5Band: [Corruption: ClosedRange<Double>] = [
         .gaussianNoise: 0.048...0.065, .shotNoise: 0.030...0.041, .impulseNoise: 0.030...0.041,
-        .defocusBlur: 0.055...0.074, .glassBlur: 0.128...0.173, .motionBlur: 0.071...0.096,
+        .defocusBlur: 0.055...0.074, .glassBlur: 0.080...0.108, .motionBlur: 0.071...0.096,
         .zoomBlur: 0.078...0.105, .snow: 0.147...0.199, .frost: 0.125...0.170, .fog: 0.194...0.262,
         .brightness: 0.235...0.318, .contrast: 0.201...0.271, .elasticTransform: 0.093...0.125,
         .pixelate: 0.042...0.057, .jpegCompression: 0.023...0.031,
@@ -79,7 +79,7 @@ struct CorruptionTests {
         .shotNoise: 0xdc32a09455ef3129,
         .impulseNoise: 0x8e4b184c3da2af39,
         .defocusBlur: 0xf0430634ee94291,
-        .glassBlur: 0x8e624133d13d27df,
+        .glassBlur: 0x1b8e80fe76699350,
         .motionBlur: 0x386306f4503cfb89,
         .zoomBlur: 0xf3af7721e817a42a,
         .snow: 0x31716ed2b4723dff,

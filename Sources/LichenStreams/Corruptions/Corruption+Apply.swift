@@ -44,7 +44,7 @@ extension Corruption {
             return "disk radius \(f(P.defocus[s].radius, 1)) px, alias sigma \(f(P.defocus[s].alias, 1))"
         case .glassBlur:
             let g = P.glass[s]
-            return "sigma \(f(g.sigma, 3)) px, delta \(g.delta) px, \(g.iterations) iteration\(g.iterations == 1 ? "" : "s")"
+            return "sigma \(f(g.sigma, 3)) px, delta \(g.delta) px, \(g.iterations) iteration\(g.iterations == 1 ? "" : "s"), swap probability \(f(g.swapProbability, 1))"
         case .motionBlur:
             return "radius \(f(P.motion[s].radius, 3)) px, sigma \(f(P.motion[s].sigma, 3)) px, angle U(-45, 45) deg"
         case .zoomBlur: return "zooms 1.00...\(f(1 + Double(P.zoomMaxPercent[s]) / 100)) step 0.01"
@@ -147,17 +147,18 @@ enum CorruptionKernels {
         return ImageOps.filter2D(x, w, h, kernel: kernel, size: n, border: .reflect101)
     }
 
-    /// CIFAR-C's glass blur: Gaussian blur (skimage), truncation to 8 bits, then `iterations`
-    /// sweeps from the bottom-right corner swapping each pixel with a neighbour offset by
-    /// numpy-style randint(−δ, δ) (upper bound exclusive), then the Gaussian blur again.
-    static func glass(_ x: [Double], _ w: Int, _ h: Int, _ p: (sigma: Double, delta: Int, iterations: Int), _ rng: inout CorruptionRandom) -> [Double] {
+    /// Glass blur (CIFAR-C's algorithm with MNIST-C's swap probability): Gaussian blur (skimage),
+    /// truncation to 8 bits, then `iterations` sweeps from the bottom-right corner, each pixel
+    /// swapped with probability `swapProbability` with a neighbour offset by numpy-style
+    /// randint(−δ, δ) (upper bound exclusive), then the Gaussian blur again.
+    static func glass(_ x: [Double], _ w: Int, _ h: Int, _ p: (sigma: Double, delta: Int, iterations: Int, swapProbability: Double), _ rng: inout CorruptionRandom) -> [Double] {
         var y = ImageOps.gaussianBlur(x, w, h, sigma: p.sigma).map(ImageOps.truncate8)
         let d = p.delta
         for _ in 0..<p.iterations {
             for r in stride(from: h - d, to: d, by: -1) {
                 for c in stride(from: w - d, to: d, by: -1) {
                     let dx = rng.integer(-d, d), dy = rng.integer(-d, d)
-                    y.swapAt(r * w + c, (r + dy) * w + c + dx)
+                    if rng.uniform() < p.swapProbability { y.swapAt(r * w + c, (r + dy) * w + c + dx) }
                 }
             }
         }
