@@ -1,0 +1,69 @@
+/// The test-time adaptation methods a session runs (research/tta.md §2), and their settings.
+public enum AdaptationMethod: Sendable, Equatable {
+    /// The source model: batch norm with its running statistics, nothing updated.
+    case source
+    /// BN-adapt: every forward normalises with its own batch's mean and biased variance; no
+    /// parameter changes. The running buffers are not updated (the reference updates them but
+    /// never reads them, so predictions are the same and the model's state stays untouched).
+    case bnAdapt
+    /// Tent: batch statistics, mean softmax entropy minimised with one optimizer step per batch
+    /// over the norm layers' affine parameters (frugal) or every f32 parameter (full).
+    case tent
+
+    /// Lower-case name, as the CLI spells it ("source", "bn", "tent").
+    public var name: String {
+        switch self {
+        case .source: return "source"
+        case .bnAdapt: return "bn"
+        case .tent: return "tent"
+        }
+    }
+
+    /// The method called `name` ("source", "bn", "tent"), or nil.
+    public init?(name: String) {
+        switch name {
+        case "source": self = .source
+        case "bn": self = .bnAdapt
+        case "tent": self = .tent
+        default: return nil
+        }
+    }
+}
+
+/// Which parameters a gradient method trains.
+public enum AdaptationMode: Sendable, Equatable {
+    /// The norm layers' affine parameters (γ, β) only: Tent's own choice.
+    case frugal
+    /// Every f32 parameter (weights, biases and norm affine); needs an f32 model.
+    case full
+
+    public var name: String {
+        switch self {
+        case .frugal: return "frugal"
+        case .full: return "full"
+        }
+    }
+
+    public init?(name: String) {
+        switch name {
+        case "frugal": self = .frugal
+        case "full": self = .full
+        default: return nil
+        }
+    }
+}
+
+/// The optimizer of a gradient method.
+public enum AdaptationOptimizer: Sendable, Equatable {
+    /// Adam with bias correction, no weight decay.
+    case adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float)
+    /// SGD with momentum (Nesterov when asked), no dampening, no weight decay.
+    case sgd(learningRate: Float, momentum: Float, nesterov: Bool)
+
+    /// Tent's CIFAR configuration in the reference code: Adam, lr 1e-3, betas (0.9, 0.999),
+    /// ε 1e-8, weight decay 0, for batches of 200.
+    public static let tentCIFAR = AdaptationOptimizer.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+
+    /// Tent's ImageNet configuration: SGD, lr 2.5e-4, momentum 0.9, Nesterov, for batches of 64.
+    public static let tentImageNet = AdaptationOptimizer.sgd(learningRate: 2.5e-4, momentum: 0.9, nesterov: true)
+}

@@ -1,0 +1,211 @@
+/// One test-time adaptation method running over a loaded model, batch by batch (the online
+/// protocol of research/tta.md §1): `step(batch:)` predicts a batch and then adapts on it, the
+/// prediction coming from the same forward, before that batch's update.
+///
+/// - Source: an inference graph (running statistics); nothing changes.
+/// - BN-adapt: a graph normalising with each batch's own mean and biased variance; no
+///   parameter or buffer changes (the running statistics are neither read nor updated).
+/// - Tent: a training graph with batch statistics; L = (1/B) Σ_b H(softmax(z_b)); one
+///   backward and one optimizer step per batch over the trainable parameters (norm γ, β in
+///   frugal mode; every f32 parameter in full mode). The returned logits are the pre-update ones.
+///
+/// The session owns the graph, the loss, the optimizer, its logits and gradient buffers and a
+/// snapshot of the initial values of every parameter it may change, so `reset()` returns the
+/// model (and optimizer) to where construction found it. It sets the store's trainable flags
+/// (Tent: exactly the parameters it trains; other methods leave the flags alone).
+///
+/// Bad input (wrong type or shape, a batch of 0 or above `batchSize`, NaN or infinity) throws
+/// before anything changes: parameters, optimizer moments and step counts stay as they were.
+///
+/// - Note: Construction allocates (graph region, loss scratch, optimizer state, snapshots);
+///   `step` and `reset` allocate nothing.
+public final class AdaptationSession {
+    public let method: AdaptationMethod
+    public let mode: AdaptationMode
+    public let optimizerConfiguration: AdaptationOptimizer
+    public let graph: Graph
+    public let store: ParameterStore
+    /// The largest batch `step` takes.
+    public let batchSize: Int
+    /// Logit count per sample.
+    public let classes: Int
+    /// Indices (into `store`) of the parameters the method updates (empty for Source and BN-adapt).
+    public let trainedParameters: [Int]
+    /// Batches adapted on since construction or the last `reset()`.
+    public private(set) var stepCount = 0
+    /// The loss of the last step (Tent's mean entropy before its update; 0 for the others).
+    public private(set) var lastLoss: Float = 0
+
+    private enum Optimizer {
+        case none
+        case adam(Adam)
+        case sgd(SGD)
+    }
+
+    private let optimizer: Optimizer
+    private let loss: EntropyLoss?
+    /// [batchSize, classes]: the logits returned by a gradient method (copied out of the graph
+    /// before backward) and dL/dlogits.
+    private let logits: TensorView?
+    private let logitGradient: TensorView?
+    /// Initial values of `trainedParameters`, in the same order.
+    private let snapshots: [TensorView]
+
+    /// - Parameters:
+    ///   - method: what to run.
+    ///   - spec, store: the model; `store` holds every parameter `spec` needs.
+    ///   - batchSize: the largest batch (the reference uses 200).
+    ///   - arena: where the graph's step region, the loss scratch, the optimizer state and the
+    ///     snapshots come from.
+    ///   - mode: which parameters Tent trains (ignored by Source and BN-adapt).
+    ///   - optimizer: Tent's optimizer; the default is the reference's CIFAR setting (Adam, lr
+    ///     1e-3, betas (0.9, 0.999)) for batches of 200. The learning rate is used as given for
+    ///     any batch size.
+    /// - Throws: what `Graph.init` throws; `.invalidArgument(name: "mode", value: parameter
+    ///   index, ...)` when full mode meets a parameter that cannot train (quantized or
+    ///   read-only); `.invalidArgument(name: "trainable", ...)` when Tent finds nothing to train;
+    ///   what the optimizers and the loss throw for bad settings; `.budgetExceeded`.
+    public init(
+        method: AdaptationMethod, spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena,
+        mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR, kernels: Kernels = .best
+    ) throws(LichenError) {
+        self.method = method
+        self.mode = mode
+        self.optimizerConfiguration = optimizer
+        self.store = store
+        self.batchSize = batchSize
+        var trained: [Int] = []
+        let options: GraphOptions
+        switch method {
+        case .source:
+            options = GraphOptions()
+        case .bnAdapt:
+            options = GraphOptions(batchNormMode: .batchStatistics)
+        case .tent:
+            options = GraphOptions(training: true, batchNormMode: .batchStatistics)
+            trained = try AdaptationSession.selectTrainable(store, mode: mode)
+            store.freezeAll()
+            for i in trained { try store.setTrainable(true, index: i) }
+        }
+        graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena, options: options, kernels: kernels)
+        classes = graph.outputShape.elementCount ?? 0
+        trainedParameters = trained
+        guard method == .tent else {
+            self.optimizer = .none
+            self.loss = nil
+            self.logits = nil
+            self.logitGradient = nil
+            self.snapshots = []
+            return
+        }
+        loss = try EntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
+        logits = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
+        logitGradient = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
+        var list: [TrainableParameter] = []
+        var copies: [TensorView] = []
+        for i in trained {
+            let p = store[i]
+            guard let g = p.gradient else {
+                throw .invalidArgument(name: "trainable", value: i, reason: "a trained parameter has no gradient")
+            }
+            list.append(TrainableParameter(value: p.value, gradient: g))
+            let copy = try arena.persistentTensor(.f32, p.value.shape)
+            try copy.copy(from: p.value)
+            copies.append(copy)
+        }
+        snapshots = copies
+        switch optimizer {
+        case .adam(let lr, let b1, let b2, let eps):
+            self.optimizer = .adam(try Adam(
+                parameters: list, groups: [Adam.Group(learningRate: lr, beta1: b1, beta2: b2, epsilon: eps)], arena: arena))
+        case .sgd(let lr, let momentum, let nesterov):
+            self.optimizer = .sgd(try SGD(
+                parameters: list, groups: [SGD.Group(learningRate: lr, momentum: momentum, nesterov: nesterov)], arena: arena))
+        }
+        try zeroTrainedGradients()
+    }
+
+    /// The parameters Tent trains in `mode`.
+    static func selectTrainable(_ store: ParameterStore, mode: AdaptationMode) throws(LichenError) -> [Int] {
+        var out: [Int] = []
+        for i in 0..<store.count {
+            let p = store[i]
+            switch mode {
+            case .frugal:
+                if (p.role == .normWeight || p.role == .normBias) && p.canTrain { out.append(i) }
+            case .full:
+                if p.role.isRunningStatistic { continue }
+                guard p.canTrain else {
+                    throw .invalidArgument(name: "mode", value: i,
+                                           reason: "full mode trains every parameter; the one at this index is quantized or read-only (use frugal mode or an f32 model)")
+                }
+                out.append(i)
+            }
+        }
+        guard !out.isEmpty else {
+            throw .invalidArgument(name: "trainable", value: 0, reason: "the model has no parameter this mode can train")
+        }
+        return out
+    }
+
+    private func zeroTrainedGradients() throws(LichenError) {
+        for i in trainedParameters {
+            if let g = store[i].gradient { try g.fill(0) }
+        }
+    }
+
+    // MARK: - Step
+
+    /// Predicts `input` and adapts on it.
+    ///
+    /// - Parameter input: f32 `[n, input shape...]`, 1 <= n <= `batchSize`, every value finite.
+    /// - Returns: the logits `[n, classes]` computed before this batch's update: a view valid
+    ///   until the next `step` or `reset`.
+    /// - Throws: `.nonFiniteValue(operand: "input", index:)`, `.unsupportedElementType`,
+    ///   `.shapeMismatch`, `.invalidArgument(name: "input.batch", ...)` — all before any change;
+    ///   what the loss and the optimizer throw (non-finite logits or gradients; nothing is
+    ///   updated then).
+    /// - Note: Allocates nothing.
+    public func step(batch input: TensorView) throws(LichenError) -> TensorView {
+        try input.require(.f32, "input")
+        if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
+        let out = try graph.forward(input: input)
+        guard let loss, let logits, let logitGradient else {
+            stepCount += 1
+            lastLoss = 0
+            return out
+        }
+        let n = out.shape[0]
+        let z = try logits.leadingRows(0, count: n)
+        try z.copy(from: out)
+        let g = try logitGradient.leadingRows(0, count: n)
+        let value = try loss.compute(logits: z, gradient: g)
+        try zeroTrainedGradients()
+        try graph.backward(outputGradient: try g.reshaped(out.shape))
+        switch optimizer {
+        case .adam(let adam): try adam.step()
+        case .sgd(let sgd): try sgd.step()
+        case .none: break
+        }
+        lastLoss = value
+        stepCount += 1
+        return z
+    }
+
+    /// Restores the initial values of every trained parameter, clears the optimizer's state
+    /// and the gradients, and sets `stepCount` to 0.
+    /// - Note: Allocates nothing.
+    public func reset() throws(LichenError) {
+        for k in 0..<trainedParameters.count {
+            try store[trainedParameters[k]].value.copy(from: snapshots[k])
+        }
+        switch optimizer {
+        case .adam(let adam): try adam.resetState()
+        case .sgd(let sgd): try sgd.resetState()
+        case .none: break
+        }
+        try zeroTrainedGradients()
+        stepCount = 0
+        lastLoss = 0
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// `lichen adapt` on a small custom stream (clean, gaussian_noise and contrast at severity 5,
+/// 200 frames each, seed 1) with the shipped Q8_0 CNN.
+///
+/// Measured when written (batch 200): source 6.5 / 13.5 / 80.0 %, bn 5.5 / 8.5 / 45.0 %,
+/// tent 5.5 / 8.5 / 45.5 %. BN-adapt's gain on contrast (35 points on 200 frames) is far
+/// beyond the sampling noise of 200 frames, so the test asserts it.
+@Suite("lichen adapt")
+struct AdaptCommandTests {
+    static var model: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../models/fmnist-cnn/fmnist-cnn-q8_0.gguf").standardizedFileURL.path
+    }
+
+    static func json(_ outcome: CLIRunner.Outcome) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))
+        return try #require(object as? [String: Any], "stdout is one JSON object: \(outcome.stdout)")
+    }
+
+    @Test func compareSourceBNTent() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-adapt-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stream = dir.appendingPathComponent("s.stream").path
+        let make = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "clean,gaussian_noise,contrast",
+                                      "--severity", "5", "--per-domain", "200", "--seed", "1", "--out", stream])
+        try #require(make.status == 0, "stderr: \(make.stderr)")
+
+        let adapt = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--compare", "source,bn,tent", "--json"])
+        try #require(adapt.status == 0, "stderr: \(adapt.stderr)")
+        let doc = try Self.json(adapt)
+        let methods = try #require(doc["methods"] as? [[String: Any]])
+        #expect(methods.compactMap { $0["method"] as? String } == ["source", "bn", "tent"])
+        var errors: [String: [Double]] = [:]
+        for m in methods {
+            let name = try #require(m["method"] as? String)
+            let domains = try #require(m["domains"] as? [[String: Any]])
+            #expect(domains.compactMap { $0["name"] as? String } == ["clean", "gaussian_noise", "contrast"])
+            #expect(domains.compactMap { $0["frames"] as? Int } == [200, 200, 200])
+            let e = try domains.map { try #require($0["error"] as? Double) }
+            for x in e { #expect(x >= 0 && x <= 1, "\(name): error \(x) outside [0, 1]") }
+            let mean = try #require(m["mean_error"] as? Double)
+            #expect(abs(mean - e.reduce(0, +) / 3) < 1e-12, "\(name): mean_error is the mean over domains")
+            errors[name] = e
+        }
+        #expect(methods.last?["mode"] as? String == "frugal")
+
+        // Source is the inference model: exactly what `lichen eval --stream` reports.
+        let eval = try CLIRunner.run(["eval", "--model", Self.model, "--stream", stream, "--json"])
+        try #require(eval.status == 0, "stderr: \(eval.stderr)")
+        let evalDomains = try #require(try Self.json(eval)["domains"] as? [[String: Any]])
+        let evalErrors = try evalDomains.map { try #require($0["error"] as? Double) }
+        #expect(errors["source"] == evalErrors)
+
+        // BN-adapt's documented effect: batch statistics undo most of the contrast shift.
+        let source = try #require(errors["source"]), bn = try #require(errors["bn"])
+        #expect(bn[2] < source[2] - 0.1, "contrast: bn \(bn[2]) vs source \(source[2])")
+    }
+
+    @Test func usageErrors() throws {
+        let stream = "/nonexistent.stream"
+        for args in [["--method", "nope"], ["--method", "cotta"], ["--method", "tent", "--batch", "0"],
+                     ["--method", "tent", "--batch", "10001"], ["--method", "tent", "--mode", "half"], [String]()] {
+            let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream] + args)
+            #expect(r.status == 2, "\(args): status \(r.status), stderr \(r.stderr)")
+        }
+    }
+}
