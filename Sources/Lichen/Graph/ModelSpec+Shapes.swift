@@ -145,11 +145,11 @@ extension ModelSpec {
 
         case .batchNorm, .groupNorm, .layerNorm:
             guard layer.epsilon.isFinite, layer.epsilon > 0 else {
-                throw fail("epsilon", specText(layer.epsilon), "epsilon must be finite and > 0")
+                throw fail("epsilon", floatText(layer.epsilon), "epsilon must be finite and > 0")
             }
             if layer.kind == .batchNorm {
                 guard layer.momentum >= 0, layer.momentum <= 1 else {
-                    throw fail("momentum", specText(layer.momentum), "momentum must be in [0, 1]")
+                    throw fail("momentum", floatText(layer.momentum), "momentum must be in [0, 1]")
                 }
             }
             if layer.kind == .groupNorm {
@@ -202,23 +202,3 @@ func specText(_ values: [Int]) -> String {
     return s + "]"
 }
 
-/// A float as text (six significant digits), without Foundation or reflection.
-func specText(_ x: Float) -> String {
-    if x.isNaN { return "nan" }
-    if x.isInfinite { return x < 0 ? "-inf" : "inf" }
-    var v = Double(x)
-    var s = v < 0 ? "-" : ""
-    v = v < 0 ? -v : v
-    var exponent = 0
-    if v != 0 {
-        while v >= 10 { v /= 10; exponent += 1 }
-        while v < 1 { v *= 10; exponent -= 1 }
-    }
-    var digits = Int((v * 100_000).rounded())
-    if digits >= 1_000_000 { digits /= 10; exponent += 1 }
-    s += String(digits / 100_000) + "."
-    let frac = String(digits % 100_000)
-    s += String(repeating: "0", count: 5 - frac.count) + frac
-    if exponent != 0 { s += "e" + String(exponent) }
-    return s
-}
