@@ -215,7 +215,7 @@ let adaptationChecks: [Check] = [
                 let x = batch(seed)
                 let z = try step(s, x, n: tinyBatch)
                 let r = try graphRun(inference, x, [tinyBatch, tinyIn])
-                c.expect(z.map(\.bitPattern) == r.map(\.bitPattern), "source logits equal the inference graph's bit for bit")
+                c.expect(z.map { $0.bitPattern } == r.map { $0.bitPattern }, "source logits equal the inference graph's bit for bit")
                 let ref = tinyLogits(m, x, n: tinyBatch, gamma: m.gamma.map { Double($0) }, beta: m.beta.map { Double($0) },
                                      batchStatistics: false)
                 graphExpectAllClose(&c, z, ref, atol: 1e-5, rtol: 1e-5, "source logits vs running-statistics reference")
@@ -266,7 +266,7 @@ let adaptationChecks: [Check] = [
             c.expect(try storeBits(st) == initial, "reset restores every parameter bit for bit")
             c.expect(s.stepCount == 0, "stepCount 0 after reset")
             let again = try step(s, batch(61), n: tinyBatch)
-            c.expect(again.map(\.bitPattern) == first.map(\.bitPattern), "first logits repeat after reset")
+            c.expect(again.map { $0.bitPattern } == first.map { $0.bitPattern }, "first logits repeat after reset")
             c.expect(try storeBits(st) == afterFirst, "first update repeats bit for bit after reset (Adam moments cleared)")
         } catch {
             c.fail("reset: " + error.description)
