@@ -106,50 +106,22 @@ struct AdaptCommand: ParsableCommand {
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         let spec = loaded.spec
         architecture = spec.architecture
-        guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame else {
-            throw CommandFailure("\(stream): frames of \(file.width)x\(file.height)x\(file.channels) do not fit the input "
-                                 + "\(shapeText(spec.inputShape)) of \(model)")
-        }
-        guard file.classCount <= spec.classCount else {
-            throw CommandFailure("\(stream): \(file.classCount) classes, the model has \(spec.classCount)")
-        }
-        let (session, input, labels) = try naming(model) { () throws(LichenError) in
-            let session = try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: batch,
-                                                arena: loaded.arena, mode: mode)
-            var dims = [batch]
-            dims += spec.inputShape.dimensions
-            let input = try loaded.arena.persistentTensor(.f32, try Shape(dimensions: dims))
-            let labels = try loaded.arena.persistentTensor(.f32, try Shape(batch))
-            return (session, input, labels)
+        try requireStreamFits(file, path: stream, model: loaded)
+        let (input, labels) = try batchBuffers(loaded, batch: batch)
+        let session = try naming(model) { () throws(LichenError) in
+            try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena,
+                                  mode: mode)
         }
         let start = Date()
         let progress = ProgressBar("adapt \(method.name)", total: file.frameCount, enabled: stderrIsTerminal || global.verbose)
-        var perRecord: [Accuracy] = []
-        var done = 0
-        for record in file.domains {
-            var accuracy = Accuracy()
-            var first = record.firstFrame
-            let end = record.firstFrame + record.frameCount
-            while first < end {
-                let n = min(batch, end - first)
-                let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
-                let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
-                try naming(stream) { () throws(LichenError) in
-                    try file.writeFrames(start: first, count: n, into: x)
-                    try file.writeLabels(start: first, count: n, into: y)
-                }
-                let logits = try naming(method.name) { () throws(LichenError) in try session.step(batch: x) }
-                try accuracy.add(logits: logits, labels: y, count: n)
-                first += n
-                done += n
-                progress.update(done)
-            }
-            perRecord.append(accuracy)
-            if global.verbose {
+        let perRecord = try streamAccuracy(file, path: stream, input: input, labels: labels, batch: batch, progress: progress) { x in
+            try naming(method.name) { () throws(LichenError) in try session.step(batch: x) }
+        }
+        if global.verbose {
+            for (record, accuracy) in zip(file.domains, perRecord) {
                 log("\(method.name): \(record.name) severity \(record.severity): error \(fixed(100 * (1 - accuracy.fraction), 2)) %")
             }
         }
-        progress.finish()
         return Outcome(method: method, perRecord: perRecord, seconds: Date().timeIntervalSince(start))
     }
 

@@ -111,46 +111,16 @@ extension EvalCommand {
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         let spec = loaded.spec
         let file = try openStream(path)
-        guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame else {
-            throw CommandFailure("\(path): frames of \(file.width)x\(file.height)x\(file.channels) do not fit the input "
-                                 + "\(shapeText(spec.inputShape)) of \(model)")
-        }
-        guard file.classCount <= spec.classCount else {
-            throw CommandFailure("\(path): \(file.classCount) classes, the model has \(spec.classCount)")
-        }
-        let (graph, input, labels) = try naming(model) { () throws(LichenError) in
-            let graph = try Graph(spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena)
-            var dims = [batch]
-            dims += spec.inputShape.dimensions
-            let input = try loaded.arena.persistentTensor(.f32, try Shape(dimensions: dims))
-            let labels = try loaded.arena.persistentTensor(.f32, try Shape(batch))
-            return (graph, input, labels)
+        try requireStreamFits(file, path: path, model: loaded)
+        let (input, labels) = try batchBuffers(loaded, batch: batch)
+        let graph = try naming(model) { () throws(LichenError) in
+            try Graph(spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena)
         }
         let start = Date()
         let progress = ProgressBar("eval", total: file.frameCount, enabled: stderrIsTerminal || global.verbose)
-        var perRecord: [Accuracy] = []
-        var done = 0
-        for record in file.domains {
-            var accuracy = Accuracy()
-            var first = record.firstFrame
-            let end = record.firstFrame + record.frameCount
-            while first < end {
-                let n = min(batch, end - first)
-                let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
-                let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
-                try naming(path) { () throws(LichenError) in
-                    try file.writeFrames(start: first, count: n, into: x)
-                    try file.writeLabels(start: first, count: n, into: y)
-                }
-                let logits = try naming("forward") { () throws(LichenError) in try graph.forward(input: x) }
-                try accuracy.add(logits: logits, labels: y, count: n)
-                first += n
-                done += n
-                progress.update(done)
-            }
-            perRecord.append(accuracy)
+        let perRecord = try streamAccuracy(file, path: path, input: input, labels: labels, batch: batch, progress: progress) { x in
+            try naming("forward") { () throws(LichenError) in try graph.forward(input: x) }
         }
-        progress.finish()
         let seconds = Date().timeIntervalSince(start)
         let groups = domainGroups(file)
         var errors: [Double] = []

@@ -110,3 +110,58 @@ final class ProgressBar {
 
 /// Whether stderr is a terminal (progress bars only draw there unless asked).
 var stderrIsTerminal: Bool { isatty(2) != 0 }
+
+/// A model's input and label buffers for one batch of `batch` frames, in its arena.
+func batchBuffers(_ loaded: LoadedModel, batch: Int) throws -> (input: TensorView, labels: TensorView) {
+    try naming(loaded.path) { () throws(LichenError) in
+        var dims = [batch]
+        dims += loaded.spec.inputShape.dimensions
+        let input = try loaded.arena.persistentTensor(.f32, try Shape(dimensions: dims))
+        let labels = try loaded.arena.persistentTensor(.f32, try Shape(batch))
+        return (input, labels)
+    }
+}
+
+/// Throws unless the frames of `file` fit the model's input and its labels the model's classes.
+func requireStreamFits(_ file: StreamFile, path: String, model loaded: LoadedModel) throws {
+    let spec = loaded.spec
+    guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame else {
+        throw CommandFailure("\(path): frames of \(file.width)x\(file.height)x\(file.channels) do not fit the input "
+                             + "\(shapeText(spec.inputShape)) of \(loaded.path)")
+    }
+    guard file.classCount <= spec.classCount else {
+        throw CommandFailure("\(path): \(file.classCount) classes, the model has \(spec.classCount)")
+    }
+}
+
+/// Runs `predict` over every frame of the stream, `batch` frames at a time inside each domain
+/// record (a batch never spans two records), and returns the accuracy of each record. The
+/// prediction for a batch is whatever `predict` returns for it (for adaptation: before the update).
+func streamAccuracy(
+    _ file: StreamFile, path: String, input: TensorView, labels: TensorView, batch: Int, progress: ProgressBar,
+    predict: (TensorView) throws -> TensorView
+) throws -> [Accuracy] {
+    var perRecord: [Accuracy] = []
+    var done = 0
+    for record in file.domains {
+        var accuracy = Accuracy()
+        var first = record.firstFrame
+        let end = record.firstFrame + record.frameCount
+        while first < end {
+            let n = min(batch, end - first)
+            let x = try naming("batch") { () throws(LichenError) in try input.leadingRows(0, count: n) }
+            let y = try naming("batch") { () throws(LichenError) in try labels.leadingRows(0, count: n) }
+            try naming(path) { () throws(LichenError) in
+                try file.writeFrames(start: first, count: n, into: x)
+                try file.writeLabels(start: first, count: n, into: y)
+            }
+            try accuracy.add(logits: try predict(x), labels: y, count: n)
+            first += n
+            done += n
+            progress.update(done)
+        }
+        perRecord.append(accuracy)
+    }
+    progress.finish()
+    return perRecord
+}
