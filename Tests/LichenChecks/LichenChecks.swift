@@ -1,6 +1,6 @@
 /// Every check of the core, in the order the runners print them.
 public enum LichenChecks {
     public static var all: [Check] {
-        kernelChecks + arenaChecks + tensorChecks + formatChecks + graphChecks + trainChecks + dataChecks + modelFileChecks + streamFileChecks + adaptationChecks
+        kernelChecks + arenaChecks + tensorChecks + formatChecks + graphChecks + trainChecks + dataChecks + modelFileChecks + streamFileChecks + adaptationChecks + frameAdapterChecks + collapseGuardChecks
     }
 }
