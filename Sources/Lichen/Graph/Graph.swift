@@ -33,6 +33,11 @@ public final class Graph {
     let outputStorage: Int
     /// The batch of the last forward that backward may use (0: none).
     var forwardBatch = 0
+    /// The LoRA adapters every forward applies, and the backward after it (nil: none). Chosen
+    /// with `setAdapters(_:)` or `forward(input:adapters:)` (Adapters/Graph+LoRA.swift).
+    public internal(set) var adapters: AdapterSet? {
+        didSet { forwardBatch = 0 }
+    }
 
     /// The memory plan of the step region.
     public var plan: MemoryPlan { region.plan }
@@ -86,6 +91,9 @@ public final class Graph {
     ) throws(LichenError) {
         guard batchSize >= 1 && batchSize <= ModelSpecLimits.maximumExtent else {
             throw .invalidArgument(name: "batchSize", value: batchSize, reason: "must be in 1...16777216")
+        }
+        if options.trainAdapters && !options.training {
+            throw .invalidArgument(name: "trainAdapters", value: 1, reason: "adapters train only in a graph built for training")
         }
         if options.updateRunningStatistics && options.batchNormMode != .batchStatistics {
             throw .invalidArgument(name: "updateRunningStatistics", value: 1,
@@ -164,6 +172,19 @@ public final class Graph {
     /// - Note: Allocates nothing.
     public func forward(input: TensorView) throws(LichenError) -> TensorView {
         forwardBatch = 0
+        try validateInput(input)
+        let n = input.shape[0]
+        try value(0, Graph.batched(inputShape, n)).copy(from: input)
+        for i in 0..<nodes.count {
+            try forwardLayer(i, n)
+        }
+        if options.training { forwardBatch = n }
+        let last = nodes[nodes.count - 1]
+        return try value(last.storage, Graph.batched(last.outShape, n))
+    }
+
+    /// Checks a forward's input (type, shape, batch, finite values).
+    func validateInput(_ input: TensorView) throws(LichenError) {
         try input.require(.f32, "input")
         guard input.shape.rank == inputShape.rank else {
             throw .shapeMismatch(operand: "input", dimension: -1, expected: inputShape.rank, got: input.shape.rank)
@@ -176,19 +197,14 @@ public final class Graph {
             throw .shapeMismatch(operand: "input", dimension: d, expected: inputShape[d], got: input.shape[d])
         }
         if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
-        try value(0, Graph.batched(inputShape, n)).copy(from: input)
-        for i in 0..<nodes.count {
-            try forwardLayer(i, n)
-        }
-        if options.training { forwardBatch = n }
-        let last = nodes[nodes.count - 1]
-        return try value(last.storage, Graph.batched(last.outShape, n))
     }
 
     func forwardLayer(_ i: Int, _ n: Int) throws(LichenError) {
         let node = nodes[i]
         switch node.kind {
-        case .linear: try linearForward(node, n)
+        case .linear:
+            try linearForward(node, n)
+            if let set = adapters, set.hasEntries(i) { try loraLinearForward(set, node, n) }
         case .conv2d, .conv1d: try convForward(node, n)
         case .batchNorm: try batchNormForward(node, n)
         case .groupNorm, .layerNorm: try groupNormForward(node, n)
@@ -254,8 +270,12 @@ public final class Graph {
     func backwardLayer(_ i: Int, _ n: Int) throws(LichenError) {
         let node = nodes[i]
         switch node.kind {
-        case .linear: try linearBackward(node, n)
-        case .conv2d, .conv1d: try convBackward(node, n)
+        case .linear:
+            try linearBackward(node, n)
+            if let set = adapters, set.hasEntries(i) { try loraLinearBackward(set, node, n) }
+        case .conv2d, .conv1d:
+            try convBackward(node, n)
+            if let set = adapters, set.hasEntries(i) { try loraConvBackward(set, node, n) }
         case .batchNorm: try batchNormBackward(node, n)
         case .groupNorm, .layerNorm: try groupNormBackward(node, n)
         case .relu, .gelu, .silu, .tanh: try activationBackward(node, n)

@@ -320,6 +320,7 @@ struct GraphBuilder {
             if node.kind == .flatten { continue }
             var r = requiresGrad[node.input0] || (node.input1 >= 0 && requiresGrad[node.input1])
             for p in [node.weight, node.bias] where p >= 0 && store.parameters[p].canTrain { r = true }
+            if options.trainAdapters && (node.kind == .linear || node.kind == .conv2d || node.kind == .conv1d) { r = true }
             requiresGrad[node.storage] = r
         }
         // Whether each storage reaches the output.
@@ -392,7 +393,7 @@ struct GraphBuilder {
             if node.runsBackward {
                 switch node.kind {
                 case .linear, .conv2d, .conv1d:
-                    if !node.quantizedWeight { last[node.input0] = max(last[node.input0], bstep(i)) }
+                    if !node.quantizedWeight || options.trainAdapters { last[node.input0] = max(last[node.input0], bstep(i)) }
                 case .batchNorm, .groupNorm, .layerNorm, .gelu, .silu, .maxPool2d:
                     last[node.input0] = max(last[node.input0], bstep(i))
                 case .relu, .tanh, .softmax:
@@ -446,7 +447,7 @@ struct GraphBuilder {
                     node.scratchShape = try make([(b + 3) / 4])
                 }
                 if node.runsBackward {
-                    if !node.quantizedWeight {
+                    if !node.quantizedWeight || options.trainAdapters {
                         node.gradColumnsForWeight = try planner.addBuffer(byteCount: colBytes, firstUse: bs, lastUse: bs)
                     }
                     if node.gradInput0 {

@@ -18,11 +18,16 @@ public struct GraphOptions: Sendable {
     public var updateRunningStatistics: Bool
     /// Plan a gradient for the model input, so `backward(outputGradient:inputGradient:)` can return it.
     public var inputGradient: Bool
+    /// Plan backward so trainable LoRA adapters (`AdapterSet`) get gradients: every linear and
+    /// conv layer runs backward and keeps its input until then, even over a frozen or quantized
+    /// base. Requires `training`. Without it adapters are frozen (gradients still flow through them).
+    public var trainAdapters: Bool
 
     public init(
         training: Bool = false, batchNormMode: BatchNormMode = .runningStatistics,
-        updateRunningStatistics: Bool = false, inputGradient: Bool = false
+        updateRunningStatistics: Bool = false, inputGradient: Bool = false, trainAdapters: Bool = false
     ) {
+        self.trainAdapters = trainAdapters
         self.training = training
         self.batchNormMode = batchNormMode
         self.updateRunningStatistics = updateRunningStatistics

@@ -30,6 +30,7 @@ extension Graph {
                     try Kernels.sgemm(wg, cg, into: yg)
                 }
             }
+            if let set = adapters, set.hasEntries(node.index) { try loraConvForward(set, node, sample: b, columns: cols, output: yb) }
             if node.bias >= 0 { try addChannelBias(yb, parameterValue(node.bias), spatial: p) }
         }
     }
