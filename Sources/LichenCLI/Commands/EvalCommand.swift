@@ -3,7 +3,8 @@ import Foundation
 import Lichen
 
 /// `lichen eval --model M.gguf [--stream S] [--json]`: clean test accuracy on Fashion-MNIST, or
-/// the source model's error on each domain of a stream file.
+/// the source model's error on each domain of a stream file; `--adapter A.gguf[:scale]`
+/// (repeatable) applies LoRA adapters unmerged.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -13,7 +14,9 @@ struct EvalCommand: ParsableCommand {
             straight from the mapped file. Prints the accuracy and the accuracy per class; --json prints \
             one document whose error rates and accuracies are fractions in [0, 1]. With --stream: the \
             source model's error (1 - accuracy) on each domain of the stream and the mean over domains, \
-            one column per domain (a gradual domain counts all its severity segments).
+            one column per domain (a gradual domain counts all its severity segments). \
+            --adapter A.gguf[:scale] (repeatable) applies LoRA adapter files for this model, unmerged, each \
+            with its scale (default 1); an adapter of another base model is refused.
             """
     )
 
@@ -37,11 +40,56 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Memory budget, in MiB.", valueName: "MiB"))
     var budget: Int = 256
 
+    @Option(name: .long, help: ArgumentHelp("A LoRA adapter file to apply, with an optional scale (repeatable).",
+                                            valueName: "path[:scale]"))
+    var adapter: [String] = []
+
     func validate() throws {
         guard batch >= 1 && batch <= 10_000 else { throw ValidationError("--batch must be in 1...10000") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         if let limit { guard limit >= 1 && limit <= 10_000 else { throw ValidationError("--limit must be in 1...10000") } }
         if stream != nil && limit != nil { throw ValidationError("--limit is for the test set; a stream is evaluated whole") }
+        for a in adapter { _ = try EvalCommand.adapterArgument(a) }
+    }
+
+    /// (path, scale) of `path[:scale]`; the text after the last colon is a scale when it parses as one.
+    static func adapterArgument(_ text: String) throws -> (path: String, scale: Float) {
+        if let colon = text.lastIndex(of: ":"), let scale = Float(text[text.index(after: colon)...]) {
+            guard scale.isFinite else { throw ValidationError("--adapter \(text): the scale must be finite") }
+            let path = String(text[..<colon])
+            guard !path.isEmpty else { throw ValidationError("--adapter \(text): no path") }
+            return (path, scale)
+        }
+        guard !text.isEmpty else { throw ValidationError("--adapter must not be empty") }
+        return (text, 1)
+    }
+
+    /// Loads every --adapter for `graph` and makes them its adapter set; returns what was loaded.
+    func applyAdapters(_ loaded: LoadedModel, graph: Graph) throws -> [(path: String, scale: Float, adapter: LoRAAdapter)] {
+        guard !adapter.isEmpty else { return [] }
+        let baseName = try naming(model) { () throws(LichenError) in try loaded.file.string("general.name") }
+        let identity = try naming(model) { () throws(LichenError) in try AdapterBase(name: baseName, store: loaded.store) }
+        var out: [(path: String, scale: Float, adapter: LoRAAdapter)] = []
+        for a in adapter {
+            let (path, scale) = try EvalCommand.adapterArgument(a)
+            let lora = try naming(path) { () throws(LichenError) in try AdapterFile.read(path: path, arena: loaded.arena) }
+            out.append((path, scale, lora))
+        }
+        let set = try naming(adapter.joined(separator: ", ")) { () throws(LichenError) in
+            try AdapterSet(members: out.map { AdapterSet.Member($0.adapter, scale: $0.scale) }, graph: graph, base: identity,
+                           arena: loaded.arena)
+        }
+        try naming(model) { () throws(LichenError) in try graph.setAdapters(set) }
+        return out
+    }
+
+    func adaptersJSON(_ list: [(path: String, scale: Float, adapter: LoRAAdapter)]) -> JSON {
+        .array(list.map { .object([("path", .string($0.path)), ("scale", floatJSON($0.scale)), ("name", .string($0.adapter.name)),
+                                   ("bytes", .int($0.adapter.byteCount))]) })
+    }
+
+    func adaptersText(_ list: [(path: String, scale: Float, adapter: LoRAAdapter)]) -> String {
+        list.isEmpty ? "" : " with " + list.map { "\($0.path) x \($0.scale)" }.joined(separator: ", ")
     }
 
     func run() throws {
@@ -59,6 +107,7 @@ struct EvalCommand: ParsableCommand {
             let labels = try loaded.arena.persistentTensor(.f32, try Shape(batch))
             return (graph, input, labels)
         }
+        let adapters = try applyAdapters(loaded, graph: graph)
         let start = Date()
         let count = limit ?? test.count
         let accuracy = try evaluate(graph: graph, data: test, count: count, input: input, labels: labels, batch: batch,
@@ -75,6 +124,7 @@ struct EvalCommand: ParsableCommand {
             let doc: JSON = .object([
                 ("model", .string(model)),
                 ("architecture", .string(spec.architecture)),
+                ("adapters", adaptersJSON(adapters)),
                 ("tensor_types", .array(types.map { .string($0) })),
                 ("examples", .int(accuracy.total)),
                 ("clean_accuracy", .number(accuracy.fraction)),
@@ -92,7 +142,7 @@ struct EvalCommand: ParsableCommand {
             }
             print(table.rendered())
             print("")
-            print("\(model): \(spec.architecture) (\(types.joined(separator: ", "))), clean test accuracy "
+            print("\(model): \(spec.architecture) (\(types.joined(separator: ", ")))\(adaptersText(adapters)), clean test accuracy "
                   + "\(fixed(100 * accuracy.fraction, 2)) % on \(accuracy.total) images, \(fixed(seconds, 2)) s")
         }
     }
@@ -116,6 +166,7 @@ extension EvalCommand {
         let graph = try naming(model) { () throws(LichenError) in
             try Graph(spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena)
         }
+        let adapters = try applyAdapters(loaded, graph: graph)
         let start = Date()
         let progress = ProgressBar("eval", total: file.frameCount, enabled: stderrIsTerminal || global.verbose)
         let perRecord = try streamAccuracy(file, path: path, input: input, labels: labels, batch: batch, progress: progress) { x in
@@ -146,6 +197,7 @@ extension EvalCommand {
                 ("model", .string(model)),
                 ("architecture", .string(spec.architecture)),
                 ("stream", .string(path)),
+                ("adapters", adaptersJSON(adapters)),
                 ("kind", .string(file.kind.name)),
                 ("seed", .string(String(file.seed))),
                 ("method", .string("source")),
@@ -176,14 +228,14 @@ extension EvalCommand {
         }
         header.append("mean")
         var table = Table(header, rightAligned: Set(1..<header.count))
-        table.add(["source"] + errors.map { fixed(100 * $0, 1) } + [fixed(100 * mean, 1)])
+        table.add([adapters.isEmpty ? "source" : "source+lora"] + errors.map { fixed(100 * $0, 1) } + [fixed(100 * mean, 1)])
         let severities = Set(groups.map(\.severityText))
         let severityNote = severities.count == 1 ? "severity \(severities.first!)" : "severities as listed by lichen stream show"
         print("error (%) per domain, \(file.kind.name) stream \(path) (\(severityNote), \(total) frames):")
         print("")
         print(table.rendered())
         print("")
-        print("\(model): \(spec.architecture), mean error \(fixed(100 * mean, 2)) % over \(groups.count) domains, "
+        print("\(model): \(spec.architecture)\(adaptersText(adapters)), mean error \(fixed(100 * mean, 2)) % over \(groups.count) domains, "
               + "\(fixed(seconds, 2)) s")
     }
 }

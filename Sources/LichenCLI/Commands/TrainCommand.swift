@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Lichen
 
-/// `lichen train --data fashion-mnist --arch cnn|mlp --epochs N --seed S --out M.gguf`.
+/// `lichen train --data fashion-mnist --arch cnn|mlp --epochs N --seed S --out M.gguf`, and
+/// `lichen train --lora --base M.gguf [--rank r --alpha a --targets ...] [--corruption NAME --severity S] --out A.gguf`.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -14,6 +15,15 @@ struct TrainCommand: ParsableCommand {
             the model is evaluated on the 10,000 test images (running statistics). The same command \
             with the same seed writes the same bytes. The file records the command (without --out), \
             the seed and the final clean test accuracy under lichen.train.* and lichen.eval.*.
+
+            With --lora --base M.gguf: trains a LoRA adapter over the frozen base (f32 or quantized; \
+            batch norm keeps its running statistics) on the first --limit training images (default \
+            10,000), each corrupted with --corruption at --severity (the corruptions of lichen stream \
+            make; clean without --corruption). A starts PEFT's way (kaiming-uniform), B at 0, so the \
+            adapter starts as a no-op. --targets: conv, linear (every layer of that kind) or layer names, \
+            comma-separated. Reports the error on the first --test-limit test images (default 2,000), \
+            corrupted the same way and clean, before and after, and writes an adapter file (GGUF, \
+            llama.cpp's LoRA convention). Defaults for --lora: --epochs 3, --lr 2e-3, --weight-decay 0.
             """
     )
 
@@ -28,8 +38,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Architecture: cnn (fmnist-cnn) or mlp (fmnist-mlp).", valueName: "arch"))
     var arch: String = "cnn"
 
-    @Option(name: .long, help: ArgumentHelp("Passes over the training set.", valueName: "n"))
-    var epochs: Int = 10
+    @Option(name: .customLong("epochs"), help: ArgumentHelp("Passes over the training set (default 10; 3 with --lora).", valueName: "n"))
+    var epochsOption: Int?
+    var epochs: Int { epochsOption ?? (lora ? 3 : 10) }
 
     @Option(name: .long, help: ArgumentHelp("Seed of the initialisation and the shuffles.", valueName: "seed"))
     var seed: UInt64 = 1
@@ -40,8 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Adam learning rate (peak, for the cosine schedule).", valueName: "rate"))
     var lr: Float = 2e-3
 
-    @Option(name: .long, help: ArgumentHelp("Decoupled weight decay (AdamW).", valueName: "decay"))
-    var weightDecay: Float = 1e-4
+    @Option(name: .customLong("weight-decay"), help: ArgumentHelp("Decoupled weight decay (AdamW; default 1e-4, 0 with --lora).", valueName: "decay"))
+    var weightDecayOption: Float?
+    var weightDecay: Float { weightDecayOption ?? (lora ? 0 : 1e-4) }
 
     @Option(name: .long, help: ArgumentHelp("Learning-rate schedule: cosine (to 0 over all steps) or constant.", valueName: "name"))
     var schedule: String = "cosine"
@@ -55,8 +67,32 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Memory budget for the run, in MiB.", valueName: "MiB"))
     var budget: Int = 512
 
-    @Option(name: .long, help: ArgumentHelp("Model file to write (atomically).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Model (or, with --lora, adapter) file to write (atomically).", valueName: "path"))
     var out: String
+
+    // MARK: LoRA
+
+    @Flag(name: .long, help: "Train a LoRA adapter over the frozen model given by --base.")
+    var lora = false
+
+    @Option(name: [.customLong("base"), .customLong("model")],
+            help: ArgumentHelp("With --lora: the base model (GGUF; f32, q8_0 or q4_0).", valueName: "path"))
+    var base: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --lora: the adapter's rank r.", valueName: "r"))
+    var rank: Int = 4
+
+    @Option(name: .long, help: ArgumentHelp("With --lora: alpha (the update is scaled by alpha / r).", valueName: "a"))
+    var alpha: Float = 8
+
+    @Option(name: .long, help: ArgumentHelp("With --lora: conv, linear, or layer names, comma-separated.", valueName: "list"))
+    var targets: String = "conv,linear"
+
+    @Option(name: .long, help: ArgumentHelp("With --lora: the corruption of the training domain (e.g. glass_blur).", valueName: "name"))
+    var corruption: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --lora --corruption: its severity, 1...5.", valueName: "s"))
+    var severity: Int = 5
 
     func validate() throws {
         guard data == "fashion-mnist" else { throw ValidationError("--data must be fashion-mnist, not '\(data)'") }
@@ -72,6 +108,14 @@ struct TrainCommand: ParsableCommand {
         if let testLimit { guard testLimit >= 1 && testLimit <= 10_000 else { throw ValidationError("--test-limit must be in 1...10000") } }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         guard !out.isEmpty else { throw ValidationError("--out must not be empty") }
+        if lora {
+            guard let base, !base.isEmpty else { throw ValidationError("--lora needs --base M.gguf (the frozen model)") }
+            guard rank >= 1 && rank <= LoRAAdapter.maximumRank else { throw ValidationError("--rank must be in 1...4096") }
+            guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be finite and >= 0") }
+            guard (1...5).contains(severity) else { throw ValidationError("--severity must be in 1...5") }
+        } else {
+            guard base == nil, corruption == nil else { throw ValidationError("--base and --corruption are for --lora") }
+        }
     }
 
     /// The command that reproduces this run, without --out (recorded in the file).
@@ -92,6 +136,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if lora, let base { return try runLoRA(base: base) }
         guard let spec = ModelSpec.builtin(named: arch) else { throw ExitCode(2) }
         let showProgress = stderrIsTerminal || global.verbose
         let arena = try naming("arena") { () throws(LichenError) in try Arena(byteCount: budget << 20) }
