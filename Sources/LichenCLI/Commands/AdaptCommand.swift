@@ -3,7 +3,8 @@ import Foundation
 import Lichen
 
 /// `lichen adapt --model M.gguf --stream S --method source|bn|tent [--compare m1,m2,..]
-/// [--mode frugal|full] [--batch N] [--json]`: online test-time adaptation over a stream.
+/// [--mode frugal|full] [--batch N | --window B --every K] [--passes N] [--guard BOUND]
+/// [--reset-every N] [--plot out.svg] [--json]`: online test-time adaptation over a stream.
 struct AdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapt",
@@ -17,8 +18,16 @@ struct AdaptCommand: ParsableCommand {
             forward, no parameter changes), tent (batch statistics; one Adam step per batch, lr \
             1e-3, betas 0.9/0.999, on the mean softmax entropy; --mode frugal trains the norm \
             layers' scale and shift, --mode full every f32 parameter and needs an f32 model). \
-            Prints one row per method, one column per domain and the mean over domains, in %; \
-            --json prints one document whose errors are fractions in [0, 1].
+            Frame mode (--window B [--every K], K defaults to B): frames arrive one at a time; \
+            each frame is predicted from the window of the last B frames ending at it, and the \
+            method adapts on that window every K frames once it is full (K = B makes the same \
+            updates as --batch B). --passes N runs the stream N times without reset and reports \
+            every pass. --guard BOUND resets the trainables to the stored model when the effective \
+            number of predicted classes over the last --guard-window predictions (W^2 / sum of \
+            squared class counts) falls under BOUND; --reset-every N resets every N frames. \
+            Prints one row per method (and pass), one column per domain and the mean over domains, \
+            in %; --json prints one document whose errors are fractions in [0, 1]. --plot writes \
+            the error per domain of each method as an SVG bar chart.
             """
     )
 
@@ -41,8 +50,30 @@ struct AdaptCommand: ParsableCommand {
                                             valueName: "frugal|full"))
     var mode: String = "frugal"
 
-    @Option(name: .long, help: ArgumentHelp("Frames per batch (the reference uses 200).", valueName: "n"))
-    var batch: Int = 200
+    @Option(name: .long, help: ArgumentHelp("Frames per batch (the reference uses 200; default 200).", valueName: "n"))
+    var batch: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Frame mode: predict each frame from the window of the last B frames.", valueName: "B"))
+    var window: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Frame mode: adapt on the window every K frames (default: B).", valueName: "K"))
+    var every: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Run the stream this many times without reset.", valueName: "n"))
+    var passes: Int = 1
+
+    @Option(name: .long, help: ArgumentHelp("Collapse guard: reset when the effective number of predicted classes falls under this bound (e.g. 3).",
+                                            valueName: "bound"))
+    var `guard`: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Predictions the collapse guard looks back over.", valueName: "n"))
+    var guardWindow: Int = 200
+
+    @Option(name: .long, help: ArgumentHelp("Reset the trainables every N frames.", valueName: "n"))
+    var resetEvery: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Write the error per domain of each method as an SVG bar chart.", valueName: "out.svg"))
+    var plot: String?
 
     @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
     var budget: Int = 256
@@ -77,15 +108,33 @@ struct AdaptCommand: ParsableCommand {
     func validate() throws {
         _ = try methods()
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
-        guard batch >= 1 && batch <= 10_000 else { throw ValidationError("--batch must be in 1...10000") }
+        if let batch, !(batch >= 1 && batch <= 10_000) { throw ValidationError("--batch must be in 1...10000") }
+        if window != nil && batch != nil { throw ValidationError("give --batch N or --window B [--every K], not both") }
+        if every != nil && window == nil { throw ValidationError("--every needs --window") }
+        if let window, !(window >= 1 && window <= 10_000) { throw ValidationError("--window must be in 1...10000") }
+        if let every, !(every >= 1 && every <= 1_000_000) { throw ValidationError("--every must be in 1...1000000") }
+        guard passes >= 1 && passes <= 1000 else { throw ValidationError("--passes must be in 1...1000") }
+        if let bound = `guard`, !(bound > 0 && bound <= 1000) { throw ValidationError("--guard must be in (0, 1000]: a number of classes") }
+        guard guardWindow >= 1 && guardWindow <= 1 << 20 else { throw ValidationError("--guard-window must be in 1...1048576") }
+        if let resetEvery, resetEvery < 1 { throw ValidationError("--reset-every must be at least 1") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
     }
 
-    /// Correct and total counts of one method, per domain record of the stream.
+    /// The batch size of batch mode (nil in frame mode).
+    var batchSize: Int? { window == nil ? (batch ?? 200) : nil }
+
+    /// Correct and total counts of one method, per domain record of the stream, per pass.
     struct Outcome {
         let method: AdaptationMethod
-        let perRecord: [Accuracy]
+        let passes: [[Accuracy]]
+        /// Resets (collapse, periodic) in each pass.
+        let collapseResets: [Int]
+        let periodicResets: [Int]
+        /// Frames refused as bad input (skipped, not scored).
+        let rejectedFrames: Int
+        let adaptationSteps: Int
         let seconds: Double
+        var perRecord: [Accuracy] { passes[0] }
     }
 
     func run() throws {
@@ -98,104 +147,228 @@ struct AdaptCommand: ParsableCommand {
             let outcome = try run(method, mode: adaptationMode, file: file, architecture: &architecture)
             outcomes.append(outcome)
         }
-        report(outcomes, mode: adaptationMode, file: file, architecture: architecture)
+        try report(outcomes, mode: adaptationMode, file: file, architecture: architecture)
     }
 
-    /// One method over the whole stream, from a freshly loaded model.
+    /// One method over the whole stream (`passes` times), from a freshly loaded model.
     func run(_ method: AdaptationMethod, mode: AdaptationMode, file: StreamFile, architecture: inout String) throws -> Outcome {
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         let spec = loaded.spec
         architecture = spec.architecture
         try requireStreamFits(file, path: stream, model: loaded)
-        let (input, labels) = try batchBuffers(loaded, batch: batch)
+        let rows = batchSize ?? window ?? 1
+        let (input, labels) = try batchBuffers(loaded, batch: batchSize ?? 1)
         let session = try naming(model) { () throws(LichenError) in
-            try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: batch, arena: loaded.arena,
+            try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: rows, arena: loaded.arena,
                                   mode: mode)
         }
-        let start = Date()
-        let progress = ProgressBar("adapt \(method.name)", total: file.frameCount, enabled: stderrIsTerminal || global.verbose)
-        let perRecord = try streamAccuracy(file, path: stream, input: input, labels: labels, batch: batch, progress: progress) { x in
-            try naming(method.name) { () throws(LichenError) in try session.step(batch: x) }
-        }
-        if global.verbose {
-            for (record, accuracy) in zip(file.domains, perRecord) {
-                log("\(method.name): \(record.name) severity \(record.severity): error \(fixed(100 * (1 - accuracy.fraction), 2)) %")
+        let frames: FrameAdapter? = try window.map { b in
+            try naming(model) { () throws(LichenError) in
+                try FrameAdapter(session: session, window: b, every: every ?? b, arena: loaded.arena)
             }
         }
-        return Outcome(method: method, perRecord: perRecord, seconds: Date().timeIntervalSince(start))
+        let watch: CollapseGuard? = try (`guard` != nil || resetEvery != nil) ? naming(model) { () throws(LichenError) in
+            try CollapseGuard(classes: session.classes, historyLength: guardWindow, minimumEffectiveClasses: min(`guard` ?? 0, Double(session.classes)),
+                              resetEvery: resetEvery ?? 0, arena: loaded.arena)
+        } : nil
+        let start = Date()
+        var passes: [[Accuracy]] = []
+        var collapseResets: [Int] = [], periodicResets: [Int] = []
+        var batchSteps = 0
+        for pass in 1...self.passes {
+            let label = self.passes > 1 ? "adapt \(method.name) pass \(pass)/\(self.passes)" : "adapt \(method.name)"
+            let progress = ProgressBar(label, total: file.frameCount, enabled: (stderrIsTerminal && !global.json) || global.verbose)
+            let collapsesBefore = watch?.collapseResetCount ?? 0, periodicBefore = watch?.periodicResetCount ?? 0
+            func observe(_ z: TensorView) throws {
+                guard let watch else { return }
+                let verdict = try naming(method.name) { () throws(LichenError) in try watch.observe(logits: z, resetting: session) }
+                if verdict != .none && global.verbose {
+                    log("\(method.name): pass \(pass): \(verdict == .collapseReset ? "collapse" : "periodic") reset after prediction \(watch.lastResetAt)"
+                        + (verdict == .collapseReset ? " (effective classes \(fixed(watch.lastEffectiveClasses, 2)))" : ""))
+                }
+            }
+            let perRecord: [Accuracy]
+            if let frames {
+                perRecord = try frameAccuracy(file, path: stream, input: input, labels: labels, progress: progress) { x in
+                    let z: TensorView
+                    do throws(LichenError) {
+                        z = try frames.step(frame: x)
+                    } catch {
+                        switch error {
+                        case .nonFiniteValue, .shapeMismatch:
+                            if global.verbose { log("\(method.name): frame skipped: \(error.description)") }
+                            return nil
+                        default:
+                            throw CommandFailure("\(method.name): \(error.description)")
+                        }
+                    }
+                    try observe(z)
+                    return z
+                }
+            } else {
+                perRecord = try streamAccuracy(file, path: stream, input: input, labels: labels, batch: rows, progress: progress) { x in
+                    let z = try naming(method.name) { () throws(LichenError) in try session.step(batch: x) }
+                    batchSteps += 1
+                    try observe(z)
+                    return z
+                }
+            }
+            passes.append(perRecord)
+            collapseResets.append((watch?.collapseResetCount ?? 0) - collapsesBefore)
+            periodicResets.append((watch?.periodicResetCount ?? 0) - periodicBefore)
+            if global.verbose {
+                for (record, accuracy) in zip(file.domains, perRecord) {
+                    log("\(method.name): pass \(pass): \(record.name) severity \(record.severity): error \(fixed(100 * (1 - accuracy.fraction), 2)) %")
+                }
+            }
+        }
+        return Outcome(method: method, passes: passes, collapseResets: collapseResets, periodicResets: periodicResets,
+                       rejectedFrames: frames?.rejectedFrameCount ?? 0, adaptationSteps: frames?.adaptationCount ?? batchSteps,
+                       seconds: Date().timeIntervalSince(start))
     }
 
-    func report(_ outcomes: [Outcome], mode: AdaptationMode, file: StreamFile, architecture: String) {
+    func report(_ outcomes: [Outcome], mode: AdaptationMode, file: StreamFile, architecture: String) throws {
         let groups = domainGroups(file)
-        func errors(_ o: Outcome) -> (perDomain: [Double], mean: Double, frames: Int) {
+        func errors(_ perRecord: [Accuracy]) -> (perDomain: [Double], mean: Double, frames: Int) {
             var e: [Double] = []
             var total = 0
             for g in groups {
-                let c = o.perRecord[g.records].reduce(0) { $0 + $1.correct }
-                let t = o.perRecord[g.records].reduce(0) { $0 + $1.total }
+                let c = perRecord[g.records].reduce(0) { $0 + $1.correct }
+                let t = perRecord[g.records].reduce(0) { $0 + $1.total }
                 e.append(t == 0 ? 0 : 1 - Double(c) / Double(t))
                 total += t
             }
             return (e, e.isEmpty ? 0 : e.reduce(0, +) / Double(e.count), total)
         }
         func modeName(_ m: AdaptationMethod) -> String? { m == .tent ? mode.name : nil }
+        func label(_ o: Outcome) -> String { modeName(o.method).map { "\(o.method.name) (\($0))" } ?? o.method.name }
+        let resetting = `guard` != nil || resetEvery != nil
+        if let plot {
+            var series: [(name: String, values: [Double])] = []
+            for o in outcomes {
+                let shown = passes == 1 ? [0] : [0, passes - 1]
+                for p in shown {
+                    let (perDomain, mean, _) = errors(o.passes[p])
+                    let name = passes == 1 ? label(o) : "\(label(o)), pass \(p + 1)"
+                    series.append((name, (perDomain + [mean]).map { 100 * $0 }))
+                }
+            }
+            let chart = GroupedBarChart(
+                title: "online error per domain, \(file.kind.name) stream, \(modeText)",
+                xLabel: "domain", yLabel: "online error (%)", categories: groups.map(\.name) + ["mean"], series: series)
+            do {
+                try chart.svg().write(toFile: plot, atomically: true, encoding: .utf8)
+            } catch {
+                throw CommandFailure("\(plot): cannot write the plot: \(error.localizedDescription)")
+            }
+        }
         if global.json {
             var methods: [JSON] = []
             for o in outcomes {
-                let (perDomain, mean, _) = errors(o)
-                var domains: [JSON] = []
-                for (g, e) in zip(groups, perDomain) {
-                    var pairs: [(String, JSON)] = [("name", .string(g.name)), ("severity", .int(g.severity))]
-                    if g.severities.count > 1 { pairs.append(("severities", .array(g.severities.map { .int($0) }))) }
-                    pairs += [("frames", .int(g.frameCount)), ("error", .number(e))]
-                    domains.append(.object(pairs))
+                func domainList(_ perRecord: [Accuracy]) -> (JSON, Double) {
+                    let (perDomain, mean, _) = errors(perRecord)
+                    var domains: [JSON] = []
+                    for (g, e) in zip(groups, perDomain) {
+                        var pairs: [(String, JSON)] = [("name", .string(g.name)), ("severity", .int(g.severity))]
+                        if g.severities.count > 1 { pairs.append(("severities", .array(g.severities.map { .int($0) }))) }
+                        pairs += [("frames", .int(g.frameCount)), ("error", .number(e))]
+                        domains.append(.object(pairs))
+                    }
+                    return (.array(domains), mean)
+                }
+                let (first, firstMean) = domainList(o.passes[0])
+                var passList: [JSON] = []
+                for (p, perRecord) in o.passes.enumerated() {
+                    let (domains, mean) = domainList(perRecord)
+                    passList.append(.object([
+                        ("pass", .int(p + 1)), ("domains", domains), ("mean_error", .number(mean)),
+                        ("collapse_resets", .int(o.collapseResets[p])), ("periodic_resets", .int(o.periodicResets[p])),
+                    ]))
                 }
                 methods.append(.object([
                     ("method", .string(o.method.name)),
                     ("mode", modeName(o.method).map { .string($0) } ?? .null),
-                    ("domains", .array(domains)),
-                    ("mean_error", .number(mean)),
+                    ("domains", first),
+                    ("mean_error", .number(firstMean)),
+                    ("passes", .array(passList)),
+                    ("resets", .int(o.collapseResets.reduce(0, +) + o.periodicResets.reduce(0, +))),
+                    ("rejected_frames", .int(o.rejectedFrames)),
+                    ("adaptation_steps", .int(o.adaptationSteps)),
                     ("seconds", .number(o.seconds)),
                 ]))
             }
-            let doc: JSON = .object([
+            var pairs: [(String, JSON)] = [
                 ("model", .string(model)),
                 ("architecture", .string(architecture)),
                 ("stream", .string(stream)),
                 ("kind", .string(file.kind.name)),
                 ("seed", .string(String(file.seed))),
-                ("batch", .int(batch)),
-                ("methods", .array(methods)),
-            ])
-            print(doc.rendered())
+                ("protocol", .string(window == nil ? "batch" : "frame")),
+                ("batch", batchSize.map { .int($0) } ?? .null),
+                ("window", window.map { .int($0) } ?? .null),
+                ("every", window.map { _ in .int(every ?? window ?? 0) } ?? .null),
+                ("passes", .int(passes)),
+            ]
+            pairs.append(("guard", `guard`.map { .object([("min_effective_classes", .number($0)), ("window", .int(guardWindow))]) } ?? .null))
+            pairs.append(("reset_every", resetEvery.map { .int($0) } ?? .null))
+            pairs.append(("methods", .array(methods)))
+            print(JSON.object(pairs).rendered())
             return
         }
         var header = ["method"]
+        if passes > 1 { header.append("pass") }
+        let firstDomain = header.count
         var used: [String: Int] = [:]
         for g in groups {
             let short = g.name.split(separator: "_").first.map(String.init) ?? g.name
             used[short, default: 0] += 1
             header.append(short)
         }
-        for (i, g) in groups.enumerated() where used[header[i + 1], default: 0] > 1 {
-            header[i + 1] += "-" + g.severityText
+        for (i, g) in groups.enumerated() where used[header[i + firstDomain], default: 0] > 1 {
+            header[i + firstDomain] += "-" + g.severityText
         }
         header.append("mean")
+        if resetting { header.append("resets") }
         var table = Table(header, rightAligned: Set(1..<header.count))
         var frames = 0
         for o in outcomes {
-            let (perDomain, mean, total) = errors(o)
-            frames = total
-            let label = modeName(o.method).map { "\(o.method.name) (\($0))" } ?? o.method.name
-            table.add([label] + perDomain.map { fixed(100 * $0, 1) } + [fixed(100 * mean, 1)])
+            for (p, perRecord) in o.passes.enumerated() {
+                let (perDomain, mean, total) = errors(perRecord)
+                frames = total
+                var row = [label(o)]
+                if passes > 1 { row.append(String(p + 1)) }
+                row += perDomain.map { fixed(100 * $0, 1) } + [fixed(100 * mean, 1)]
+                if resetting { row.append(String(o.collapseResets[p] + o.periodicResets[p])) }
+                table.add(row)
+            }
         }
         let severities = Set(groups.map(\.severityText))
         let severityNote = severities.count == 1 ? "severity \(severities.first!)" : "severities as listed by lichen stream show"
-        print("online error (%) per domain, \(file.kind.name) stream \(stream) (\(severityNote), \(frames) frames, batch \(batch)):")
+        print("online error (%) per domain, \(file.kind.name) stream \(stream) (\(severityNote), \(frames) frames, \(modeText)):")
         print("")
         print(table.rendered())
         print("")
         let times = outcomes.map { "\($0.method.name) \(fixed($0.seconds, 2)) s" }.joined(separator: ", ")
         print("\(model): \(architecture), \(groups.count) domains; \(times)")
+        if passes > 1 {
+            let means = outcomes.map { o in
+                "\(label(o)): " + o.passes.map { fixed(100 * errors($0).mean, 1) }.joined(separator: " ")
+            }
+            print("mean error (%) by pass: " + means.joined(separator: "; "))
+        }
+        if resetting {
+            let what = [`guard`.map { "guard: effective classes under \(fixed($0, 2)) over \(guardWindow) predictions" },
+                        resetEvery.map { "reset every \($0) frames" }].compactMap { $0 }.joined(separator: ", ")
+            let counts = outcomes.map { "\($0.method.name) \($0.collapseResets.reduce(0, +)) collapse + \($0.periodicResets.reduce(0, +)) periodic" }
+            print("resets (\(what)): " + counts.joined(separator: ", "))
+        }
+        let rejected = outcomes.reduce(0) { $0 + $1.rejectedFrames }
+        if rejected > 0 { print("frames skipped as bad input: \(rejected)") }
+    }
+
+    /// "batch 200" or "frame mode, window 64, every 16".
+    var modeText: String {
+        if let window { return "frame mode, window \(window), every \(every ?? window)" }
+        return "batch \(batchSize ?? 200)"
     }
 }

@@ -125,7 +125,10 @@ func batchBuffers(_ loaded: LoadedModel, batch: Int) throws -> (input: TensorVie
 /// Throws unless the frames of `file` fit the model's input and its labels the model's classes.
 func requireStreamFits(_ file: StreamFile, path: String, model loaded: LoadedModel) throws {
     let spec = loaded.spec
-    guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame else {
+    // An image input ([..., height, width]) must match the frame's geometry, not just its pixel count.
+    let dims = spec.inputShape.dimensions
+    let geometryFits = dims.count < 2 || (dims[dims.count - 2] == file.height && dims[dims.count - 1] == file.width)
+    guard let inputValues = spec.inputShape.elementCount, inputValues == file.pixelsPerFrame, geometryFits else {
         throw CommandFailure("\(path): frames of \(file.width)x\(file.height)x\(file.channels) do not fit the input "
                              + "\(shapeText(spec.inputShape)) of \(loaded.path)")
     }

@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import Lichen
+
+/// `lichen bench adapt --model M --stream S`: step latency, throughput and memory of each
+/// adaptation method, frame by frame (a window of B frames, adapting every K) and batch by batch.
+struct AdaptBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapt",
+        abstract: "Per-step latency (p50, p99), frames per second and memory of each adaptation method.",
+        discussion: """
+            For each method, frame mode (--window B, --every K: one step per frame, predicting from the \
+            window of the last B frames and adapting on it every K frames) and batch mode (--batch N: one \
+            step per batch of N frames). Each (method, protocol) starts from a freshly loaded model; the \
+            stream's first frames are copied out once, then --warmup steps run untimed and the next steps \
+            are timed one by one. Frame mode times --frames steps, batch mode enough batches for --frames \
+            frames (at least 5). Latency is per step (a frame, or a batch), p50 and p99 in ms; frames per \
+            second counts the frames those steps consumed over their summed time. Memory: the budget's \
+            planned step region, persistent objects (parameters, optimizer state, snapshots, windows) and \
+            heap in use, and the process's RSS now and at its peak (VmHWM, cumulative over the run). \
+            Single-threaded. Use a release build.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, help: ArgumentHelp("Stream file (lichen stream make).", valueName: "path"))
+    var stream: String
+
+    @Option(name: .long, help: ArgumentHelp("Methods, comma-separated (default: source,bn,tent).", valueName: "m1,m2,.."))
+    var methods: String = "source,bn,tent"
+
+    @Option(name: .long, help: ArgumentHelp("What Tent trains: frugal or full.", valueName: "frugal|full"))
+    var mode: String = "frugal"
+
+    @Option(name: .long, help: ArgumentHelp("Frame mode window B.", valueName: "B"))
+    var window: Int = 64
+
+    @Option(name: .long, help: ArgumentHelp("Frame mode: adapt every K frames.", valueName: "K"))
+    var every: Int = 16
+
+    @Option(name: .long, help: ArgumentHelp("Batch mode batch size.", valueName: "n"))
+    var batch: Int = 200
+
+    @Option(name: .long, help: ArgumentHelp("Frames to time per method and protocol.", valueName: "n"))
+    var frames: Int = 1024
+
+    @Option(name: .long, help: ArgumentHelp("Untimed steps before timing.", valueName: "n"))
+    var warmup: Int = 32
+
+    @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
+    var budget: Int = 256
+
+    func parsedMethods() throws -> [AdaptationMethod] {
+        var out: [AdaptationMethod] = []
+        for part in methods.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            guard let m = AdaptationMethod(name: name) else { throw ValidationError("unknown method '\(name)'") }
+            if !out.contains(m) { out.append(m) }
+        }
+        guard !out.isEmpty else { throw ValidationError("--methods names no method") }
+        return out
+    }
+
+    func validate() throws {
+        _ = try parsedMethods()
+        guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
+        guard window >= 1 && window <= 10_000 else { throw ValidationError("--window must be in 1...10000") }
+        guard every >= 1 && every <= 1_000_000 else { throw ValidationError("--every must be in 1...1000000") }
+        guard batch >= 1 && batch <= 10_000 else { throw ValidationError("--batch must be in 1...10000") }
+        guard frames >= 1 && frames <= 1_000_000 else { throw ValidationError("--frames must be in 1...1000000") }
+        guard warmup >= 0 && warmup <= 100_000 else { throw ValidationError("--warmup must be in 0...100000") }
+        guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
+    }
+
+    struct Result {
+        var method: AdaptationMethod
+        var mode: AdaptationMode
+        var protocolName: String   // "frame" or "batch"
+        var setting: String        // "B 64, K 16" or "200"
+        var framesPerStep: Int
+        var steps: Int
+        var p50: Double            // seconds per step
+        var p99: Double
+        var framesPerSecond: Double
+        var plannedBytes: Int
+        var persistentBytes: Int
+        var heapBytes: Int
+        var rss: Int
+        var peakRSS: Int
+    }
+
+    /// The `q`-quantile (nearest rank) of sorted samples.
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let rank = Int((q * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    func run() throws {
+        #if DEBUG
+        log("warning: this is a debug build; benchmark figures need `swift build -c release`")
+        #endif
+        let list = try parsedMethods()
+        let adaptationMode = AdaptationMode(name: mode) ?? .frugal
+        let file = try openStream(stream)
+        var results: [Result] = []
+        for method in list {
+            for frameMode in [true, false] {
+                if !global.json || global.verbose {
+                    log("bench adapt: \(method.name) \(frameMode ? "frame mode" : "batch mode")")
+                }
+                results.append(try measure(method, mode: adaptationMode, frameMode: frameMode, file: file))
+            }
+        }
+        if global.json {
+            let doc: JSON = .object([
+                ("benchmark", .string("adapt")),
+                ("model", .string(model)),
+                ("stream", .string(stream)),
+                ("threads", .int(1)),
+                ("window", .int(window)), ("every", .int(every)), ("batch", .int(batch)),
+                ("results", .array(results.map { r in
+                    .object([
+                        ("method", .string(r.method.name)),
+                        ("mode", r.method == .tent ? .string(r.mode.name) : .null),
+                        ("protocol", .string(r.protocolName)),
+                        ("frames_per_step", .int(r.framesPerStep)),
+                        ("steps", .int(r.steps)),
+                        ("p50_ms", .number(r.p50 * 1000)),
+                        ("p99_ms", .number(r.p99 * 1000)),
+                        ("frames_per_second", .number(r.framesPerSecond)),
+                        ("planned_bytes", .int(r.plannedBytes)),
+                        ("persistent_bytes", .int(r.persistentBytes)),
+                        ("heap_bytes", .int(r.heapBytes)),
+                        ("process_rss_bytes", .int(r.rss)),
+                        ("process_peak_rss_bytes", .int(r.peakRSS)),
+                    ])
+                })),
+            ])
+            print(doc.rendered())
+            return
+        }
+        var table = Table(["method", "protocol", "step", "p50 (ms)", "p99 (ms)", "frames/s", "planned (KiB)",
+                           "persistent (KiB)", "heap (KiB)", "RSS (MiB)", "peak RSS (MiB)"], rightAligned: Set(3..<11))
+        for r in results {
+            let name = r.method == .tent ? "\(r.method.name) (\(r.mode.name))" : r.method.name
+            table.add([name, "\(r.protocolName) \(r.setting)", r.framesPerStep == 1 ? "1 frame" : "\(r.framesPerStep) frames",
+                       fixed(r.p50 * 1000, 3), fixed(r.p99 * 1000, 3), fixed(r.framesPerSecond, 0),
+                       String(r.plannedBytes >> 10), String(r.persistentBytes >> 10), String(r.heapBytes >> 10),
+                       fixed(Double(r.rss) / 1048576, 1), fixed(Double(r.peakRSS) / 1048576, 1)])
+        }
+        print("adaptation step latency and memory, \(model) over \(stream) (1 thread):")
+        print("")
+        print(table.rendered())
+    }
+
+    /// One method and protocol from a freshly loaded model.
+    func measure(_ method: AdaptationMethod, mode: AdaptationMode, frameMode: Bool, file: StreamFile) throws -> Result {
+        let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
+        try requireStreamFits(file, path: stream, model: loaded)
+        let rows = frameMode ? window : batch
+        let session = try naming(model) { () throws(LichenError) in
+            try AdaptationSession(method: method, spec: loaded.spec, store: loaded.store, batchSize: rows, arena: loaded.arena, mode: mode)
+        }
+        let adapter: FrameAdapter? = frameMode ? try naming(model) { () throws(LichenError) in
+            try FrameAdapter(session: session, window: window, every: every, arena: loaded.arena)
+        } : nil
+        // The stream's first frames, outside the budget (the camera's buffer, not Lichen's).
+        let perStep = frameMode ? 1 : batch
+        let timedSteps = frameMode ? frames : max(5, (frames + batch - 1) / batch)
+        let totalSteps = warmup + timedSteps
+        let available = min(file.frameCount, max(perStep, min(totalSteps * perStep, 8192)))
+        let source = try naming("frames") { () throws(LichenError) in try Arena(byteCount: available * file.pixelsPerFrame * 4 + (4 << 20)) }
+        var dims = [available]
+        dims += loaded.spec.inputShape.dimensions
+        let data = try naming(stream) { () throws(LichenError) in
+            let t = try source.persistentTensor(.f32, try Shape(dimensions: dims))
+            try file.writeFrames(start: 0, count: available, into: t)
+            return t
+        }
+        var cursor = 0
+        func nextInput() throws(LichenError) -> TensorView {
+            if cursor + perStep > available { cursor = 0 }
+            let v = try data.leadingRows(cursor, count: perStep)
+            cursor += perStep
+            return v
+        }
+        var samples: [Double] = []
+        samples.reserveCapacity(timedSteps)
+        try naming(method.name) { () throws(LichenError) in
+            for i in 0..<totalSteps {
+                let x = try nextInput()
+                let t0 = now()
+                if let adapter {
+                    _ = try adapter.step(frame: x)
+                } else {
+                    _ = try session.step(batch: x)
+                }
+                let dt = now() - t0
+                if i >= warmup { samples.append(dt) }
+            }
+        }
+        let total = samples.reduce(0, +)
+        samples.sort()
+        let stats = loaded.arena.stats
+        let rss = processRSS()
+        withExtendedLifetime(source) {}
+        return Result(method: method, mode: mode, protocolName: frameMode ? "frame" : "batch",
+                      setting: frameMode ? "B \(window), K \(every)" : "\(batch)", framesPerStep: perStep, steps: samples.count,
+                      p50: Self.quantile(samples, 0.5), p99: Self.quantile(samples, 0.99),
+                      framesPerSecond: Double(samples.count * perStep) / total,
+                      plannedBytes: stats.plannedBytes, persistentBytes: stats.persistentBytes, heapBytes: stats.heapInUseBytes,
+                      rss: rss.current, peakRSS: rss.peak)
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+/// The CLI contract of `lichen bench adapt`: one JSON document with a result per method and
+/// protocol, consistent figures. (Speeds are not asserted: timing belongs to the benchmark.)
+@Suite("lichen bench adapt")
+struct AdaptBenchTests {
+    @Test func jsonHasEveryMethodAndProtocol() throws {
+        let f = try AdaptFramesTests.Fixture()
+        let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", f.stream, "--methods", "source,tent",
+                                   "--window", "4", "--every", "2", "--batch", "8", "--frames", "8", "--warmup", "2", "--json"])
+        try #require(r.status == 0, "stderr: \(r.stderr)")
+        let doc = try AdaptCommandTests.json(r)
+        #expect(doc["benchmark"] as? String == "adapt")
+        let results = try #require(doc["results"] as? [[String: Any]])
+        let keys = results.map { "\($0["method"] as? String ?? "?") \($0["protocol"] as? String ?? "?")" }
+        #expect(keys == ["source frame", "source batch", "tent frame", "tent batch"])
+        var persistent: [String: Int] = [:]
+        for (i, x) in results.enumerated() {
+            let p50 = try #require(x["p50_ms"] as? Double), p99 = try #require(x["p99_ms"] as? Double)
+            #expect(p50 > 0 && p50 <= p99, "\(x)")
+            #expect(try #require(x["frames_per_second"] as? Double) > 0)
+            let isFrame = x["protocol"] as? String == "frame"
+            #expect(x["frames_per_step"] as? Int == (isFrame ? 1 : 8))
+            #expect(x["steps"] as? Int == (isFrame ? 8 : 5), "timed steps: --frames frames, or at least 5 batches")
+            #expect(try #require(x["planned_bytes"] as? Int) > 0)
+            let rss = try #require(x["process_rss_bytes"] as? Int), peak = try #require(x["process_peak_rss_bytes"] as? Int)
+            #expect(rss > 0 && peak >= rss)
+            persistent[keys[i]] = x["persistent_bytes"] as? Int
+        }
+        // Tent keeps snapshots and Adam moments of its trainables on top of what source holds.
+        #expect((persistent["tent frame"] ?? 0) > (persistent["source frame"] ?? 0), "\(persistent)")
+        #expect((persistent["tent batch"] ?? 0) > (persistent["source batch"] ?? 0), "\(persistent)")
+    }
+
+    @Test func usageErrors() throws {
+        for args in [["--methods", "nope"], ["--window", "0"], ["--frames", "0"], ["--every", "0"]] {
+            let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", "/nonexistent"] + args)
+            #expect(r.status == 2, "\(args): status \(r.status)")
+        }
+    }
+}
