@@ -136,6 +136,20 @@ typedef struct lcr_kernel_table {
     /// sum[c], mean[c] and biased variance var[c] over batch*spatial values (any output may be NULL).
     void (*channel_stats)(const float *x, int64_t batch, int64_t channels, int64_t spatial,
                           float *sum, float *mean, float *var);
+
+    /* -- inference epilogues and small products (lcr_infer_body.h, compiled for each ISA with
+     *    GCC/Clang vector extensions; act: LCR_ACT_NONE or LCR_ACT_RELU) -- */
+    /// y[c, s] = act(y[c, s] + bias[c]) for y [channels, spatial]; bias may be NULL.
+    void (*bias_act)(float *y, const float *bias, int64_t channels, int64_t spatial, int act);
+    /// y[c, p] = act(x[p, c] + bias[c]): x [positions, channels] (row stride ldx floats) to
+    /// y [channels, positions] (NCHW); bias may be NULL.
+    void (*transpose_bias_act)(const float *x, const float *bias, float *y, int64_t positions,
+                               int64_t channels, int64_t ldx, int act);
+    /// y[i, j] = act(bias[i] + sum_k w[i, k] * x[k, j]) for w [m, k], x [k, p] (row stride ldx),
+    /// y [m, p] (row stride ldy); bias may be NULL. Register tiles of 32 columns; meant for small
+    /// k (a convolution with few input channels), where a packing GEMM spends more than it saves.
+    void (*sgemm_small_k)(const float *w, const float *x, const float *bias, float *y, int64_t m,
+                          int64_t k, int64_t p, int64_t ldx, int64_t ldy, int act);
 } lcr_kernel_table;
 
 /// The table for `isa`, or NULL when the CPU or this build does not support it.
@@ -187,6 +201,27 @@ int64_t lcr_conv_out_w(const lcr_conv_geometry *g);
 void lcr_im2col(const lcr_conv_geometry *g, const float *img, float *col);
 void lcr_col2im(const lcr_conv_geometry *g, const float *col, float *img);
 /* conv1d is conv2d with height 1, kernel_h 1, stride_h 1, pad_h 0, dilation_h 1. */
+
+/* ---- inference layout helpers (portable C, not per ISA) ---- */
+
+#define LCR_ACT_NONE 0
+#define LCR_ACT_RELU 1
+
+/* im2row: the transpose of im2col. rows has shape [oh * ow, c * kh * kw]: row p holds the
+ * window of output position p in the weight row order (c, ki, kj), zero where it reads padding. */
+void lcr_im2row(const lcr_conv_geometry *g, const float *img, float *rows);
+
+/* 2-D pooling of one NCHW image x [channels, height, width] into y [channels, oh, ow] with
+ * oh = (height + 2*pad_h - kernel_h)/stride_h + 1 (likewise ow): max (is_max != 0; padding is
+ * -infinity) or average (padding counts as zero, every window divides by kh * kw), then act. */
+typedef struct {
+    int64_t channels, height, width;
+    int64_t kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t pad_h, pad_w;
+} lcr_pool_geometry;
+
+void lcr_pool2d(const lcr_pool_geometry *g, const float *x, float *y, int is_max, int act);
 
 /* ---- memory bandwidth probe (benchmarks) ----
  * Reads n floats with the widest loads the ISA has and returns their sum (so nothing is

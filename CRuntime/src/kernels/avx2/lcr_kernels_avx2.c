@@ -539,6 +539,12 @@ static LCR_AVX2 void channel_stats_avx2(const float *x, int64_t batch, int64_t c
 #define LCR_EW_TARGET LCR_AVX2
 #include "../portable/lcr_elementwise_body.h"
 
+/* ---- inference epilogues and the small-k product: the vector body compiled for AVX2 ---- */
+
+#define LCR_IN_NAME(x) x##_avx2
+#define LCR_IN_TARGET LCR_AVX2
+#include "../portable/lcr_infer_body.h"
+
 /* ---- bandwidth probe: 256-bit loads into eight accumulators ---- */
 
 LCR_AVX2 float lcr_read_bandwidth_probe_avx2(const float *x, int64_t n) {
@@ -567,6 +573,7 @@ const lcr_kernel_table lcr_kernel_table_avx2 = {
     .gemm_t_q4_0 = gemm_t_q4_0_avx2,
     .sgemv = sgemv_avx2,
     LCR_EW_TABLE_ENTRIES,
+    LCR_IN_TABLE_ENTRIES,
 };
 
 /* ======== AVX-512 VNNI (VPDPBUSD on 256-bit registers) ======== */
@@ -919,6 +926,7 @@ const lcr_kernel_table lcr_kernel_table_avx512vnni = {
     .gemm_t_q4_0 = gemm_t_q4_0_avx2,
     .sgemv = sgemv_avx2,
     LCR_EW_TABLE_ENTRIES,
+    LCR_IN_TABLE_ENTRIES,
 };
 
 #endif /* __x86_64__ */

@@ -194,6 +194,10 @@ float lcr_read_bandwidth_probe_neon(const float *x, int64_t n) {
 #define LCR_EW_TARGET
 #include "../portable/lcr_elementwise_body.h"
 
+#define LCR_IN_NAME(x) x##_neon
+#define LCR_IN_TARGET
+#include "../portable/lcr_infer_body.h"
+
 /* Quantized products, twice. */
 #define LCR_NEON_DOT 0
 #define LCR_NN(x) x##_neon
@@ -222,6 +226,7 @@ const lcr_kernel_table lcr_kernel_table_neon = {
     .gemm_t_q4_0 = gemm_t_q4_0_neon,
     .sgemv = sgemv_neon,
     LCR_EW_TABLE_ENTRIES,
+    LCR_IN_TABLE_ENTRIES,
 };
 
 const lcr_kernel_table lcr_kernel_table_neon_dotprod = {
@@ -238,6 +243,7 @@ const lcr_kernel_table lcr_kernel_table_neon_dotprod = {
     .gemm_t_q4_0 = gemm_t_q4_0_neon,
     .sgemv = sgemv_neon,
     LCR_EW_TABLE_ENTRIES,
+    LCR_IN_TABLE_ENTRIES,
 };
 
 #endif /* __aarch64__ */

@@ -242,6 +242,10 @@ static void sgemv_portable(const float *w, const float *x, float *y, int64_t m, 
 #define LCR_EW_TARGET
 #include "lcr_elementwise_body.h"
 
+#define LCR_IN_NAME(x) x##_portable
+#define LCR_IN_TARGET
+#include "lcr_infer_body.h"
+
 const lcr_kernel_table lcr_kernel_table_portable = {
     .isa = LCR_ISA_PORTABLE,
     .quantize_row_q8_0 = lcr_quantize_row_q8_0_portable,
@@ -256,6 +260,7 @@ const lcr_kernel_table lcr_kernel_table_portable = {
     .gemm_t_q4_0 = gemm_t_q4_0_portable,
     .sgemv = sgemv_portable,
     LCR_EW_TABLE_ENTRIES,
+    LCR_IN_TABLE_ENTRIES,
 };
 
 /* ---- im2col / col2im ---- */

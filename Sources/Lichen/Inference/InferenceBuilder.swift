@@ -1,0 +1,371 @@
+import CRuntime
+
+/// Builds an `InferenceModel`'s step list: fuses layers, folds batch norm, chooses each
+/// convolution's method and layout, allocates the folded parameters from the arena's low end
+/// and plans every step buffer with `Planner`.
+///
+/// Fusions (each only when the fused layer is the next one and the sole reader of the previous):
+/// - conv2d / conv1d / linear, then batch norm (running statistics): folded into the weights
+///   and bias (`BatchNormFolding`); linear only when its output is one feature vector per sample;
+/// - such a layer (folded or not), then relu: applied in the layer's epilogue;
+/// - batch norm that cannot be folded becomes a per-channel affine step, with a following relu;
+/// - relu, then max pooling: max pooling runs on relu's input and applies relu to its output
+///   (`max(relu(x)) = relu(max(x))`), so relu touches a quarter of the values;
+/// - flatten is a view of its input (no step).
+struct InferenceBuilder {
+    let spec: ModelSpec
+    let store: ParameterStore
+    let batchSize: Int
+    let arena: Arena
+    let kernels: Kernels
+
+    var shapes: [Shape] = []
+    /// The storage holding each layer's output (-1 while unknown; flatten and fused layers share).
+    var storageOf: [Int] = []
+    /// Floats per sample of each storage (storage 0 is the model input).
+    var storageFloats: [Int] = []
+    /// Step index (1-based; 0 is the input) that writes each storage, and the last that reads it.
+    var firstUse: [Int] = []
+    var lastUse: [Int] = []
+    var steps: [InferenceStep] = []
+    var planner = Planner()
+    /// Bytes of folded parameters allocated from the low end.
+    var persistentBytes = 0
+
+    init(spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels) {
+        self.spec = spec
+        self.store = store
+        self.batchSize = batchSize
+        self.arena = arena
+        self.kernels = kernels
+    }
+
+    static func key(_ i: Int, _ attribute: String) -> String { ModelSpec.layerKey(i, attribute) }
+
+    // MARK: - Storages
+
+    mutating func newStorage(floatsPerSample: Int) -> Int {
+        storageFloats.append(floatsPerSample)
+        firstUse.append(steps.count + 1)
+        lastUse.append(steps.count + 1)
+        return storageFloats.count - 1
+    }
+
+    /// Marks storage `s` as read by the step about to be appended.
+    mutating func read(_ s: Int) {
+        lastUse[s] = max(lastUse[s], steps.count + 1)
+    }
+
+    /// Scratch for the step about to be appended.
+    mutating func scratch(bytes: Int) throws(LichenError) -> Int {
+        try planner.addBuffer(byteCount: bytes, firstUse: steps.count + 1, lastUse: steps.count + 1)
+    }
+
+    func count(_ s: Shape) -> Int { s.elementCount ?? 0 }
+
+    // MARK: - Parameters
+
+    func parameter(_ layer: Int, _ suffix: String) throws(LichenError) -> TensorView {
+        try store.parameter(named: spec.layers[layer].name + "." + suffix).value
+    }
+
+    /// An f32 parameter of exactly `count` values.
+    func f32Parameter(_ layer: Int, _ suffix: String, count n: Int) throws(LichenError) -> TensorView {
+        let name = spec.layers[layer].name + "." + suffix
+        let v = try store.parameter(named: name).value
+        guard v.type == .f32 else { throw .invalidModel(key: name, value: v.type.name, reason: "must be f32") }
+        guard v.elementCount == n else {
+            throw .parameterShapeMismatch(tensor: name, expected: String(n) + " values", got: String(v.elementCount) + " values")
+        }
+        return v
+    }
+
+    /// A weight of `rows` rows of `depth` values: f32 (any shape of that size) or quantized
+    /// rows `[rows, depth]` with depth a multiple of 32.
+    func weightParameter(_ layer: Int, rows: Int, depth: Int) throws(LichenError) -> TensorView {
+        let name = spec.layers[layer].name + ".weight"
+        let v = try store.parameter(named: name).value
+        switch v.type {
+        case .f32:
+            guard v.elementCount == rows * depth else {
+                throw .parameterShapeMismatch(tensor: name, expected: String(rows * depth) + " values",
+                                              got: String(v.elementCount) + " values")
+            }
+        case .q8_0, .q4_0:
+            guard depth % 32 == 0, v.shape.last == depth, v.rowCount == rows else {
+                throw .parameterShapeMismatch(tensor: name, expected: "[" + String(rows) + ", " + String(depth) + "] in whole blocks",
+                                              got: String(v.rowCount) + " rows of " + String(v.shape.last))
+            }
+        case .f16:
+            throw .invalidModel(key: name, value: v.type.name, reason: "must be f32, q8_0 or q4_0")
+        }
+        return v
+    }
+
+    // MARK: - Build
+
+    mutating func build() throws(LichenError) {
+        shapes = try spec.inferShapes()
+        let layerCount = spec.layers.count
+        var readers = [Int](repeating: 0, count: layerCount)
+        for l in spec.layers { for j in l.inputs where j >= 0 { readers[j] += 1 } }
+        readers[layerCount - 1] += 1  // the caller reads the model output
+        storageOf = [Int](repeating: -1, count: layerCount)
+        _ = newStorage(floatsPerSample: count(spec.inputShape))  // storage 0: the caller's frame
+
+        /// Whether layer j exists, is of `kind`, reads only layer i, and layer i has no other reader.
+        func follows(_ j: Int, _ i: Int, _ kind: LayerKind) -> Bool {
+            j < layerCount && spec.layers[j].kind == kind && spec.layers[j].inputs.count == 1
+                && spec.layers[j].inputs[0] == i && readers[i] == 1
+        }
+        func inputStorage(_ i: Int, _ slot: Int = 0) -> Int {
+            let j = spec.layers[i].inputs[slot]
+            return j < 0 ? 0 : storageOf[j]
+        }
+        func inputShape(_ i: Int, _ slot: Int = 0) -> Shape {
+            let j = spec.layers[i].inputs[slot]
+            return j < 0 ? spec.inputShape : shapes[j]
+        }
+
+        var i = 0
+        while i < layerCount {
+            let layer = spec.layers[i]
+            switch layer.kind {
+            case .conv2d, .conv1d, .linear:
+                var last = i
+                var norm = -1
+                let outShape = shapes[i]
+                let foldable = layer.kind != .linear || outShape.rank == 1
+                if foldable && follows(i + 1, i, .batchNorm) {
+                    norm = i + 1
+                    last = i + 1
+                }
+                var act: Int32 = LCR_ACT_NONE
+                if follows(last + 1, last, .relu) {
+                    act = LCR_ACT_RELU
+                    last += 1
+                }
+                let input = inputStorage(i)
+                if layer.kind == .linear {
+                    try addLinear(i, norm: norm, act: act, input: input, inShape: inputShape(i))
+                } else {
+                    try addConv(i, norm: norm, act: act, input: input, inShape: inputShape(i))
+                }
+                for j in i...last { storageOf[j] = storageOf[i] }
+                i = last + 1
+            case .batchNorm:
+                var act: Int32 = LCR_ACT_NONE
+                var last = i
+                if follows(i + 1, i, .relu) {
+                    act = LCR_ACT_RELU
+                    last += 1
+                }
+                try addAffine(i, act: act, input: inputStorage(i), inShape: inputShape(i))
+                for j in i...last { storageOf[j] = storageOf[i] }
+                i = last + 1
+            case .relu where follows(i + 1, i, .maxPool2d):
+                try addPool(i + 1, act: LCR_ACT_RELU, input: inputStorage(i), inShape: inputShape(i))
+                storageOf[i] = storageOf[i + 1]
+                i += 2
+            case .relu, .gelu, .silu, .tanh:
+                let input = inputStorage(i)
+                read(input)
+                let out = newStorage(floatsPerSample: count(shapes[i]))
+                steps.append(.activation(InferenceActivation(input: input, output: out, kind: layer.kind, perSample: count(shapes[i]))))
+                storageOf[i] = out
+                i += 1
+            case .maxPool2d, .avgPool2d:
+                try addPool(i, act: LCR_ACT_NONE, input: inputStorage(i), inShape: inputShape(i))
+                i += 1
+            case .globalAvgPool:
+                let input = inputStorage(i)
+                let s = inputShape(i)
+                read(input)
+                let out = newStorage(floatsPerSample: count(shapes[i]))
+                steps.append(.globalAvgPool(InferenceGlobalPool(input: input, output: out, channels: s[0], spatial: count(s) / max(s[0], 1))))
+                storageOf[i] = out
+                i += 1
+            case .flatten:
+                storageOf[i] = inputStorage(i)
+                i += 1
+            case .add:
+                let a = inputStorage(i, 0), b = inputStorage(i, 1)
+                read(a)
+                read(b)
+                let out = newStorage(floatsPerSample: count(shapes[i]))
+                steps.append(.add(InferenceAdd(a: a, b: b, output: out, perSample: count(shapes[i]))))
+                storageOf[i] = out
+                i += 1
+            case .softmax:
+                let input = inputStorage(i)
+                read(input)
+                let out = newStorage(floatsPerSample: count(shapes[i]))
+                steps.append(.softmax(InferenceSoftmax(input: input, output: out, features: count(shapes[i]))))
+                storageOf[i] = out
+                i += 1
+            case .groupNorm, .layerNorm:
+                throw .invalidModel(key: InferenceBuilder.key(i, "kind"), value: layer.kind.name,
+                                    reason: "not supported by the inference path (use Graph)")
+            }
+        }
+        let output = storageOf[layerCount - 1]
+        guard output > 0 else {
+            throw .invalidModel(key: InferenceBuilder.key(layerCount - 1, "kind"), value: spec.layers[layerCount - 1].kind.name,
+                                reason: "the inference path needs a computing layer before the output")
+        }
+        lastUse[output] = steps.count + 1
+    }
+
+    // MARK: - Layers
+
+    /// The folded (or original) weights and bias of a conv or linear layer of `rows` outputs.
+    mutating func weightsAndBias(_ i: Int, norm: Int, rows: Int, depth: Int)
+        throws(LichenError) -> (f32: UnsafePointer<Float>?, quantized: UnsafeRawPointer?, type: ElementType, rowBytes: Int, bias: UnsafePointer<Float>?)
+    {
+        let layer = spec.layers[i]
+        let w = try weightParameter(i, rows: rows, depth: depth)
+        let b: TensorView? = layer.hasBias ? try f32Parameter(i, "bias", count: rows) : nil
+        guard norm >= 0 else {
+            let bias: UnsafePointer<Float>? = b.map { UnsafePointer($0.floats) }
+            if w.type == .f32 { return (UnsafePointer(w.floats), nil, .f32, depth * 4, bias) }
+            return (nil, UnsafeRawPointer(w.base), w.type, w.rowByteCount, bias)
+        }
+        let n = spec.layers[norm]
+        let f = try BatchNormFolding.factors(
+            channels: rows, bias: b, gamma: try f32Parameter(norm, "weight", count: rows), beta: try f32Parameter(norm, "bias", count: rows),
+            mean: try f32Parameter(norm, "running_mean", count: rows), variance: try f32Parameter(norm, "running_var", count: rows),
+            epsilon: n.epsilon, normName: n.name)
+        let biasPointer = try persistentFloats(f.bias)
+        if w.type == .f32 {
+            let bytes = rows * depth * 4
+            let p = try arena.allocatePersistent(byteCount: bytes, alignment: 64)
+            persistentBytes += bytes
+            let floats = p.bindMemory(to: Float.self, capacity: rows * depth)
+            try BatchNormFolding.foldF32(w, into: floats, channels: rows, depth: depth, scale: f.scale)
+            return (UnsafePointer(floats), nil, .f32, depth * 4, biasPointer)
+        }
+        let bytes = rows * w.rowByteCount
+        let p = try arena.allocatePersistent(byteCount: bytes, alignment: 64)
+        persistentBytes += bytes
+        try BatchNormFolding.foldBlocks(w, into: p, channels: rows, scale: f.scale, normName: n.name)
+        return (nil, UnsafeRawPointer(p), w.type, w.rowByteCount, biasPointer)
+    }
+
+    mutating func persistentFloats(_ values: [Float]) throws(LichenError) -> UnsafePointer<Float> {
+        let p = try arena.allocatePersistent(byteCount: max(values.count, 1) * 4, alignment: 64)
+        persistentBytes += max(values.count, 1) * 4
+        let floats = p.bindMemory(to: Float.self, capacity: max(values.count, 1))
+        for (k, v) in values.enumerated() { floats[k] = v }
+        return UnsafePointer(floats)
+    }
+
+    mutating func addConv(_ i: Int, norm: Int, act: Int32, input: Int, inShape: Shape) throws(LichenError) {
+        let layer = spec.layers[i]
+        let out = shapes[i]
+        let is1d = layer.kind == .conv1d
+        let c = inShape[0], h = is1d ? 1 : inShape[1], w = is1d ? inShape[1] : inShape[2]
+        let geometry = try ConvGeometry(
+            channels: c, height: h, width: w, kernelHeight: is1d ? 1 : layer.kernelH, kernelWidth: layer.kernelW,
+            strideHeight: is1d ? 1 : layer.strideH, strideWidth: layer.strideW, padHeight: is1d ? 0 : layer.padH,
+            padWidth: layer.padW, dilationHeight: is1d ? 1 : layer.dilationH, dilationWidth: layer.dilationW)
+        var conv = InferenceConv()
+        conv.groups = layer.groups
+        conv.inChannels = c
+        conv.outChannels = out[0]
+        conv.positions = count(out) / out[0]
+        conv.depth = c / layer.groups * geometry.kernelHeight * geometry.kernelWidth
+        conv.inPerSample = count(inShape)
+        conv.outPerSample = count(out)
+        conv.geometry = geometry.c
+        var gg = geometry
+        gg.channels = c / layer.groups
+        conv.groupGeometry = gg.c
+        conv.act = act
+        let wb = try weightsAndBias(i, norm: norm, rows: conv.outChannels, depth: conv.depth)
+        conv.weightsF32 = wb.f32
+        conv.weightsQuantized = wb.quantized
+        conv.weightType = wb.type
+        conv.weightRowBytes = wb.rowBytes
+        conv.bias = wb.bias
+        conv.pointwise = geometry.kernelHeight == 1 && geometry.kernelWidth == 1 && geometry.strideHeight == 1
+            && geometry.strideWidth == 1 && geometry.padHeight == 0 && geometry.padWidth == 0
+        let p = conv.positions, k = conv.depth, ocg = conv.outChannels / conv.groups
+        read(input)
+        conv.input = input
+        if wb.type == .f32 {
+            conv.method = k <= InferenceModel.smallDepth ? .smallDepth : .blis
+            if !conv.pointwise { conv.columns = try scratch(bytes: c * geometry.kernelHeight * geometry.kernelWidth * p * 4) }
+        } else {
+            conv.method = .quantized
+            conv.columns = try scratch(bytes: p * k * 4)
+            conv.productT = try scratch(bytes: p * conv.outChannels * 4)
+            conv.gemmScratchBytes = try Kernels.gemmScratchByteCount(rows: p, outputs: ocg, depth: k)
+            conv.gemmScratch = try scratch(bytes: conv.gemmScratchBytes)
+        }
+        conv.output = newStorage(floatsPerSample: conv.outPerSample)
+        storageOf[i] = conv.output
+        steps.append(.conv(conv))
+    }
+
+    mutating func addLinear(_ i: Int, norm: Int, act: Int32, input: Int, inShape: Shape) throws(LichenError) {
+        let layer = spec.layers[i]
+        var lin = InferenceLinear()
+        lin.inFeatures = inShape.last
+        lin.outFeatures = layer.outputs
+        lin.rowsPerSample = count(inShape) / max(inShape.last, 1)
+        lin.act = act
+        let wb = try weightsAndBias(i, norm: norm, rows: lin.outFeatures, depth: lin.inFeatures)
+        lin.weightsF32 = wb.f32
+        lin.weightsQuantized = wb.quantized
+        lin.weightType = wb.type
+        lin.bias = wb.bias
+        read(input)
+        lin.input = input
+        if wb.type != .f32 {
+            lin.gemmScratchBytes = try Kernels.gemmScratchByteCount(rows: batchSize * lin.rowsPerSample, outputs: lin.outFeatures,
+                                                                     depth: lin.inFeatures)
+            lin.gemmScratch = try scratch(bytes: lin.gemmScratchBytes)
+        }
+        lin.output = newStorage(floatsPerSample: count(shapes[i]))
+        storageOf[i] = lin.output
+        steps.append(.linear(lin))
+    }
+
+    mutating func addAffine(_ i: Int, act: Int32, input: Int, inShape: Shape) throws(LichenError) {
+        let layer = spec.layers[i]
+        let channels = inShape[0]
+        let f = try BatchNormFolding.factors(
+            channels: channels, bias: nil, gamma: try f32Parameter(i, "weight", count: channels),
+            beta: try f32Parameter(i, "bias", count: channels), mean: try f32Parameter(i, "running_mean", count: channels),
+            variance: try f32Parameter(i, "running_var", count: channels), epsilon: layer.epsilon, normName: layer.name)
+        var a = InferenceAffine()
+        a.channels = channels
+        a.spatial = count(inShape) / max(channels, 1)
+        a.scale = try persistentFloats(f.scale)
+        a.shift = try persistentFloats(f.bias)
+        a.act = act
+        read(input)
+        a.input = input
+        a.output = newStorage(floatsPerSample: count(inShape))
+        storageOf[i] = a.output
+        steps.append(.affine(a))
+    }
+
+    mutating func addPool(_ i: Int, act: Int32, input: Int, inShape: Shape) throws(LichenError) {
+        let layer = spec.layers[i]
+        var pool = InferencePool()
+        pool.geometry = lcr_pool_geometry(
+            channels: Int64(inShape[0]), height: Int64(inShape[1]), width: Int64(inShape[2]),
+            kernel_h: Int64(layer.kernelH), kernel_w: Int64(layer.kernelW), stride_h: Int64(layer.strideH),
+            stride_w: Int64(layer.strideW), pad_h: Int64(layer.padH), pad_w: Int64(layer.padW))
+        pool.isMax = layer.kind == .maxPool2d
+        pool.act = act
+        pool.inPerSample = count(inShape)
+        pool.outPerSample = count(shapes[i])
+        read(input)
+        pool.input = input
+        pool.output = newStorage(floatsPerSample: pool.outPerSample)
+        storageOf[i] = pool.output
+        steps.append(.pool(pool))
+    }
+}

@@ -1,0 +1,270 @@
+import CRuntime
+
+/// A model built for pure inference: conv + batch norm (running statistics) + activation folded
+/// at load, layouts and kernels chosen at load, and every step buffer planned once with
+/// `Planner` inside the arena. Kept apart from `Graph`, which training and adaptation use
+/// because they need the norm statistics.
+///
+/// Built from the same `(ModelSpec, ParameterStore)` as a graph. The step list is static:
+/// `forward` walks it with one switch per step and calls the kernels on pointers resolved at
+/// load; it allocates nothing. Quantized weights that need no folding are read in place (the
+/// file mapping); folded weights and biases are copied into the arena's low end once.
+///
+/// Supported layers: linear, conv2d, conv1d, batch norm (running statistics), relu, gelu, silu,
+/// tanh, max / average pooling, global average pooling, flatten, add, softmax. Group and layer
+/// norm are refused (`Graph` runs them).
+public final class InferenceModel {
+    public let spec: ModelSpec
+    public let kernels: Kernels
+    /// The largest batch `forward` takes.
+    public let batchSize: Int
+    /// The planned step region (activations and scratch).
+    public let region: PlannedRegion
+    /// Bytes of folded weights and biases copied into the arena's low end at load.
+    public let persistentBytes: Int
+    /// Number of steps after fusion (layers fused into one step count once).
+    public var stepCount: Int { steps.count }
+
+    /// f32 convolutions with at most this many values per output use the register-tiled
+    /// small-depth product instead of BLIS.
+    public static let smallDepth = 64
+
+    let steps: [InferenceStep]
+    let table: lcr_kernel_table
+    /// Address of each storage's buffer (index 0 is set to the caller's input by `forward`).
+    var pointers: [UnsafeMutablePointer<Float>]
+    /// Address of each planned scratch buffer, by planner id.
+    let scratchPointers: [UnsafeMutableRawPointer]
+    /// [batchSize, input shape...] and [batchSize, output shape...].
+    let inputShape: Shape
+    let outputShape: Shape
+    let outputStorage: Int
+
+    /// Bytes of the step region.
+    public var plannedBytes: Int { region.plan.plannedBytes }
+
+    /// Builds the step list, folds and plans.
+    ///
+    /// - Parameters:
+    ///   - spec, store: as for `Graph` (the same parameter names and shapes; quantized conv
+    ///     weights in the row form `[out, in/groups * kh * kw]`).
+    ///   - batchSize: the largest batch a forward takes (>= 1).
+    ///   - arena: folded parameters and the step region come from its low end; on failure the
+    ///     low end is rolled back to where it was.
+    /// - Throws: `.invalidModel` for a bad description, an unsupported layer (key
+    ///   `lichen.layer.<i>.kind`) or an unfoldable norm (key = the norm parameter);
+    ///   `.notFound(kind: "parameter")`, `.parameterShapeMismatch`; `.invalidArgument` for a bad
+    ///   batch size; `.budgetExceeded`.
+    /// - Note: Allocates (build time only).
+    public init(spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels = .best)
+        throws(LichenError)
+    {
+        guard batchSize >= 1 && batchSize <= ModelSpecLimits.maximumExtent else {
+            throw .invalidArgument(name: "batchSize", value: batchSize, reason: "must be in 1...16777216")
+        }
+        let mark = arena.lowEndMark()
+        do {
+            var b = InferenceBuilder(spec: spec, store: store, batchSize: batchSize, arena: arena, kernels: kernels)
+            try b.build()
+            // Storage buffers first (ids 0..<storages in a second planner), then the scratch ids.
+            var planner = Planner()
+            var storageBuffer = [Int](repeating: -1, count: b.storageFloats.count)
+            for s in 1..<b.storageFloats.count {
+                storageBuffer[s] = try planner.addBuffer(byteCount: b.storageFloats[s] * batchSize * 4,
+                                                         firstUse: b.firstUse[s], lastUse: b.lastUse[s])
+            }
+            let scratchBase = planner.buffers.count
+            for buffer in b.planner.buffers { planner.add(buffer) }
+            let region = try arena.reservePlan(try planner.plan())
+            var pointers: [UnsafeMutablePointer<Float>] = []
+            for s in 0..<b.storageFloats.count {
+                // Storage 0 is the caller's input, set by each forward.
+                let raw = s == 0 ? region.base : try region.pointer(forBuffer: storageBuffer[s])
+                pointers.append(raw.assumingMemoryBound(to: Float.self))
+            }
+            var scratch: [UnsafeMutableRawPointer] = []
+            for id in 0..<b.planner.buffers.count { scratch.append(try region.pointer(forBuffer: scratchBase + id)) }
+            var inDims = [batchSize], outDims = [batchSize]
+            inDims.append(contentsOf: spec.inputShape.dimensions)
+            outDims.append(contentsOf: b.shapes[spec.layers.count - 1].dimensions)
+            self.inputShape = try Shape(dimensions: inDims)
+            self.outputShape = try Shape(dimensions: outDims)
+            self.spec = spec
+            self.kernels = kernels
+            self.batchSize = batchSize
+            self.region = region
+            self.persistentBytes = b.persistentBytes
+            self.steps = b.steps
+            self.table = kernels.table.pointee
+            self.pointers = pointers
+            self.scratchPointers = scratch
+            self.outputStorage = b.storageOf[spec.layers.count - 1]
+        } catch {
+            // The mark was taken just above, so it is never ahead of the low end.
+            try? arena.resetLowEnd(to: mark)
+            throw error
+        }
+    }
+
+    /// Runs the model on `input` and returns its output.
+    ///
+    /// - Parameter input: f32 `[n, input shape...]` with 1 <= n <= `batchSize`, all values finite.
+    ///   It is read in place (not copied) and must not overlap the model's region.
+    /// - Returns: `[n, output shape...]`, a view into the step region, valid until the next `forward`.
+    /// - Throws: `.unsupportedElementType` (not f32); `.shapeMismatch(operand: "input", ...)`;
+    ///   `.invalidArgument(name: "input.batch", ...)`; `.nonFiniteValue(operand: "input", index:)`.
+    /// - Note: Allocates nothing.
+    public func forward(input: TensorView) throws(LichenError) -> TensorView {
+        try input.require(.f32, "input")
+        guard input.shape.rank == inputShape.rank else {
+            throw .shapeMismatch(operand: "input", dimension: -1, expected: inputShape.rank, got: input.shape.rank)
+        }
+        let n = input.shape[0]
+        guard n >= 1 && n <= batchSize else {
+            throw .invalidArgument(name: "input.batch", value: n, reason: "must be in 1...the batch size the model was built for")
+        }
+        for d in 1..<inputShape.rank where input.shape[d] != inputShape[d] {
+            throw .shapeMismatch(operand: "input", dimension: d, expected: inputShape[d], got: input.shape[d])
+        }
+        if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
+        pointers[0] = input.floats
+        for step in steps {
+            switch step {
+            case .conv(let c): runConv(c, n)
+            case .linear(let l): runLinear(l, n)
+            case .affine(let a): runAffine(a, n)
+            case .activation(let a): runActivation(a, n)
+            case .pool(let p): runPool(p, n)
+            case .globalAvgPool(let g): runGlobalPool(g, n)
+            case .add(let a): table.add(pointers[a.a], pointers[a.b], pointers[a.output], Int64(n * a.perSample))
+            case .softmax(let s): table.softmax_rows(pointers[s.input], pointers[s.output], Int64(n), Int64(s.features))
+            }
+        }
+        var shape = outputShape
+        shape[0] = n
+        return try TensorView(base: UnsafeMutableRawPointer(pointers[outputStorage]),
+                              byteCount: (shape.elementCount ?? 0) * 4, type: .f32, shape: shape)
+    }
+
+    // MARK: - Steps
+
+    func runConv(_ c: InferenceConv, _ n: Int) {
+        var geometry = c.geometry
+        var groupGeometry = c.groupGeometry
+        let p = c.positions, k = c.depth, oc = c.outChannels, g = c.groups, ocg = oc / g
+        let planeFloats = Int(c.geometry.height * c.geometry.width)
+        for b in 0..<n {
+            let x = pointers[c.input] + b * c.inPerSample
+            let y = pointers[c.output] + b * c.outPerSample
+            switch c.method {
+            case .smallDepth, .blis:
+                guard let w = c.weightsF32 else { return }
+                var cols = UnsafePointer(x)
+                if !c.pointwise {
+                    let buffer = scratchPointers[c.columns].assumingMemoryBound(to: Float.self)
+                    lcr_im2col(&geometry, x, buffer)
+                    cols = UnsafePointer(buffer)
+                }
+                for gi in 0..<g {
+                    let wg = w + gi * ocg * k, cg = cols + gi * k * p, yg = y + gi * ocg * p
+                    if c.method == .smallDepth {
+                        table.sgemm_small_k(wg, cg, c.bias.map { $0 + gi * ocg }, yg, Int64(ocg), Int64(k), Int64(p),
+                                            Int64(p), Int64(p), c.act)
+                    } else {
+                        lcr_sgemm(0, 0, Int64(ocg), Int64(p), Int64(k), 1, wg, Int64(k), cg, Int64(p), 0, yg, Int64(p))
+                    }
+                }
+                if c.method == .blis { table.bias_act(y, c.bias, Int64(oc), Int64(p), c.act) }
+            case .quantized:
+                guard let w = c.weightsQuantized else { return }
+                let rows = scratchPointers[c.columns].assumingMemoryBound(to: Float.self)
+                let product = scratchPointers[c.productT].assumingMemoryBound(to: Float.self)
+                let scratch = scratchPointers[c.gemmScratch]
+                for gi in 0..<g {
+                    lcr_im2row(&groupGeometry, x + gi * Int(groupGeometry.channels) * planeFloats, rows)
+                    let wg = w + gi * ocg * c.weightRowBytes
+                    let bias = c.bias.map { $0 + gi * ocg }
+                    if c.weightType == .q8_0 {
+                        table.gemm_q8_0(wg.assumingMemoryBound(to: lcr_block_q8_0.self), rows, product + gi * ocg, bias,
+                                        Int64(p), Int64(ocg), Int64(k), Int64(oc), scratch)
+                    } else {
+                        table.gemm_q4_0(wg.assumingMemoryBound(to: lcr_block_q4_0.self), rows, product + gi * ocg, bias,
+                                        Int64(p), Int64(ocg), Int64(k), Int64(oc), scratch)
+                    }
+                }
+                table.transpose_bias_act(product, nil, y, Int64(p), Int64(oc), Int64(oc), c.act)
+            }
+        }
+    }
+
+    func runLinear(_ l: InferenceLinear, _ n: Int) {
+        let rows = n * l.rowsPerSample
+        let x = pointers[l.input], y = pointers[l.output]
+        if let w = l.weightsF32 {
+            if let bias = l.bias {
+                for r in 0..<rows { (y + r * l.outFeatures).update(from: bias, count: l.outFeatures) }
+            }
+            lcr_sgemm(0, 1, Int64(rows), Int64(l.outFeatures), Int64(l.inFeatures), 1, x, Int64(l.inFeatures), w,
+                      Int64(l.inFeatures), l.bias == nil ? 0 : 1, y, Int64(l.outFeatures))
+        } else if let w = l.weightsQuantized {
+            let scratch = scratchPointers[l.gemmScratch]
+            if l.weightType == .q8_0 {
+                table.gemm_q8_0(w.assumingMemoryBound(to: lcr_block_q8_0.self), x, y, l.bias, Int64(rows), Int64(l.outFeatures),
+                                Int64(l.inFeatures), Int64(l.outFeatures), scratch)
+            } else {
+                table.gemm_q4_0(w.assumingMemoryBound(to: lcr_block_q4_0.self), x, y, l.bias, Int64(rows), Int64(l.outFeatures),
+                                Int64(l.inFeatures), Int64(l.outFeatures), scratch)
+            }
+        }
+        if l.act == LCR_ACT_RELU { table.relu(y, y, Int64(rows * l.outFeatures)) }
+    }
+
+    func runAffine(_ a: InferenceAffine, _ n: Int) {
+        guard let scale = a.scale, let shift = a.shift else { return }
+        let x = pointers[a.input], y = pointers[a.output]
+        for b in 0..<n {
+            for c in 0..<a.channels {
+                let o = (b * a.channels + c) * a.spatial
+                let s = scale[c], t = shift[c]
+                for i in 0..<a.spatial {
+                    let v = x[o + i] * s + t
+                    y[o + i] = a.act == LCR_ACT_RELU ? (v > 0 ? v : 0) : v
+                }
+            }
+        }
+    }
+
+    func runActivation(_ a: InferenceActivation, _ n: Int) {
+        let x = pointers[a.input], y = pointers[a.output]
+        let count = n * a.perSample
+        if a.kind == .relu {
+            table.relu(x, y, Int64(count))
+            return
+        }
+        for i in 0..<count {
+            let v = Double(x[i])
+            switch a.kind {
+            case .gelu: y[i] = Float(0.5 * v * (1 + GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))))
+            case .silu: y[i] = Float(v * GraphMath.sigmoid(v))
+            default: y[i] = Float(GraphMath.tanh(v))
+            }
+        }
+    }
+
+    func runPool(_ p: InferencePool, _ n: Int) {
+        var geometry = p.geometry
+        for b in 0..<n {
+            lcr_pool2d(&geometry, pointers[p.input] + b * p.inPerSample, pointers[p.output] + b * p.outPerSample,
+                       p.isMax ? 1 : 0, p.act)
+        }
+    }
+
+    func runGlobalPool(_ g: InferenceGlobalPool, _ n: Int) {
+        let x = pointers[g.input], y = pointers[g.output]
+        for plane in 0..<(n * g.channels) {
+            var s: Float = 0
+            for i in 0..<g.spatial { s += x[plane * g.spatial + i] }
+            y[plane] = s / Float(g.spatial)
+        }
+    }
+}
