@@ -61,4 +61,27 @@ struct TrainLoRATests {
         let usage = try CLIRunner.run(["train", "--lora", "--out", out])
         #expect(usage.status != 0 && usage.stderr.contains("--base"), "stderr: \(usage.stderr)")
     }
+
+    @Test("--stream S --domain NAME trains on that domain's frames (the CLI contract's form, --model as --base)")
+    func streamDomain() throws {
+        let dir = try ModelFixtures.directory()
+        let stream = dir.appendingPathComponent("s.stream").path
+        let made = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "fog,contrast", "--severity", "5",
+                                      "--per-domain", "96", "--seed", "5", "--out", stream])
+        #expect(made.status == 0, "stderr: \(made.stderr)")
+        let out = dir.appendingPathComponent("fog.gguf").path
+        let r = try CLIRunner.run(["train", "--lora", "--model", Self.model("fmnist-cnn/fmnist-cnn-q4_0.gguf"), "--stream", stream,
+                                   "--domain", "contrast", "--rank", "2", "--targets", "fc1,fc2", "--epochs", "1", "--test-limit", "100",
+                                   "--out", out, "--json"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let doc = try Self.json(r)
+        #expect(doc["domain_images"] as? Int == 96)
+        #expect((doc["command"] as? String)?.contains("--stream s.stream --domain contrast") == true)
+        #expect(FileManager.default.fileExists(atPath: out))
+        let missing = try CLIRunner.run(["train", "--lora", "--base", Self.model("fmnist-cnn/fmnist-cnn-q4_0.gguf"), "--stream", stream,
+                                         "--domain", "snow", "--out", out])
+        #expect(missing.status == 1 && missing.stderr.contains("no domain 'snow'"), "stderr: \(missing.stderr)")
+        let usage = try CLIRunner.run(["train", "--lora", "--base", Self.model("fmnist-cnn/fmnist-cnn-q4_0.gguf"), "--stream", stream, "--out", out])
+        #expect(usage.status != 0 && usage.stderr.contains("--stream and --domain go together"), "stderr: \(usage.stderr)")
+    }
 }

@@ -19,7 +19,8 @@ struct TrainCommand: ParsableCommand {
             With --lora --base M.gguf: trains a LoRA adapter over the frozen base (f32 or quantized; \
             batch norm keeps its running statistics) on the first --limit training images (default \
             10,000), each corrupted with --corruption at --severity (the corruptions of lichen stream \
-            make; clean without --corruption). A starts PEFT's way (kaiming-uniform), B at 0, so the \
+            make; clean without --corruption), or on the frames of --domain in a --stream file (the domain \
+            error is then measured on those frames). A starts PEFT's way (kaiming-uniform), B at 0, so the \
             adapter starts as a no-op. --targets: conv, linear (every layer of that kind) or layer names, \
             comma-separated. Reports the error on the first --test-limit test images (default 2,000), \
             corrupted the same way and clean, before and after, and writes an adapter file (GGUF, \
@@ -94,6 +95,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --lora --corruption: its severity, 1...5.", valueName: "s"))
     var severity: Int = 5
 
+    @Option(name: .long, help: ArgumentHelp("With --lora: train on a stream file's frames (with --domain).", valueName: "path"))
+    var stream: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --lora --stream: the domain whose frames to train on.", valueName: "name"))
+    var domain: String?
+
     func validate() throws {
         guard data == "fashion-mnist" else { throw ValidationError("--data must be fashion-mnist, not '\(data)'") }
         guard ModelSpec.builtin(named: arch) != nil else {
@@ -113,8 +120,12 @@ struct TrainCommand: ParsableCommand {
             guard rank >= 1 && rank <= LoRAAdapter.maximumRank else { throw ValidationError("--rank must be in 1...4096") }
             guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be finite and >= 0") }
             guard (1...5).contains(severity) else { throw ValidationError("--severity must be in 1...5") }
+            guard (stream == nil) == (domain == nil) else { throw ValidationError("--stream and --domain go together") }
+            guard stream == nil || corruption == nil else { throw ValidationError("--stream and --corruption exclude each other") }
         } else {
-            guard base == nil, corruption == nil else { throw ValidationError("--base and --corruption are for --lora") }
+            guard base == nil, corruption == nil, stream == nil, domain == nil else {
+                throw ValidationError("--base, --corruption, --stream and --domain are for --lora")
+            }
         }
     }
 

@@ -36,6 +36,28 @@ struct ImageSet {
         return set
     }
 
+    /// The frames of every record of `file` named `domain` (at most `limit`), with their labels.
+    static func fromStream(_ file: StreamFile, path: String, domain: String, limit: Int?) throws -> ImageSet {
+        let records = file.domains.filter { $0.name == domain }
+        guard !records.isEmpty else {
+            throw CommandFailure("\(path): no domain '\(domain)' (domains: \(Set(file.domains.map(\.name)).sorted().joined(separator: ", ")))")
+        }
+        guard file.width == 28, file.height == 28, file.channels == 1, file.classCount <= FashionMNIST.classCount else {
+            throw CommandFailure("\(path): frames of \(file.width)x\(file.height)x\(file.channels) are not Fashion-MNIST's 28x28x1")
+        }
+        var set = ImageSet(pixels: [], labels: [])
+        for r in records {
+            for i in r.frames {
+                if let limit, set.count >= limit { return set }
+                try naming(path) { () throws(LichenError) in
+                    set.pixels += try file.framePixels(i)
+                    set.labels.append(try file.label(i))
+                }
+            }
+        }
+        return set
+    }
+
     /// Writes images `indices` as f32 pixel / 255 into `x` ([n, 1, 28, 28]) and labels into `y`.
     func write(_ indices: [Int], into x: TensorView, labels y: TensorView) throws {
         let n = FashionMNIST.pixelsPerImage
@@ -108,14 +130,23 @@ extension TrainCommand {
         log("train --lora: loading Fashion-MNIST from \(dataDirectory)")
         let trainData = try naming(dataDirectory) { () throws(LichenError) in try FashionMNIST.load(.train, directory: dataDirectory, arena: arena) }
         let testData = try naming(dataDirectory) { () throws(LichenError) in try FashionMNIST.load(.test, directory: dataDirectory, arena: arena) }
-        let perEpoch = limit ?? 10_000
         let testCount = testLimit ?? 2_000
-        let domain = corruptionKind.map { "\($0.rawValue) severity \(severity)" } ?? "clean"
-        let trainSet = try ImageSet.make(trainData, count: perEpoch, corruption: corruptionKind, severity: severity, seed: seed,
-                                         progress: ProgressBar("corrupt train", total: perEpoch, enabled: showProgress))
-        // Test images get their own corruption seeds (another stream of frame seeds).
-        let domainTest = try ImageSet.make(testData, count: testCount, corruption: corruptionKind, severity: severity, seed: seed ^ 0x7E57,
+        let trainSet: ImageSet, domainTest: ImageSet, domain: String
+        if let stream, let streamDomain = self.domain {
+            // The stream's frames of that domain: trained on, and the domain error is measured on them.
+            trainSet = try ImageSet.fromStream(try openStream(stream), path: stream, domain: streamDomain, limit: limit)
+            domainTest = trainSet
+            domain = "\(streamDomain) (the \(trainSet.count) training frames of \(URL(fileURLWithPath: stream).lastPathComponent))"
+        } else {
+            let count = limit ?? 10_000
+            domain = corruptionKind.map { "\($0.rawValue) severity \(severity)" } ?? "clean"
+            trainSet = try ImageSet.make(trainData, count: count, corruption: corruptionKind, severity: severity, seed: seed,
+                                         progress: ProgressBar("corrupt train", total: count, enabled: showProgress))
+            // Test images get their own corruption seeds (another stream of frame seeds).
+            domainTest = try ImageSet.make(testData, count: testCount, corruption: corruptionKind, severity: severity, seed: seed ^ 0x7E57,
                                            progress: ProgressBar("corrupt test", total: testCount, enabled: showProgress))
+        }
+        let perEpoch = trainSet.count
         let cleanTest = try ImageSet.make(testData, count: testCount, corruption: nil, severity: 0, seed: 0, progress: nil)
 
         let (trainGraph, evalGraph, adapter, trainAdapters, evalAdapters, input, labels, logitGradient, loss, optimizer, order) =
@@ -164,8 +195,8 @@ extension TrainCommand {
             return 1 - accuracy.fraction
         }
         let before = (domain: try errorRate(domainTest, adapters: nil), clean: try errorRate(cleanTest, adapters: nil))
-        log("before: error \(fixed(100 * before.domain, 2)) % on \(domain), \(fixed(100 * before.clean, 2)) % clean "
-            + "(first \(testCount) test images)")
+        log("before: error \(fixed(100 * before.domain, 2)) % on \(domain), \(fixed(100 * before.clean, 2)) % on the first "
+            + "\(testCount) clean test images")
 
         let stepsPerEpoch = (perEpoch + batch - 1) / batch
         let totalSteps = stepsPerEpoch * epochs
@@ -231,7 +262,7 @@ extension TrainCommand {
                 ("targets", .array(shapes.map { .object([("tensor", .string($0.weightName)), ("rank", .int($0.rank))]) })),
                 ("alpha", floatJSON(alpha)), ("adapter_bytes", .int(adapter.byteCount)),
                 ("trainable_values", .int(trainableValues)), ("planned_step_bytes", .int(trainGraph.plannedBytes)),
-                ("test_images", .int(testCount)),
+                ("test_images", .int(testCount)), ("domain_images", .int(domainTest.count)),
                 ("epochs", .array(epochRows.map {
                     .object([("epoch", .int($0.epoch)), ("loss", .number($0.loss)), ("domain_error", .number($0.domainError)),
                              ("seconds", .number($0.seconds))])
@@ -243,9 +274,9 @@ extension TrainCommand {
             print(doc.rendered())
             return
         }
-        var table = Table(["test images (first \(testCount))", "base error (%)", "base + adapter error (%)"], rightAligned: [1, 2])
-        table.add([domain, fixed(100 * before.domain, 2), fixed(100 * after.domain, 2)])
-        table.add(["clean", fixed(100 * before.clean, 2), fixed(100 * after.clean, 2)])
+        var table = Table(["images", "count", "base error (%)", "base + adapter error (%)"], rightAligned: [1, 2, 3])
+        table.add([domain, String(domainTest.count), fixed(100 * before.domain, 2), fixed(100 * after.domain, 2)])
+        table.add(["clean test", String(testCount), fixed(100 * before.clean, 2), fixed(100 * after.clean, 2)])
         print(table.rendered())
         print("wrote \(out): LoRA over \(base), \(shapes.count) targets, \(trainableValues) values (\(byteText(adapter.byteCount)) "
               + "with gradients), \(epochs) epochs on \(perEpoch) \(domain) images, \(fixed(seconds, 1)) s")
@@ -257,6 +288,7 @@ extension TrainCommand {
                      "--targets \(targets) --epochs \(epochs) --seed \(seed) --batch \(batch) --lr \(lr)",
                      "--weight-decay \(weightDecay) --schedule \(schedule)"]
         if let corruption { parts.append("--corruption \(corruption) --severity \(severity)") }
+        if let stream, let domain { parts.append("--stream \(URL(fileURLWithPath: stream).lastPathComponent) --domain \(domain)") }
         if let limit { parts.append("--limit \(limit)") }
         if let testLimit { parts.append("--test-limit \(testLimit)") }
         return parts.joined(separator: " ")
