@@ -61,10 +61,70 @@ struct AdaptCommandTests {
 
     @Test func usageErrors() throws {
         let stream = "/nonexistent.stream"
-        for args in [["--method", "nope"], ["--method", "cotta"], ["--method", "tent", "--batch", "0"],
+        for args in [["--method", "nope"], ["--method", "rmt", "--lambda-src", "-1"], ["--method", "rmt", "--warmup-samples", "-5"],
+                     ["--method", "cotta", "--augmentations", "0"],
+                     ["--method", "cotta", "--cotta-threshold", "nan"], ["--method", "tent", "--batch", "0"],
                      ["--method", "tent", "--batch", "10001"], ["--method", "tent", "--mode", "half"], [String]()] {
             let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream] + args)
             #expect(r.status == 2, "\(args): status \(r.status), stderr \(r.stderr)")
+        }
+    }
+
+    /// CoTTA runs over the stream with a given threshold (4 augmentations to keep it short):
+    /// one row per domain, errors in [0, 1], mode reported; a threshold above every possible
+    /// confidence makes every batch augmented, one below 0 none, and the two differ.
+    @Test func cottaRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-adapt-cotta-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stream = dir.appendingPathComponent("s.stream").path
+        let make = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "clean,contrast",
+                                      "--severity", "5", "--per-domain", "100", "--seed", "1", "--out", stream])
+        try #require(make.status == 0, "stderr: \(make.stderr)")
+        var means: [Double] = []
+        for threshold in ["2", "-1"] {
+            let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--method", "cotta", "--batch", "50",
+                                       "--cotta-threshold=\(threshold)", "--augmentations", "4", "--json"])
+            try #require(r.status == 0, "stderr: \(r.stderr)")
+            let methods = try #require(try Self.json(r)["methods"] as? [[String: Any]])
+            #expect(methods.count == 1 && methods[0]["method"] as? String == "cotta")
+            #expect(methods[0]["mode"] as? String == "frugal")
+            let domains = try #require(methods[0]["domains"] as? [[String: Any]])
+            #expect(domains.compactMap { $0["frames"] as? Int } == [100, 100])
+            for d in domains {
+                let e = try #require(d["error"] as? Double)
+                #expect(e >= 0 && e <= 1)
+            }
+            means.append(try #require(methods[0]["mean_error"] as? Double))
+        }
+        #expect(means[0] != means[1], "augmented and plain teacher predictions differ: \(means)")
+    }
+
+    /// RMT runs over the stream (one warm-up step, prototypes from 100 source images): one row
+    /// per domain, errors in [0, 1], with and without source replay.
+    @Test func rmtRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-adapt-rmt-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stream = dir.appendingPathComponent("s.stream").path
+        let make = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "clean,contrast",
+                                      "--severity", "5", "--per-domain", "100", "--seed", "1", "--out", stream])
+        try #require(make.status == 0, "stderr: \(make.stderr)")
+        for extra in [[String](), ["--rmt-source-free"]] {
+            let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--method", "rmt", "--batch", "50",
+                                       "--warmup-samples", "50", "--prototype-samples", "100", "--json"] + extra)
+            try #require(r.status == 0, "stderr: \(r.stderr)")
+            let methods = try #require(try Self.json(r)["methods"] as? [[String: Any]])
+            #expect(methods.count == 1 && methods[0]["method"] as? String == "rmt")
+            #expect(methods[0]["mode"] as? String == "frugal")
+            let domains = try #require(methods[0]["domains"] as? [[String: Any]])
+            #expect(domains.compactMap { $0["frames"] as? Int } == [100, 100])
+            for d in domains {
+                let e = try #require(d["error"] as? Double)
+                #expect(e >= 0 && e <= 1)
+            }
+            let mean = try #require(methods[0]["mean_error"] as? Double)
+            #expect(mean >= 0 && mean <= 1)
         }
     }
 }

@@ -9,13 +9,21 @@ public enum AdaptationMethod: Sendable, Equatable {
     /// Tent: batch statistics, mean softmax entropy minimised with one optimizer step per batch
     /// over the norm layers' affine parameters (frugal) or every f32 parameter (full).
     case tent
+    /// CoTTA (research/tta.md §3): EMA teacher, augmentation-averaged pseudo-labels behind the
+    /// anchor's confidence gate, soft cross-entropy, stochastic restore (`CoTTA`).
+    case cotta
+    /// RMT (research/tta.md §4): symmetric cross-entropy against an EMA teacher on a clean and
+    /// an augmented view, contrastive loss towards source prototypes, source replay (`RMT`).
+    case rmt
 
-    /// Lower-case name, as the CLI spells it ("source", "bn", "tent").
+    /// Lower-case name, as the CLI spells it ("source", "bn", "tent", "cotta", "rmt").
     public var name: String {
         switch self {
         case .source: return "source"
         case .bnAdapt: return "bn"
         case .tent: return "tent"
+        case .cotta: return "cotta"
+        case .rmt: return "rmt"
         }
     }
 
@@ -25,6 +33,8 @@ public enum AdaptationMethod: Sendable, Equatable {
         case "source": self = .source
         case "bn": self = .bnAdapt
         case "tent": self = .tent
+        case "cotta": self = .cotta
+        case "rmt": self = .rmt
         default: return nil
         }
     }

@@ -8,6 +8,9 @@
 /// - Tent: a training graph with batch statistics; L = (1/B) Σ_b H(softmax(z_b)); one
 ///   backward and one optimizer step per batch over the trainable parameters (norm γ, β in
 ///   frugal mode; every f32 parameter in full mode). The returned logits are the pre-update ones.
+/// - CoTTA: delegated to a `CoTTA` policy (its own graphs, teacher, anchor and optimizer);
+///   the returned logits are its teacher-side ones.
+/// - RMT: delegated to an `RMT` policy; the returned logits are student + teacher.
 ///
 /// The session owns the graph, the loss, the optimizer, its logits and gradient buffers and a
 /// snapshot of the initial values of every parameter it may change, so `reset()` returns the
@@ -42,6 +45,11 @@ public final class AdaptationSession {
         case sgd(SGD)
     }
 
+    /// The CoTTA policy the session delegates to (method `.cotta`).
+    public let cotta: CoTTA?
+    /// The RMT policy the session delegates to (method `.rmt`).
+    public let rmt: RMT?
+
     private let optimizer: Optimizer
     private let loss: EntropyLoss?
     /// [batchSize, classes]: the logits returned by a gradient method (copied out of the graph
@@ -61,13 +69,18 @@ public final class AdaptationSession {
     ///   - optimizer: Tent's optimizer; the default is the reference's CIFAR setting (Adam, lr
     ///     1e-3, betas (0.9, 0.999)) for batches of 200. The learning rate is used as given for
     ///     any batch size.
+    ///   - cotta: CoTTA's settings (its threshold comes from `sourceConfidenceThreshold`);
+    ///     required for `.cotta`, ignored otherwise.
+    ///   - rmt, source: RMT's settings and its source batches (needed unless the settings use
+    ///     no source data); ignored by the other methods.
     /// - Throws: what `Graph.init` throws; `.invalidArgument(name: "mode", value: parameter
     ///   index, ...)` when full mode meets a parameter that cannot train (quantized or
     ///   read-only); `.invalidArgument(name: "trainable", ...)` when Tent finds nothing to train;
     ///   what the optimizers and the loss throw for bad settings; `.budgetExceeded`.
     public init(
         method: AdaptationMethod, spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena,
-        mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR, kernels: Kernels = .best
+        mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR, cotta: CoTTA.Configuration? = nil,
+        rmt: RMT.Configuration = RMT.Configuration(), source: SourceBatchProvider? = nil, kernels: Kernels = .best
     ) throws(LichenError) {
         self.method = method
         self.mode = mode
@@ -76,6 +89,40 @@ public final class AdaptationSession {
         self.batchSize = batchSize
         var trained: [Int] = []
         let options: GraphOptions
+        if method == .cotta {
+            guard let cotta else {
+                throw .invalidArgument(name: "cotta", value: 0, reason: "CoTTA needs its configuration (the confidence threshold)")
+            }
+            let policy = try CoTTA(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
+                                   configuration: cotta, kernels: kernels)
+            self.cotta = policy
+            self.rmt = nil
+            graph = policy.graph
+            classes = policy.classes
+            trainedParameters = policy.trainedParameters
+            self.optimizer = .none
+            self.loss = nil
+            self.logits = nil
+            self.logitGradient = nil
+            self.snapshots = []
+            return
+        }
+        self.cotta = nil
+        if method == .rmt {
+            let policy = try RMT(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
+                                 configuration: rmt, source: source, kernels: kernels)
+            self.rmt = policy
+            graph = policy.graph
+            classes = policy.classes
+            trainedParameters = policy.trainedParameters
+            self.optimizer = .none
+            self.loss = nil
+            self.logits = nil
+            self.logitGradient = nil
+            self.snapshots = []
+            return
+        }
+        self.rmt = nil
         switch method {
         case .source:
             options = GraphOptions()
@@ -86,6 +133,8 @@ public final class AdaptationSession {
             trained = try AdaptationSession.selectTrainable(store, mode: mode)
             store.freezeAll()
             for i in trained { try store.setTrainable(true, index: i) }
+        case .cotta, .rmt:
+            throw .invalidArgument(name: "method", value: 0, reason: "handled above")
         }
         graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena, options: options, kernels: kernels)
         classes = graph.outputShape.elementCount ?? 0
@@ -169,6 +218,18 @@ public final class AdaptationSession {
     public func step(batch input: TensorView) throws(LichenError) -> TensorView {
         try input.require(.f32, "input")
         if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
+        if let cotta {
+            let z = try cotta.step(batch: input)
+            lastLoss = cotta.lastLoss
+            stepCount += 1
+            return z
+        }
+        if let rmt {
+            let z = try rmt.step(batch: input)
+            lastLoss = rmt.lastLoss
+            stepCount += 1
+            return z
+        }
         let out = try graph.forward(input: input)
         guard let loss, let logits, let logitGradient else {
             stepCount += 1
@@ -196,6 +257,8 @@ public final class AdaptationSession {
     /// and the gradients, and sets `stepCount` to 0.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
+        if let cotta { try cotta.reset() }
+        if let rmt { try rmt.reset() }
         for k in 0..<trainedParameters.count {
             try store[trainedParameters[k]].value.copy(from: snapshots[k])
         }

@@ -95,6 +95,9 @@ public final class Graph {
         if options.trainAdapters && !options.training {
             throw .invalidArgument(name: "trainAdapters", value: 1, reason: "adapters train only in a graph built for training")
         }
+        if options.tapLayer != -1 && (options.tapLayer < 0 || options.tapLayer >= spec.layers.count) {
+            throw .invalidArgument(name: "tapLayer", value: options.tapLayer, reason: "no such layer")
+        }
         if options.updateRunningStatistics && options.batchNormMode != .batchStatistics {
             throw .invalidArgument(name: "updateRunningStatistics", value: 1,
                                    reason: "running statistics are updated only when normalising with batch statistics")
@@ -232,6 +235,10 @@ public final class Graph {
     ///   `.nonFiniteValue(operand: "outputGradient", ...)`; `.unsupportedElementType`.
     /// - Note: Allocates nothing.
     public func backward(outputGradient: TensorView, inputGradient: TensorView? = nil) throws(LichenError) {
+        try backward(outputGradient: outputGradient, inputGradient: inputGradient, tapGradient: nil)
+    }
+
+    func backward(outputGradient: TensorView, inputGradient: TensorView?, tapGradient: TensorView?) throws(LichenError) {
         guard options.training else {
             throw .invalidArgument(name: "backward", value: 0, reason: "the graph was built without training")
         }
@@ -256,6 +263,7 @@ public final class Graph {
         var i = nodes.count - 1
         while i >= 0 {
             if nodes[i].runsBackward { try backwardLayer(i, n) }
+            if let tapGradient, i == options.tapLayer { try addTapGradient(tapGradient, n) }
             i -= 1
         }
         if let inputGradient {

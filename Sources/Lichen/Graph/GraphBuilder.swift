@@ -405,6 +405,10 @@ struct GraphBuilder {
         }
         let outStorage = nodes[L - 1].storage
         last[outStorage] = max(last[outStorage], training ? copyOut : L)
+        if options.tapLayer >= 0 && options.tapLayer < L {
+            let tapped = nodes[options.tapLayer].input0
+            last[tapped] = max(last[tapped], training ? copyOut : L)
+        }
         valueBuffer = [Int](repeating: -1, count: L + 1)
         for s in 0...L where s == 0 || nodes[s - 1].kind != .flatten {
             valueBuffer[s] = try planner.addBuffer(byteCount: bytes[s], firstUse: first[s], lastUse: last[s])

@@ -22,12 +22,18 @@ public struct GraphOptions: Sendable {
     /// conv layer runs backward and keeps its input until then, even over a frozen or quantized
     /// base. Requires `training`. Without it adapters are frozen (gradients still flow through them).
     public var trainAdapters: Bool
+    /// A feature tap at the input of this layer (-1: none): that value is kept alive through
+    /// the rest of the step, `Graph.tappedInput()` reads it after a forward, and
+    /// `backward(outputGradient:tapGradient:)` adds a gradient to it (an encoder / head split,
+    /// as RMT's contrastive loss on the features needs).
+    public var tapLayer: Int = -1
 
     public init(
         training: Bool = false, batchNormMode: BatchNormMode = .runningStatistics,
-        updateRunningStatistics: Bool = false, inputGradient: Bool = false, trainAdapters: Bool = false
+        updateRunningStatistics: Bool = false, inputGradient: Bool = false, trainAdapters: Bool = false, tapLayer: Int = -1
     ) {
         self.trainAdapters = trainAdapters
+        self.tapLayer = tapLayer
         self.training = training
         self.batchNormMode = batchNormMode
         self.updateRunningStatistics = updateRunningStatistics

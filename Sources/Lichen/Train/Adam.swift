@@ -189,6 +189,35 @@ public final class Adam {
         try parameters.clipGradientValues(limit: limit) { groups[$0].isEnabled }
     }
 
+    /// Shapes of the moment buffers (one per parameter).
+    var momentShapes: [Shape] { firstMoments.map { $0.shape } }
+
+    /// Copies m, v, step counts and β powers into (saving) or out of `snapshot`.
+    func exchangeState(_ snapshot: OptimizerSnapshot, saving: Bool) throws(LichenError) {
+        try snapshot.requireLayout(buffers: 2 * firstMoments.count, counts: groups.count, powers: 2 * groups.count)
+        for i in 0..<firstMoments.count {
+            if saving {
+                try snapshot.buffer(2 * i).copy(from: firstMoments[i])
+                try snapshot.buffer(2 * i + 1).copy(from: secondMoments[i])
+            } else {
+                try firstMoments[i].copy(from: snapshot.buffer(2 * i))
+                try secondMoments[i].copy(from: snapshot.buffer(2 * i + 1))
+            }
+        }
+        for g in 0..<groups.count {
+            if saving {
+                snapshot.setCount(g, groupStepCounts[g])
+                snapshot.setPower(2 * g, beta1Powers[g])
+                snapshot.setPower(2 * g + 1, beta2Powers[g])
+            } else {
+                groupStepCounts[g] = snapshot.count(g)
+                beta1Powers[g] = snapshot.power(2 * g)
+                beta2Powers[g] = snapshot.power(2 * g + 1)
+            }
+        }
+        if saving { snapshot.savedStepCount = stepCount } else { stepCount = snapshot.savedStepCount }
+    }
+
     /// Zeroes m, v, the β powers and every step count (as a freshly made optimizer).
     public func resetState() throws(LichenError) {
         for i in 0..<firstMoments.count {

@@ -167,6 +167,28 @@ public final class SGD {
         try parameters.clipGradientValues(limit: limit) { groups[$0].isEnabled }
     }
 
+    /// Shapes of the momentum buffers (a 1-value placeholder for parameters without one).
+    var momentumShapes: [Shape] {
+        var out: [Shape] = []
+        for b in momentumBuffers {
+            if let b { out.append(b.shape) } else if let one = try? Shape(1) { out.append(one) }
+        }
+        return out
+    }
+
+    /// Copies the momentum buffers and step counts into (saving) or out of `snapshot`.
+    func exchangeState(_ snapshot: OptimizerSnapshot, saving: Bool) throws(LichenError) {
+        try snapshot.requireLayout(buffers: momentumBuffers.count, counts: groups.count, powers: 0)
+        for i in 0..<momentumBuffers.count {
+            guard let b = momentumBuffers[i] else { continue }
+            if saving { try snapshot.buffer(i).copy(from: b) } else { try b.copy(from: snapshot.buffer(i)) }
+        }
+        for g in 0..<groups.count {
+            if saving { snapshot.setCount(g, groupStepCounts[g]) } else { groupStepCounts[g] = snapshot.count(g) }
+        }
+        if saving { snapshot.savedStepCount = stepCount } else { stepCount = snapshot.savedStepCount }
+    }
+
     /// Zeroes the momentum buffers and every step count (as a freshly made optimizer).
     public func resetState() throws(LichenError) {
         for buffer in momentumBuffers {

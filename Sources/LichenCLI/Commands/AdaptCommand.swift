@@ -17,7 +17,12 @@ struct AdaptCommand: ParsableCommand {
             Methods: source (running statistics, no updates), bn (batch statistics in every \
             forward, no parameter changes), tent (batch statistics; one Adam step per batch, lr \
             1e-3, betas 0.9/0.999, on the mean softmax entropy; --mode frugal trains the norm \
-            layers' scale and shift, --mode full every f32 parameter and needs an f32 model). \
+            layers' scale and shift, --mode full every f32 parameter and needs an f32 model), cotta \
+            (EMA teacher, augmentation-averaged teacher logits when the anchor's mean confidence is \
+            below a threshold computed from the source model on the Fashion-MNIST training images, \
+            soft cross-entropy, Adam lr 1e-3, stochastic restore; same modes), rmt (symmetric \
+            cross-entropy against an EMA teacher on a clean and an augmented view, contrastive loss \
+            towards source class prototypes, source replay, warm-up on source data; same modes). \
             Frame mode (--window B [--every K], K defaults to B): frames arrive one at a time; \
             each frame is predicted from the window of the last B frames ending at it, and the \
             method adapts on that window every K frames once it is full (K = B makes the same \
@@ -39,7 +44,7 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stream file (lichen stream make).", valueName: "path"))
     var stream: String
 
-    @Option(name: .long, help: ArgumentHelp("Method: source, bn or tent.", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Method: source, bn, tent, cotta or rmt.", valueName: "name"))
     var method: String?
 
     @Option(name: .long, help: ArgumentHelp("Methods to run one after another, comma-separated (e.g. source,bn,tent).",
@@ -78,8 +83,39 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
     var budget: Int = 256
 
-    static let available = ["source", "bn", "tent"]
-    static let planned = ["cotta", "rmt"]
+    @Option(name: .long, help: ArgumentHelp("CoTTA's confidence threshold; default: computed from the source model on the Fashion-MNIST training images (5 % quantile of the top softmax probability, minus 0.05).",
+                                            valueName: "p"))
+    var cottaThreshold: Float?
+
+    @Option(name: .long, help: ArgumentHelp("CoTTA: augmented teacher passes averaged when the gate fires (the reference uses 32).", valueName: "n"))
+    var augmentations: Int = 32
+
+    @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (source data of cotta's threshold and rmt).",
+                                            valueName: "path"))
+    var dataDirectory: String = FashionMNIST.defaultDirectory
+
+    @Option(name: .long, help: ArgumentHelp("Seed of the methods' random draws (augmentations, restore masks, source order).", valueName: "s"))
+    var seed: UInt64 = 1
+
+    @Flag(name: .long, help: "RMT without source replay (the source-free variant, --lambda-src 0).")
+    var rmtSourceFree = false
+
+    @Option(name: .long, help: ArgumentHelp("RMT: weight of the source replay loss (the reference uses 1).", valueName: "λ"))
+    var lambdaSrc: Float = 1
+
+    @Option(name: .long, help: ArgumentHelp("RMT: weight of the contrastive loss (the reference uses 1; 0 turns it off).", valueName: "λ"))
+    var lambdaCont: Float = 1
+
+    @Option(name: .long, help: ArgumentHelp("RMT: source samples of the mean-teacher warm-up (the reference uses 50000; 0 turns it off).",
+                                            valueName: "n"))
+    var warmupSamples: Int = 50_000
+
+    @Option(name: .long, help: ArgumentHelp("RMT: source samples averaged into the class prototypes (default: the whole training split).",
+                                            valueName: "n"))
+    var prototypeSamples: Int = 60_000
+
+    static let available = ["source", "bn", "tent", "cotta", "rmt"]
+    static let planned: [String] = []
 
     /// The methods to run, in order.
     func methods() throws -> [AdaptationMethod] {
@@ -118,6 +154,35 @@ struct AdaptCommand: ParsableCommand {
         guard guardWindow >= 1 && guardWindow <= 1 << 20 else { throw ValidationError("--guard-window must be in 1...1048576") }
         if let resetEvery, resetEvery < 1 { throw ValidationError("--reset-every must be at least 1") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
+        if let cottaThreshold { guard cottaThreshold.isFinite else { throw ValidationError("--cotta-threshold must be finite") } }
+        guard augmentations >= 1 && augmentations <= 1024 else { throw ValidationError("--augmentations must be in 1...1024") }
+        guard lambdaSrc.isFinite && lambdaSrc >= 0 else { throw ValidationError("--lambda-src must be >= 0") }
+        guard lambdaCont.isFinite && lambdaCont >= 0 else { throw ValidationError("--lambda-cont must be >= 0") }
+        guard warmupSamples >= 0 && warmupSamples <= 10_000_000 else { throw ValidationError("--warmup-samples must be in 0...10000000") }
+        guard prototypeSamples >= 1 && prototypeSamples <= 10_000_000 else { throw ValidationError("--prototype-samples must be in 1...10000000") }
+    }
+
+    /// RMT's settings from the flags.
+    var rmtConfiguration: RMT.Configuration {
+        RMT.Configuration(lambdaContrast: lambdaCont, lambdaSource: rmtSourceFree ? 0 : lambdaSrc, warmUpSamples: warmupSamples,
+                          prototypeSamples: prototypeSamples, seed: seed)
+    }
+
+    /// CoTTA's settings: the threshold as given, or computed from the source model on the
+    /// whole Fashion-MNIST training split (`sourceConfidenceThreshold`).
+    func cottaConfiguration(_ loaded: LoadedModel, batch: Int) throws -> CoTTA.Configuration {
+        var threshold = cottaThreshold
+        if threshold == nil {
+            let source = try FashionMNISTSource(directory: dataDirectory, seed: seed)
+            let batches = source.count / batch
+            guard batches >= 1 else { throw ValidationError("--batch is larger than the source set") }
+            threshold = try naming(model) { () throws(LichenError) in
+                try sourceConfidenceThreshold(spec: loaded.spec, store: loaded.store, provider: source, batchSize: batch,
+                                              batchCount: batches, arena: loaded.arena)
+            }
+            log("cotta: threshold \(fixed(Double(threshold ?? 0), 4)) from \(batches * batch) source images")
+        }
+        return CoTTA.Configuration(threshold: threshold ?? 0, augmentations: augmentations, seed: seed)
     }
 
     /// The batch size of batch mode (nil in frame mode).
@@ -157,10 +222,14 @@ struct AdaptCommand: ParsableCommand {
         architecture = spec.architecture
         try requireStreamFits(file, path: stream, model: loaded)
         let rows = batchSize ?? window ?? 1
+        let cotta = method == .cotta ? try cottaConfiguration(loaded, batch: rows) : nil
+        let rmt = rmtConfiguration
+        let source = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: seed) : nil
         let (input, labels) = try batchBuffers(loaded, batch: batchSize ?? 1)
+        if method == .rmt { log("rmt: prototypes and \(rmt.warmUpSamples / rows) warm-up steps on the source data") }
         let session = try naming(model) { () throws(LichenError) in
             try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: rows, arena: loaded.arena,
-                                  mode: mode)
+                                  mode: mode, cotta: cotta, rmt: rmt, source: source)
         }
         let frames: FrameAdapter? = try window.map { b in
             try naming(model) { () throws(LichenError) in
@@ -240,7 +309,7 @@ struct AdaptCommand: ParsableCommand {
             }
             return (e, e.isEmpty ? 0 : e.reduce(0, +) / Double(e.count), total)
         }
-        func modeName(_ m: AdaptationMethod) -> String? { m == .tent ? mode.name : nil }
+        func modeName(_ m: AdaptationMethod) -> String? { m == .source || m == .bnAdapt ? nil : mode.name }
         func label(_ o: Outcome) -> String { modeName(o.method).map { "\(o.method.name) (\($0))" } ?? o.method.name }
         let resetting = `guard` != nil || resetEvery != nil
         if let plot {
