@@ -44,6 +44,8 @@ let package = Package(
     products: [
         .library(name: "Lichen", targets: ["Lichen"]),
         .executable(name: "lichen", targets: ["LichenCLI"]),
+        // The C ABI (CRuntime/include/lichen.h) as a static library for robot binaries.
+        .library(name: "LichenC", type: .static, targets: ["LichenC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,7 +64,15 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md"],
+            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md"],
+            swiftSettings: coreSwiftSettings
+        ),
+
+        // The C ABI's @_cdecl exports; Embedded-clean like the core (the aarch64 port builds it too).
+        .target(
+            name: "LichenC",
+            dependencies: ["Lichen", "CRuntime"],
+            path: "Sources/LichenC",
             swiftSettings: coreSwiftSettings
         ),
 

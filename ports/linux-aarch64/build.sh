@@ -8,6 +8,11 @@
 #   lichen-checks         ports/linux-aarch64/runner linked against all of the above,
 #                         arm64 glibc (dynamic), BLIS (pthread build, static) and jemalloc
 #   lichen-checks.map     linker map;  size.txt  sizes of the libraries and the runner
+#   liblichen-abi.a       Sources/LichenC (the C ABI's @_cdecl exports) as Embedded Swift
+#   liblichen-c.a         the one static library a robot binary links with lichen.h: the
+#                         objects of liblichen.a, liblichen-abi.a and liblichen-cruntime.a
+#   example-controller    ports/host/example/controller.c linked against liblichen-c.a
+#                         (ports/linux-aarch64/example/run.sh runs it under qemu)
 #
 # The flags come from ports/linux-aarch64/toolset.json (the one place they are written down).
 # Sources are found by globbing, so new files need no change here.
@@ -116,6 +121,10 @@ step "LichenChecks (Embedded Swift)"
 swift_module LichenChecks Tests/LichenChecks liblichen-checks.a
 step_done
 
+step "LichenC, the C ABI (Embedded Swift)"
+swift_module LichenC Sources/LichenC liblichen-abi.a
+step_done
+
 # ---- (d) the runner ----------------------------------------------------------------------
 step "runner (Embedded Swift) and link ($ld, dynamic glibc)"
 runner_flags=()
@@ -135,6 +144,17 @@ mapfile -t runner_sources < <(find "$port/runner" -name '*.swift' -type f | LC_A
     || die "linking the runner failed"
 step_done
 
+# ---- (e) the C library and the example controller -----------------------------------------
+step "liblichen-c.a and the example controller ($cc, lichen.h)"
+rm -f "$out/liblichen-c.a"
+"$ar" rcs "$out/liblichen-c.a" "$out/swift/Lichen.o" "$out/swift/LichenC.o" "${c_objects[@]}"
+"$cc" "${c_flags[@]}" -Wextra -Werror -I CRuntime/include -c ports/host/example/controller.c -o "$out/controller.o" \
+    || die "compiling the example controller failed"
+"$ld" -o "$out/example-controller" "$out/controller.o" "$out/liblichen-c.a" "${link_flags[@]}" \
+    -Wl,-Map="$out/example-controller.map" \
+    || die "linking the example controller failed"
+step_done
+
 # ---- size summary ------------------------------------------------------------------------
 {
     echo "# Lichen linux-aarch64 build, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -142,15 +162,16 @@ step_done
     echo "# cc:     $("$cc" --version | head -1)"
     echo
     echo "## file sizes (bytes)"
-    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a lichen-checks; do
+    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a liblichen-abi.a liblichen-c.a lichen-checks example-controller; do
         printf '%-24s %10d\n' "$f" "$(stat -c %s "$out/$f")"
     done
     echo
     echo "## sections (text/data/bss, bytes; static libraries summed over members)"
-    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a; do
+    for f in liblichen-cruntime.a liblichen.a liblichen-checks.a liblichen-abi.a liblichen-c.a; do
         "$size" -t "$out/$f" | tail -1 | awk -v n="$f" '{printf "%-24s text %9d  data %7d  bss %7d\n", n, $1, $2, $3}'
     done
     "$size" "$out/lichen-checks" | tail -1 | awk '{printf "%-24s text %9d  data %7d  bss %7d\n", "lichen-checks", $1, $2, $3}'
+    "$size" "$out/example-controller" | tail -1 | awk '{printf "%-24s text %9d  data %7d  bss %7d\n", "example-controller", $1, $2, $3}'
     echo
     echo "## dynamic dependencies of lichen-checks"
     "$readelf" -d "$out/lichen-checks" | awk '/NEEDED/ {print $NF}' | tr -d '[]'

@@ -1,0 +1,214 @@
+/*
+ * lichen.h — Lichen's C ABI: an on-device continual-learning runtime for a robot's control loop.
+ *
+ * One runtime holds one model inside one memory budget fixed at creation. Each control tick
+ * the robot hands it a sensor frame and gets a prediction back; the runtime adapts the model
+ * to what it sees (source / BN-adapt / Tent over a window of recent frames) and applies the
+ * active LoRA adapters, which an operator can load, unload, swap and re-weight while the loop
+ * runs (`lichen adapters ... --socket PATH` talks to the runtime's control endpoint).
+ *
+ *     lichen_runtime_params p = lichen_runtime_default_params();
+ *     p.budget_bytes = 64u << 20;
+ *     p.socket_path = "/run/robot/lichen.sock";          // or NULL: no control endpoint
+ *     lichen_runtime *rt;
+ *     if (lichen_runtime_create(&p, &rt) != LICHEN_STATUS_OK) return 1;
+ *     lichen_model_load(rt, "fmnist-cnn-q8_0.gguf");
+ *     lichen_method_params m = lichen_method_default_params(LICHEN_METHOD_TENT);
+ *     lichen_method_set(rt, &m);
+ *     for (;;) {                                          // every tick
+ *         float logits[10]; int32_t cls;
+ *         if (lichen_step(rt, frame, 784, logits, 10, &cls) != LICHEN_STATUS_OK) { ...lichen_last_error... }
+ *     }
+ *     lichen_runtime_destroy(rt);
+ *
+ * Statuses: every function returns a lichen_status (lichen_status_string names it); the
+ * detail of the last failure on a runtime is lichen_last_error(). A failed call changes
+ * nothing: the model, the adaptation state and the active adapters stay as they were.
+ *
+ * Ownership: the caller owns every buffer it passes (frames, logits, checkpoint buffers,
+ * strings) and keeps it only for the duration of the call. The runtime owns what it creates
+ * until lichen_runtime_destroy.
+ *
+ * Threads:
+ * - One thread, the control loop's, calls lichen_model_load, lichen_method_set, lichen_step,
+ *   lichen_reset, lichen_checkpoint_* (never two of them at once, never concurrently with
+ *   lichen_runtime_destroy).
+ * - The adapter functions (lichen_adapter_*), lichen_metrics_get and lichen_last_error may be
+ *   called from any thread, also while lichen_step runs on the loop thread. Adapter changes are
+ *   prepared on the calling thread (load, validate, build inside the budget) and picked up by
+ *   the loop at the start of its next step with one atomic exchange: lichen_step never waits
+ *   on them. The control endpoint's own thread (started by lichen_runtime_create when
+ *   socket_path is set) works the same way.
+ *
+ * Memory: everything the runtime allocates after creation lives in the budget (step memory,
+ * adaptation state, adapters, the control endpoint's buffers); base weights are mapped from
+ * the model file. The runtime links Debian's jemalloc, which exports malloc itself: a binary
+ * that links it gets jemalloc as its process allocator (the budget's heap is one explicit
+ * jemalloc arena carved from the budget).
+ *
+ * ABI version policy: LICHEN_ABI_VERSION grows when a function, field or enum value is added;
+ * enum values and struct fields are only ever appended; a change that breaks callers would
+ * be a new major version with new names.
+ */
+#ifndef LICHEN_H
+#define LICHEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LICHEN_API __attribute__((visibility("default")))
+#else
+#define LICHEN_API
+#endif
+
+#define LICHEN_ABI_VERSION 1
+
+/* ====== Statuses ====== */
+
+typedef enum lichen_status {
+    LICHEN_STATUS_OK = 0,
+    /** An argument is NULL, out of range, or the call comes at the wrong time (no model yet). */
+    LICHEN_STATUS_INVALID_ARGUMENT = 1,
+    /** The budget cannot hold what was asked for. */
+    LICHEN_STATUS_BUDGET_EXCEEDED = 2,
+    /** A frame has the wrong number of values, or a shape does not fit. */
+    LICHEN_STATUS_SHAPE_MISMATCH = 3,
+    /** An output buffer is too small (see lichen_last_error for the size needed). */
+    LICHEN_STATUS_BUFFER_TOO_SMALL = 4,
+    /** A frame (or a checkpoint) holds NaN or infinity. */
+    LICHEN_STATUS_NON_FINITE = 5,
+    /** A file cannot be opened or read. */
+    LICHEN_STATUS_FILE_ERROR = 6,
+    /** A file (model, adapter, checkpoint) is malformed, truncated or of an unsupported version. */
+    LICHEN_STATUS_MALFORMED = 7,
+    /** A file belongs to another model (an adapter of another base, a checkpoint of another method). */
+    LICHEN_STATUS_MODEL_MISMATCH = 8,
+    /** No such adapter (or other named thing). */
+    LICHEN_STATUS_NOT_FOUND = 9,
+    /** An operating-system call failed. */
+    LICHEN_STATUS_SYSTEM_ERROR = 10,
+    /** Something Lichen does not support (a tensor type, a setting). */
+    LICHEN_STATUS_UNSUPPORTED = 11,
+} lichen_status;
+
+/** A static, human-readable name of a status ("ok", "budget exceeded", ...). */
+LICHEN_API const char *lichen_status_string(lichen_status status);
+/** LICHEN_ABI_VERSION of the library (compare with the header's). */
+LICHEN_API uint32_t lichen_abi_version(void);
+
+/* ====== Runtime ====== */
+
+typedef struct lichen_runtime lichen_runtime;
+
+typedef struct lichen_runtime_params {
+    size_t budget_bytes;        // the memory budget, bytes (at least a few MiB)
+    void *buffer;               // NULL: the runtime reserves the budget; else the caller's buffer of budget_bytes
+    const char *socket_path;    // NULL: no control endpoint; else a Unix-domain socket path (made 0600)
+    uint32_t metrics_window;    // steps the step-time percentiles cover (default 1024)
+    uint32_t max_clients;       // control clients served at once (default 4)
+    uint32_t io_timeout_ms;     // a control client must send / take a message within this (default 2000)
+} lichen_runtime_params;
+
+/** Defaults: 64 MiB reserved by the runtime, no socket, 1024 steps, 4 clients, 2000 ms. */
+LICHEN_API lichen_runtime_params lichen_runtime_default_params(void);
+
+/** Creates a runtime. On success *out is the new runtime; on failure *out is NULL and the
+ *  status says why (a socket path already taken by a non-socket file is FILE_ERROR). */
+LICHEN_API lichen_status lichen_runtime_create(const lichen_runtime_params *params, lichen_runtime **out);
+/** Stops the control endpoint, frees everything (the budget too, unless it is the caller's
+ *  buffer). NULL is ignored. */
+LICHEN_API void lichen_runtime_destroy(lichen_runtime *runtime);
+
+/* ====== Model ====== */
+
+/** Loads a Lichen GGUF model (mapped read-only). Once per runtime. */
+LICHEN_API lichen_status lichen_model_load(lichen_runtime *runtime, const char *path);
+/** The frame size and class count of the loaded model. */
+LICHEN_API lichen_status lichen_model_info(lichen_runtime *runtime, size_t *frame_values, size_t *classes);
+
+/* ====== Adaptation method ====== */
+
+typedef enum lichen_method {
+    LICHEN_METHOD_SOURCE = 0,   // the model as trained
+    LICHEN_METHOD_BN = 1,       // BN-adapt: normalise with the window's statistics
+    LICHEN_METHOD_TENT = 2,     // Tent: entropy minimisation over the norm layers (Adam)
+} lichen_method;
+
+typedef struct lichen_method_params {
+    lichen_method method;
+    uint32_t window;            // frames each prediction and update sees (default 16)
+    uint32_t every;             // frames between two updates (default 16)
+    float learning_rate;        // Tent's Adam learning rate (default 1e-3)
+    int32_t full;               // 0: train norm layers only (default); 1: every f32 parameter (f32 models)
+} lichen_method_params;
+
+LICHEN_API lichen_method_params lichen_method_default_params(lichen_method method);
+/** Chooses the method (trained values go back to the model's; the window starts empty).
+ *  On failure the previous method keeps running. */
+LICHEN_API lichen_status lichen_method_set(lichen_runtime *runtime, const lichen_method_params *params);
+
+/* ====== Step ====== */
+
+/** One control tick: predicts `frame` (frame_values f32, the model's input, row-major) and
+ *  adapts. Writes the class count's logits into `logits` (capacity in floats) and the
+ *  predicted class into *predicted_class (may be NULL). Allocates nothing. */
+LICHEN_API lichen_status lichen_step(lichen_runtime *runtime, const float *frame, size_t frame_values,
+                                     float *logits, size_t logits_capacity, int32_t *predicted_class);
+/** Returns the trained values to the model's and clears the optimizer state. */
+LICHEN_API lichen_status lichen_reset(lichen_runtime *runtime);
+
+/* ====== Adapters (any thread) ====== */
+
+/** Loads a LoRA adapter file (GGUF) and adds it to the active set with `scale`. */
+LICHEN_API lichen_status lichen_adapter_load(lichen_runtime *runtime, const char *path, float scale);
+/** Removes the adapter called `name` from the active set. */
+LICHEN_API lichen_status lichen_adapter_unload(lichen_runtime *runtime, const char *name);
+/** Replaces the whole active set: `count` files with their scales (count 0: no adapter). */
+LICHEN_API lichen_status lichen_adapter_swap(lichen_runtime *runtime, const char *const *paths, const float *scales,
+                                             size_t count);
+/** Sets the scale of the active adapter called `name`. */
+LICHEN_API lichen_status lichen_adapter_scale(lichen_runtime *runtime, const char *name, float scale);
+
+/* ====== Checkpoints (loop thread) ====== */
+
+/** Bytes a checkpoint of the current method's trained state takes. */
+LICHEN_API lichen_status lichen_checkpoint_size(lichen_runtime *runtime, size_t *bytes);
+/** Writes a checkpoint into `buffer` (capacity bytes); *written gets its length. */
+LICHEN_API lichen_status lichen_checkpoint_save(lichen_runtime *runtime, void *buffer, size_t capacity, size_t *written);
+/** Restores a checkpoint of the same model and method (checked whole before anything changes). */
+LICHEN_API lichen_status lichen_checkpoint_restore(lichen_runtime *runtime, const void *buffer, size_t length);
+
+/* ====== Metrics (any thread) ====== */
+
+typedef struct lichen_metrics {
+    uint64_t steps;             // frames stepped
+    uint64_t resets;            // lichen_reset calls
+    uint64_t swaps;             // steps at which the loop picked up a new adapter set
+    uint64_t step_p50_ns;       // step time percentiles over the metrics window, nanoseconds
+    uint64_t step_p99_ns;
+    uint64_t step_max_ns;
+    uint64_t budget_bytes;      // the budget
+    uint64_t used_bytes;        // budget in use (low end + heap extents + control block)
+    uint64_t heap_in_use_bytes; // live heap allocations (adapters)
+    uint32_t active_adapters;   // adapters in the newest set
+    uint32_t model_loaded;      // 1 once a model is loaded
+    uint64_t adapter_generation;// generation of the newest adapter set (0: none ever published)
+} lichen_metrics;
+
+LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metrics *metrics);
+
+/* ====== Diagnostics ====== */
+
+/** Copies the text of the runtime's last error (NUL-terminated, cut to capacity) into
+ *  `buffer`; *length (may be NULL) gets its full length without the NUL. "" if none. */
+LICHEN_API lichen_status lichen_last_error(lichen_runtime *runtime, char *buffer, size_t capacity, size_t *length);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LICHEN_H */

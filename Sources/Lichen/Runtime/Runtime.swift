@@ -1,0 +1,415 @@
+import CRuntime
+
+/// One model running frame by frame inside one memory budget: what a robot's control binary
+/// links (through the C ABI, lichen.h) or uses directly from Swift.
+///
+/// Lifecycle: `init` (the budget, optionally the control endpoint's socket) → `loadModel` →
+/// `setMethod` (optional; the default is the source model) → `step` per control tick →
+/// `deinit` (stops the endpoint, frees the budget).
+///
+/// What lives where: every byte Lichen allocates after `init` is in `arena` — the step memory
+/// of the graph and the adaptation method, the input staging tensor, the metrics ring, the
+/// endpoint's buffers and the atomic cells on the low end; adapter sets loaded while running
+/// on the heap end. Base weights are mapped from the model file (or copied in with
+/// `copyQuantized`).
+///
+/// Threads:
+/// - The loop thread calls `loadModel`, `setMethod`, `step`, `reset`, `checkpoint`, `restore`
+///   (never two of them at once).
+/// - The control endpoint's thread (and any thread calling the adapter operations or
+///   `status`) works on the control side: it prepares adapter sets and publishes them through
+///   `StepBoundarySwap`; the loop picks a new set up at the start of its next step with one
+///   atomic exchange and never waits on a lock the control side holds.
+/// - Counters (steps, resets, swaps, method) are atomic cells, readable from any thread.
+public final class Runtime: @unchecked Sendable {
+    /// The budget.
+    public let arena: Arena
+    /// Durations of the last steps (`RuntimeConfiguration.metricsWindow`).
+    public let stepTimes: StepTimes
+    public let configuration: RuntimeConfiguration
+
+    // Atomic cells: steps, resets, swaps, method code, model loaded, active adapter count,
+    // newest adapter generation.
+    let counters: UnsafeMutableRawPointer
+    static let stepsCell = 0, resetsCell = 1, swapsCell = 2, methodCell = 3, loadedCell = 4
+    static let activeAdaptersCell = 5, adapterGenerationCell = 6, cellCount = 7
+
+    /// The active adapter set, handed from the control side to the loop at step boundaries.
+    public let adapters: StepBoundarySwap<AdapterSet>
+    /// The loaded model's identity, computed at load from its initial parameters (control side
+    /// reads it under `controlMutex`).
+    var adapterBase: AdapterBase?
+    /// Name → file of the adapters in the newest set (under `controlMutex`).
+    var adapterFiles: [String: String] = [:]
+
+    // Control side lock: the model's graph as adapter sets are built for it (setMethod holds it
+    // while it replaces the graph). The loop's steps never take it.
+    let controlMutex: UnsafeMutableRawPointer
+    // Serialises readers of the step-time summary (its scratch); held only while summarising.
+    private let metricsMutex: UnsafeMutableRawPointer
+    // Last error of a call made on this object (guarded by its own small lock, which the
+    // control endpoint never takes).
+    private let errorMutex: UnsafeMutableRawPointer
+    private var lastErrorValue: LichenError?
+
+    // Model state (loop side; set once by loadModel).
+    public private(set) var file: GGUFFile?
+    public private(set) var spec: ModelSpec?
+    public private(set) var store: ParameterStore?
+    /// The method running frame by frame (its session, graph and window).
+    public private(set) var frames: FrameAdapter?
+    /// The method's session (nil before a model is loaded).
+    public var session: AdaptationSession? { frames?.session }
+    /// [1, input shape...]: the shape a frame is viewed with.
+    private var frameShape: Shape?
+    /// The low end after the parameters: `setMethod` rolls back to here to rebuild the session.
+    private var afterParameters: LowEndMark?
+    /// The method and its settings (`setMethod`).
+    public private(set) var methodSettings = RuntimeMethod()
+    public var method: AdaptationMethod { methodSettings.method }
+
+    var endpoint: ControlEndpoint?
+
+    /// Creates the budget and, when `configuration.socketPath` is set, starts the control
+    /// endpoint there.
+    ///
+    /// - Throws: what `Arena(byteCount:)` throws; `.budgetExceeded` when the runtime's own
+    ///   structures do not fit; `.fileError(path:call:errno:)` when the socket cannot be made.
+    public convenience init(budgetBytes: Int, configuration: RuntimeConfiguration = RuntimeConfiguration()) throws(LichenError) {
+        try self.init(arena: try Arena(byteCount: budgetBytes), configuration: configuration)
+    }
+
+    /// A runtime over an arena made by the caller (for example over the caller's buffer). The
+    /// arena should be fresh: `setMethod` rolls its low end back to where `loadModel` left it.
+    public init(arena: Arena, configuration: RuntimeConfiguration = RuntimeConfiguration()) throws(LichenError) {
+        self.arena = arena
+        self.configuration = configuration
+        stepTimes = try StepTimes(window: configuration.metricsWindow, arena: arena)
+        let cell = lcr_atomic_cell_size()
+        counters = try arena.allocatePersistent(byteCount: Runtime.cellCount * cell, alignment: lcr_atomic_cell_alignment())
+        for i in 0..<Runtime.cellCount { lcr_atomic_u64_store(counters + i * cell, 0) }
+        lcr_atomic_u64_store(counters + Runtime.methodCell * cell, Runtime.methodCode(.source))
+        let mutexAlignment = max(16, lcr_os_mutex_alignment())
+        controlMutex = try arena.allocatePersistent(byteCount: lcr_os_mutex_size(), alignment: mutexAlignment)
+        errorMutex = try arena.allocatePersistent(byteCount: lcr_os_mutex_size(), alignment: mutexAlignment)
+        metricsMutex = try arena.allocatePersistent(byteCount: lcr_os_mutex_size(), alignment: mutexAlignment)
+        let a = lcr_os_mutex_init(controlMutex)
+        guard a == 0 else { throw .systemError(call: "pthread_mutex_init", errno: Int32(a)) }
+        let b = lcr_os_mutex_init(errorMutex)
+        guard b == 0 else {
+            lcr_os_mutex_destroy(controlMutex)
+            throw .systemError(call: "pthread_mutex_init", errno: Int32(b))
+        }
+        let c = lcr_os_mutex_init(metricsMutex)
+        guard c == 0 else {
+            lcr_os_mutex_destroy(controlMutex)
+            lcr_os_mutex_destroy(errorMutex)
+            throw .systemError(call: "pthread_mutex_init", errno: Int32(c))
+        }
+        adapters = try StepBoundarySwap<AdapterSet>(initial: nil, arena: arena)
+        if let path = configuration.socketPath {
+            endpoint = try ControlEndpoint(path: path, arena: arena, configuration: configuration)
+            // safe: the endpoint is stopped in deinit before `self` goes away.
+            endpoint?.start(context: Unmanaged.passUnretained(self).toOpaque())
+            if let e = endpoint, !e.isRunning {
+                let code = e.startError
+                endpoint = nil
+                throw .fileError(path: path, call: "lcr_control_start", errno: code)
+            }
+        }
+    }
+
+    deinit {
+        endpoint?.stop()
+        endpoint = nil
+        // The graph and its set refer to each other: break the cycle so both go.
+        try? frames?.session.graph.setAdapters(nil)
+        lcr_os_mutex_destroy(controlMutex)
+        lcr_os_mutex_destroy(errorMutex)
+        lcr_os_mutex_destroy(metricsMutex)
+    }
+
+    // MARK: - Counters
+
+    @inline(__always)
+    func cell(_ index: Int) -> UnsafeMutableRawPointer { counters + index * lcr_atomic_cell_size() }
+
+    /// Frames stepped since creation (failed steps are not counted).
+    public var stepCount: UInt64 { lcr_atomic_u64_load(cell(Runtime.stepsCell)) }
+    /// `reset()` calls.
+    public var resetCount: UInt64 { lcr_atomic_u64_load(cell(Runtime.resetsCell)) }
+    /// Steps at which the loop picked up a new adapter set.
+    public var swapCount: UInt64 { lcr_atomic_u64_load(cell(Runtime.swapsCell)) }
+    /// Whether `loadModel` succeeded.
+    public var isModelLoaded: Bool { lcr_atomic_u64_load(cell(Runtime.loadedCell)) != 0 }
+
+    static let methods: [AdaptationMethod] = [.source, .bnAdapt, .tent]
+
+    static func methodCode(_ m: AdaptationMethod) -> UInt64 {
+        for (i, x) in methods.enumerated() where x == m { return UInt64(i + 1) }
+        return 0
+    }
+
+    /// The method's name, readable from any thread.
+    public var methodName: String {
+        let code = Int(lcr_atomic_u64_load(cell(Runtime.methodCell)))
+        return code >= 1 && code <= Runtime.methods.count ? Runtime.methods[code - 1].name : "none"
+    }
+
+    // MARK: - Last error
+
+    /// The error of the last call on this runtime that failed (nil if none has).
+    public var lastError: LichenError? {
+        lcr_os_mutex_lock(errorMutex)
+        let e = lastErrorValue
+        lcr_os_mutex_unlock(errorMutex)
+        return e
+    }
+
+    /// Records `error` as the last error (for callers that fail before reaching the runtime,
+    /// such as the C ABI's argument checks).
+    public func recordError(_ error: LichenError) {
+        _ = failed(error)
+    }
+
+    /// Records `error` as the last error and returns it (for `throw runtime.failed(e)`).
+    func failed(_ error: LichenError) -> LichenError {
+        lcr_os_mutex_lock(errorMutex)
+        lastErrorValue = error
+        lcr_os_mutex_unlock(errorMutex)
+        return error
+    }
+
+    /// Runs `body`, recording what it throws as the last error.
+    func recording<R>(_ body: () throws(LichenError) -> R) throws(LichenError) -> R {
+        do {
+            return try body()
+        } catch {
+            throw failed(error)
+        }
+    }
+
+    // MARK: - Model
+
+    /// Loads the model file at `path`: maps it (or reads it, `mode`), reads its description,
+    /// loads its parameters into the budget and builds the step graph of the current method.
+    ///
+    /// - Parameters:
+    ///   - copyQuantized: copy quantized weights into the budget instead of adopting views of
+    ///     the mapping (boards without mmap).
+    /// - Throws: `.invalidArgument(name: "model", ...)` when a model is already loaded; what
+    ///   `GGUFFile(path:)`, `ModelFile.readSpec`, `ModelFile.loadParameters` and
+    ///   `AdaptationSession.init` throw. On failure the low end is rolled back.
+    public func loadModel(path: String, mode loadMode: GGUFFile.LoadMode = .map, copyQuantized: Bool = false) throws(LichenError) {
+        try recording { () throws(LichenError) in
+            guard file == nil else {
+                throw .invalidArgument(name: "model", value: 1, reason: "a model is already loaded; create another runtime for another model")
+            }
+            let start = arena.lowEndMark()
+            do throws(LichenError) {
+                let f = try GGUFFile(path: path, mode: loadMode)
+                let s = try ModelFile.readSpec(f)
+                let st = ParameterStore(arena: arena)
+                try ModelFile.loadParameters(f, spec: s, into: st, trainable: false, copyQuantized: copyQuantized)
+                var dims = [1]
+                dims += s.inputShape.dimensions
+                let shape = try Shape(dimensions: dims)
+                let mark = arena.lowEndMark()
+                let adapter = try makeFrameAdapter(methodSettings, spec: s, store: st)
+                // The identity adapters are checked against: the model's initial parameters.
+                let base = try AdapterBase(name: (try? f.string("general.name")) ?? s.architecture, store: st)
+                lcr_os_mutex_lock(controlMutex)
+                adapterBase = base
+                file = f
+                spec = s
+                store = st
+                frameShape = shape
+                afterParameters = mark
+                frames = adapter
+                lcr_os_mutex_unlock(controlMutex)
+                lcr_atomic_u64_store(cell(Runtime.loadedCell), 1)
+            } catch {
+                try? arena.resetLowEnd(to: start)
+                throw error
+            }
+        }
+    }
+
+    /// The number of f32 values a frame holds (the model's input element count); 0 before a
+    /// model is loaded.
+    public var frameElementCount: Int { frameShape?.elementCount ?? 0 }
+    /// Logits per frame (the class count); 0 before a model is loaded.
+    public var classCount: Int { session?.classes ?? 0 }
+
+    private func makeFrameAdapter(_ m: RuntimeMethod, spec: ModelSpec, store: ParameterStore) throws(LichenError) -> FrameAdapter {
+        let session = try AdaptationSession(
+            method: m.method, spec: spec, store: store, batchSize: m.window, arena: arena, mode: m.mode, optimizer: m.optimizer)
+        return try FrameAdapter(session: session, window: m.window, every: m.every, arena: arena)
+    }
+
+    /// Chooses the adaptation method, its settings and its window for the following steps.
+    /// The trained parameters go back to the model's values, the optimizer state is cleared,
+    /// the frame window starts empty, and the step memory is planned again in the space the
+    /// previous method used. The active adapter set is rebuilt for the new graph.
+    ///
+    /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded; what
+    ///   `AdaptationSession.init` and `FrameAdapter.init` throw (full mode on a quantized
+    ///   model, a window of 0, `.budgetExceeded`...). The previous method is then rebuilt, so
+    ///   the runtime keeps working as before.
+    public func setMethod(_ settings: RuntimeMethod) throws(LichenError) {
+        try recording { () throws(LichenError) in
+            guard let spec, let store, let mark = afterParameters, let current = frames else {
+                throw .invalidArgument(name: "model", value: 0, reason: "load a model before choosing a method")
+            }
+            try current.reset()
+            let previous = methodSettings
+            lcr_os_mutex_lock(controlMutex)
+            defer { lcr_os_mutex_unlock(controlMutex) }
+            // The old graph lets go of its set (the control side still holds it, so this frees
+            // nothing here); the set is rebuilt for the new graph below.
+            try current.session.graph.setAdapters(nil)
+            frames = nil
+            try arena.resetLowEnd(to: mark)
+            do throws(LichenError) {
+                frames = try makeFrameAdapter(settings, spec: spec, store: store)
+                methodSettings = settings
+            } catch {
+                try arena.resetLowEnd(to: mark)
+                frames = try makeFrameAdapter(previous, spec: spec, store: store)
+                try graphChangedLocked()
+                throw error
+            }
+            try graphChangedLocked()
+            lcr_atomic_u64_store(cell(Runtime.methodCell), Runtime.methodCode(settings.method))
+            stepTimes.clear()
+        }
+    }
+
+    // MARK: - Step
+
+    /// One control tick: picks up a newly published adapter set (one atomic exchange), stages
+    /// `frame`, predicts it and adapts on it with the current method, and writes the logits
+    /// computed before the update into `logits`.
+    ///
+    /// - Parameters:
+    ///   - frame: `frameElementCount` f32 values (the model's input, row-major), all finite.
+    ///   - logits: room for at least `classCount` values; the first `classCount` are written.
+    /// - Returns: the predicted class (the index of the largest logit; the first on ties).
+    /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded;
+    ///   `.shapeMismatch(operand: "frame", ...)`; `.bufferTooSmall(operand: "logits", ...)`;
+    ///   what `AdaptationSession.step` throws (`.nonFiniteValue(operand: "input", ...)`...).
+    ///   Nothing changes on failure, and the step is not counted.
+    /// - Note: Allocates nothing.
+    public func step(frame: UnsafeBufferPointer<Float>, logits: UnsafeMutableBufferPointer<Float>) throws(LichenError) -> Int {
+        let started = lcr_os_monotonic_ns()
+        let set = adapters.acquire()
+        guard let frames, let frameShape else {
+            throw failed(.invalidArgument(name: "model", value: 0, reason: "load a model before stepping"))
+        }
+        let n = frameShape.elementCount ?? 0
+        guard frame.count == n else {
+            throw failed(.shapeMismatch(operand: "frame", dimension: 0, expected: n, got: frame.count))
+        }
+        let classes = frames.session.classes
+        guard logits.count >= classes else {
+            throw failed(.bufferTooSmall(operand: "logits", needed: classes * 4, available: logits.count * 4))
+        }
+        guard let source = frame.baseAddress, let target = logits.baseAddress else {
+            throw failed(.invalidArgument(name: "frame", value: 0, reason: "empty buffer"))
+        }
+        let out: TensorView
+        do throws(LichenError) {
+            // safe: the view is only read (FrameAdapter copies it into its window).
+            let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
+            let graph = frames.session.graph
+            if graph.adapters !== set { try graph.setAdapters(set) }
+            out = try frames.step(frame: view)
+        } catch {
+            throw failed(error)
+        }
+        let values = out.floats
+        var best = 0
+        for i in 0..<classes {
+            target[i] = values[i]
+            if values[i] > values[best] { best = i }
+        }
+        if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
+        _ = lcr_atomic_u64_fetch_add(cell(Runtime.stepsCell), 1)
+        stepTimes.record(nanoseconds: lcr_os_monotonic_ns() &- started)
+        return best
+    }
+
+    /// Returns the trained parameters to the model's values and clears the optimizer state
+    /// (the adapter set stays as it is).
+    /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded.
+    public func reset() throws(LichenError) {
+        try recording { () throws(LichenError) in
+            guard let frames else {
+                throw .invalidArgument(name: "model", value: 0, reason: "load a model before resetting")
+            }
+            try frames.reset()
+            _ = lcr_atomic_u64_fetch_add(cell(Runtime.resetsCell), 1)
+        }
+    }
+
+    // MARK: - Status
+
+    /// The state the control endpoint's status operation reports. Any thread; never waits on
+    /// the loop or on a method change (atomic counters, the arena's accounting, the newest
+    /// adapter set).
+    public func status() -> ControlStatus {
+        lcr_os_mutex_lock(metricsMutex)
+        let t = stepTimes.summary()
+        lcr_os_mutex_unlock(metricsMutex)
+        adapters.collect()
+        let s = arena.stats
+        return ControlStatus(
+            budgetBytes: s.reservedBytes, usedBytes: s.reservedBytes - s.bytesLeft, heapInUseBytes: s.heapInUseBytes,
+            steps: stepCount, resets: resetCount, swaps: swapCount, method: methodName,
+            stepP50Nanoseconds: t.p50, stepP99Nanoseconds: t.p99, stepMaxNanoseconds: t.max,
+            activeAdapters: Int(lcr_atomic_u64_load(cell(Runtime.activeAdaptersCell))),
+            generation: lcr_atomic_u64_load(cell(Runtime.adapterGenerationCell)), modelLoaded: isModelLoaded)
+    }
+}
+
+/// Settings fixed when a runtime is created.
+public struct RuntimeConfiguration: Sendable {
+    /// The control endpoint's socket path (nil: no endpoint).
+    public var socketPath: String?
+    /// Steps whose durations the metrics keep (percentiles are over these).
+    public var metricsWindow: Int = 1024
+    /// Clients the endpoint serves at once.
+    public var maximumClients: Int = 4
+    /// A client must send a whole request, and take its answer, within this many milliseconds.
+    public var ioTimeoutMilliseconds: Int = 2000
+
+    public init(socketPath: String? = nil, metricsWindow: Int = 1024, maximumClients: Int = 4, ioTimeoutMilliseconds: Int = 2000) {
+        self.socketPath = socketPath
+        self.metricsWindow = metricsWindow
+        self.maximumClients = maximumClients
+        self.ioTimeoutMilliseconds = ioTimeoutMilliseconds
+    }
+}
+
+/// The adaptation method a runtime runs, with its settings.
+public struct RuntimeMethod: Sendable, Equatable {
+    public var method: AdaptationMethod
+    /// Which parameters a gradient method trains.
+    public var mode: AdaptationMode
+    public var optimizer: AdaptationOptimizer
+    /// B: the frames each prediction and adaptation step sees (`FrameAdapter.window`).
+    public var window: Int
+    /// K: frames between two adaptation steps (`FrameAdapter.every`).
+    public var every: Int
+
+    /// The defaults: the source model; for the others a window of 16 frames adapted on every
+    /// 16 frames (disjoint batches of 16), Tent frugal with the reference's Adam.
+    public init(_ method: AdaptationMethod = .source, mode: AdaptationMode = .frugal,
+                optimizer: AdaptationOptimizer = .tentCIFAR, window: Int = 16, every: Int = 16) {
+        self.method = method
+        self.mode = mode
+        self.optimizer = optimizer
+        self.window = window
+        self.every = every
+    }
+}

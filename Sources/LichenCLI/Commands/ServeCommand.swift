@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import Lichen
+
+/// Set by SIGINT / SIGTERM: the loop finishes its tick and prints its summary.
+nonisolated(unsafe) private var serveStopRequested: sig_atomic_t = 0
+
+/// `lichen serve --model M --socket P --stream S [--rate 200] [--seconds N]`: a runtime in a
+/// fixed-rate loop over a stream, serving its control endpoint (what the example controller
+/// does, from the CLI: for tests, demos and measurements).
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a model at a fixed rate over a stream, adapting, with a control socket for `lichen adapters`.",
+        discussion: """
+            Creates a runtime with the budget, loads the model, starts the control endpoint on --socket, \
+            and steps one frame per tick (frames taken from the stream in order, wrapping around) until \
+            --seconds or --frames is reached or SIGINT/SIGTERM arrives. Every second it prints steps, \
+            step p99 and the active adapters to stderr; at the end a summary (a table, or one JSON \
+            document with --json). Step times are measured inside the runtime (adapter pick-up, \
+            forward, adaptation); a tick whose step overruns the period starts the next one at once.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
+    var model: String
+
+    @Option(name: .long, help: ArgumentHelp("Control socket to serve.", valueName: "path"))
+    var socket: String
+
+    @Option(name: .long, help: ArgumentHelp("Stream file the frames come from.", valueName: "path"))
+    var stream: String
+
+    @Option(name: .long, help: ArgumentHelp("Ticks per second (0: as fast as it steps).", valueName: "hz"))
+    var rate: Double = 200
+
+    @Option(name: .long, help: ArgumentHelp("Stop after this many seconds.", valueName: "s"))
+    var seconds: Double = 10
+
+    @Option(name: .long, help: ArgumentHelp("Stop after this many frames (overrides --seconds).", valueName: "n"))
+    var frames: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Adaptation method: source, bn or tent.", valueName: "name"))
+    var method: String = "source"
+
+    @Option(name: .long, help: ArgumentHelp("Frames per window (each prediction and update sees them).", valueName: "b"))
+    var window: Int = 16
+
+    @Option(name: .long, help: ArgumentHelp("Frames between adaptation steps.", valueName: "k"))
+    var every: Int = 16
+
+    @Option(name: .long, help: ArgumentHelp("Memory budget in MiB.", valueName: "mib"))
+    var budgetMib: Int = 64
+
+    func validate() throws {
+        guard AdaptationMethod(name: method) != nil else { throw ValidationError("--method must be source, bn or tent") }
+        guard rate >= 0 && rate <= 100_000 else { throw ValidationError("--rate must be in 0...100000") }
+        guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
+        if let frames { guard frames >= 1 else { throw ValidationError("--frames must be >= 1") } }
+        guard window >= 1 && window <= 4096 && every >= 1 else { throw ValidationError("--window must be in 1...4096 and --every >= 1") }
+        guard budgetMib >= 8 && budgetMib <= 1 << 20 else { throw ValidationError("--budget-mib must be at least 8") }
+    }
+
+    func run() throws {
+        let file = try naming(stream) { () throws(LichenError) in try StreamFile(path: stream) }
+        let runtime = try naming(model) { () throws(LichenError) in
+            let rt = try Runtime(budgetBytes: budgetMib << 20, configuration: RuntimeConfiguration(socketPath: socket))
+            try rt.loadModel(path: model)
+            try rt.setMethod(RuntimeMethod(AdaptationMethod(name: method) ?? .source, window: window, every: every))
+            return rt
+        }
+        guard file.pixelsPerFrame == runtime.frameElementCount else {
+            throw CommandFailure("\(stream): frames of \(file.pixelsPerFrame) pixels; the model takes \(runtime.frameElementCount) values")
+        }
+        // The frames as f32 / 255, converted once before the loop.
+        let total = frames ?? Int((rate > 0 ? rate * seconds : 1_000_000).rounded(.up))
+        let distinct = min(file.frameCount, total)
+        let n = runtime.frameElementCount
+        var pixels = [Float](repeating: 0, count: distinct * n)
+        var labels = [Int](repeating: 0, count: distinct)
+        for i in 0..<distinct {
+            let p = try naming(stream) { () throws(LichenError) in try file.framePixels(i) }
+            for k in 0..<n { pixels[i * n + k] = Float(p[k]) / 255 }
+            labels[i] = try naming(stream) { () throws(LichenError) in try file.label(i) }
+        }
+        signal(SIGINT) { _ in serveStopRequested = 1 }
+        signal(SIGTERM) { _ in serveStopRequested = 1 }
+        // A parent may have started us with these blocked (posix_spawn passes its mask on).
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        log("serve: \(model) on \(socket), \(method), \(rate) Hz, \(total) frames (budget \(budgetMib) MiB)")
+
+        var logits = [Float](repeating: 0, count: runtime.classCount)
+        let period = rate > 0 ? UInt64(1e9 / rate) : 0
+        let start = Self.now()
+        var nextTick = start
+        var nextReport = start + 1_000_000_000
+        var correct = 0, stepped = 0, overruns = 0
+        let deadline = frames == nil ? start + UInt64(seconds * 1e9) : UInt64.max
+        while stepped < total && serveStopRequested == 0 && Self.now() < deadline {
+            let i = stepped % distinct
+            let k = try pixels.withUnsafeBufferPointer { all in
+                try logits.withUnsafeMutableBufferPointer { out in
+                    try naming("step") { () throws(LichenError) in
+                        try runtime.step(frame: UnsafeBufferPointer(rebasing: all[(i * n)..<((i + 1) * n)]), logits: out)
+                    }
+                }
+            }
+            if k == labels[i] { correct += 1 }
+            stepped += 1
+            let t = Self.now()
+            if t >= nextReport {
+                let s = runtime.status()
+                log("serve: \(Int((t - start) / 1_000_000_000)) s  steps \(s.steps)  p99 \(fixed(Double(s.stepP99Nanoseconds) / 1e6, 3)) ms  "
+                    + "adapters \(s.activeAdapters) (generation \(s.generation))  swaps \(s.swaps)")
+                nextReport += 1_000_000_000
+            }
+            if period > 0 {
+                nextTick += period
+                if t < nextTick {
+                    Self.sleep(until: nextTick)
+                } else {
+                    overruns += 1
+                    nextTick = t
+                }
+            }
+        }
+        let elapsed = Double(Self.now() - start) / 1e9
+        let s = runtime.status()
+        let error = stepped > 0 ? 1 - Double(correct) / Double(stepped) : 0
+        if global.json {
+            print(JSON.object([
+                ("model", .string(model)), ("stream", .string(stream)), ("method", .string(s.method)),
+                ("rate_hz", .number(rate)), ("seconds", .number(elapsed)), ("steps", .int(Int(s.steps))),
+                ("online_error", .number(error)), ("overruns", .int(overruns)), ("swaps", .int(Int(s.swaps))),
+                ("active_adapters", .int(s.activeAdapters)),
+                ("step_p50_ms", .number(Double(s.stepP50Nanoseconds) / 1e6)),
+                ("step_p99_ms", .number(Double(s.stepP99Nanoseconds) / 1e6)),
+                ("step_max_ms", .number(Double(s.stepMaxNanoseconds) / 1e6)),
+                ("budget_bytes", .int(s.budgetBytes)), ("used_bytes", .int(s.usedBytes)),
+            ]).rendered())
+        } else {
+            var t = Table(["serve", "value"])
+            t.add(["steps", "\(s.steps) in \(fixed(elapsed, 2)) s"])
+            t.add(["method", s.method])
+            t.add(["online error", fixed(error * 100, 2) + " %"])
+            t.add(["overrun ticks", "\(overruns)"])
+            t.add(["swaps picked up", "\(s.swaps)"])
+            t.add(["active adapters", "\(s.activeAdapters)"])
+            t.add(["step p50 / p99 / max", "\(fixed(Double(s.stepP50Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepP99Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepMaxNanoseconds) / 1e6, 3)) ms (last \(runtime.stepTimes.window) steps)"])
+            t.add(["budget used", "\(s.usedBytes) of \(s.budgetBytes) bytes"])
+            print(t.rendered())
+        }
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    static func sleep(until t: UInt64) {
+        var ts = timespec(tv_sec: Int(t / 1_000_000_000), tv_nsec: Int(t % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {
+            if serveStopRequested != 0 { return }
+        }
+    }
+}

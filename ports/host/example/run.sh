@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs the example controller (built by ports/host/example/build.sh, or the aarch64 one under
+# qemu when CONTROLLER_PREFIX says so) for a few seconds at 200 Hz over a small stream of the
+# shipped fmnist-cnn (Q8_0), and swaps LoRA adapters into it with the host's `lichen` CLI while
+# it runs: load, swap, scale, list, unload, status. Fails unless the controller ran, printed
+# its per-second stats, finished cleanly, and the loop picked the swaps up.
+#
+# Usage: ports/host/example/run.sh
+# Env:   CONTROLLER         the controller binary (default: .build-example/controller)
+#        CONTROLLER_PREFIX  a command to run it under (e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu")
+#        LICHEN             the host CLI (default: .build/debug/lichen, built if missing)
+#        SECONDS_TO_RUN     how long the controller runs (default 6)
+#        WORK               scratch folder (default: a new temporary one)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+cd "$root"
+controller=${CONTROLLER:-$root/.build-example/controller}
+lichen=${LICHEN:-$root/.build/debug/lichen}
+seconds=${SECONDS_TO_RUN:-6}
+work=${WORK:-$(mktemp -d /tmp/lichen-example.XXXXXX)}
+model=models/fmnist-cnn/fmnist-cnn-q8_0.gguf
+
+die() { echo "example/run.sh: error: $*" >&2; exit 1; }
+[ -x "$controller" ] || die "$controller missing (build it first)"
+if [ ! -x "$lichen" ]; then
+    swift build --product lichen >/dev/null || die "cannot build the lichen CLI"
+fi
+
+echo "== inputs: a 300-frame stream (gaussian_noise, clean) and two adapters trained by lichen train --lora"
+"$lichen" stream make --kind custom --domains gaussian_noise:3,clean --per-domain 150 --seed 7 --out "$work/s.stream" >/dev/null
+for domain in gaussian_noise glass_blur; do
+    [ -e "$work/$domain.gguf" ] || "$lichen" train --lora --base "$model" --corruption "$domain" --severity 3 \
+        --targets fc1,fc2 --rank 2 --epochs 1 --limit 256 --test-limit 50 --batch 32 --out "$work/$domain.gguf" >/dev/null \
+        || die "lichen train --lora ($domain) failed"
+done
+
+socket="$work/controller.sock"
+echo "== controller: ${CONTROLLER_PREFIX:-} $controller (200 Hz, ${seconds} s)"
+# shellcheck disable=SC2086
+${CONTROLLER_PREFIX:-} "$controller" --model "$model" --stream "$work/s.stream" --socket "$socket" \
+    --rate 200 --seconds "$seconds" --method bn --window 8 --every 8 >"$work/out.txt" 2>"$work/err.txt" &
+pid=$!
+for _ in $(seq 1 600); do [ -S "$socket" ] && break; sleep 0.1; done
+[ -S "$socket" ] || { cat "$work/err.txt" >&2; die "the controller did not open its socket"; }
+[ "$(stat -c %a "$socket")" = 600 ] || die "the socket is not owner-only: $(stat -c %a "$socket")"
+# Wait for the model to be loaded before changing adapters.
+for _ in $(seq 1 600); do
+    "$lichen" adapters status --socket "$socket" --json 2>/dev/null | grep -q '"model_loaded": true' && break
+    sleep 0.1
+done
+
+echo "== lichen adapters, while it runs"
+"$lichen" adapters load "$work/gaussian_noise.gguf" --socket "$socket"
+sleep 0.5
+"$lichen" adapters swap "$work/glass_blur.gguf:0.5" "$work/gaussian_noise.gguf" --socket "$socket"
+sleep 0.5
+"$lichen" adapters scale glass_blur 2 --socket "$socket" >/dev/null
+"$lichen" adapters unload gaussian_noise --socket "$socket" >/dev/null
+"$lichen" adapters list --socket "$socket"
+if "$lichen" adapters load "$work/missing.gguf" --socket "$socket" 2>"$work/refused.txt"; then
+    die "a missing adapter file was accepted"
+fi
+echo "refused as expected: $(cat "$work/refused.txt")"
+sleep 0.5
+"$lichen" adapters status --socket "$socket"
+
+wait "$pid" || { cat "$work/err.txt" >&2; die "the controller failed"; }
+cat "$work/out.txt"
+grep -q '^t=1s ' "$work/out.txt" || die "no per-second stats"
+done_line=$(grep '^done: ' "$work/out.txt") || die "no summary line"
+swaps=$(echo "$done_line" | sed -E 's/.* swaps=([0-9]+).*/\1/')
+active=$(echo "$done_line" | sed -E 's/.* active_adapters=([0-9]+).*/\1/')
+[ "$swaps" -ge 2 ] || die "the loop picked up $swaps adapter sets (expected at least 2)"
+[ "$active" -eq 1 ] || die "$active adapters active at the end (expected 1)"
+echo "example/run.sh: OK (swaps picked up: $swaps)"
