@@ -18,7 +18,11 @@
 /// Adapters are shared: the same `LoRAAdapter` may sit in several sets (the old and the new
 /// one during a swap). Its memory is counted once, in the adapter (`LoRAAdapter.byteCount`);
 /// `byteCount` here is the set's own workspace.
-public final class AdapterSet {
+///
+/// `@unchecked Sendable`: every stored property is immutable after construction, so a set built on
+/// the control thread may be handed to the loop; its workspace is written only by the step of the
+/// one graph that runs it (one step at a time).
+public final class AdapterSet: @unchecked Sendable {
     /// One adapter of the set with its user scale.
     public struct Member {
         public let adapter: LoRAAdapter

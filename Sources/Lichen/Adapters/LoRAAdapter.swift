@@ -45,8 +45,9 @@ public struct LoRATarget {
 /// reference is dropped. `byteCount` is what `list` reports.
 ///
 /// The adapter's tensors are written only by its owner (an optimizer while training, a loader
-/// while filling it); its targets, rank and alpha never change.
-public final class LoRAAdapter {
+/// while filling it); its targets, rank and alpha never change. `@unchecked Sendable` on that
+/// basis: an adapter loaded on the control thread may be read by the loop.
+public final class LoRAAdapter: @unchecked Sendable {
     /// Largest rank accepted (also bounded by min(n_in, n_out) of each target).
     public static let maximumRank = 4096
     /// Largest number of targets.

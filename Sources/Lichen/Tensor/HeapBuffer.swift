@@ -4,7 +4,9 @@
 ///
 /// Code outside the unsafe folders reaches the bytes only through `view(byteOffset:type:shape:)`.
 /// The views do not keep the buffer alive: whoever holds them holds the buffer too.
-public final class HeapBuffer {
+/// `@unchecked Sendable`: the pointer and size never change, the arena's heap is thread-safe, and
+/// the bytes are written only by the owner of the object that holds the buffer.
+public final class HeapBuffer: @unchecked Sendable {
     /// The arena the bytes came from (and go back to).
     public let arena: Arena
     /// Bytes asked for.

@@ -177,4 +177,83 @@ let adapterChecks: [Check] = [
             c.expect(after == before, "the output changed after refused sets: " + show(adapterMaxDifference(after, before)))
         }
     },
+    Check("Adapters/AdapterSet", "memory: bytes accounted, over budget refused with nothing kept, no arena use in a step, unloads return the heap over 200 cycles") { c in
+        checking(&c) { c throws(LichenError) in
+            let m = try AdapterCheckModel(type: .q8_0, seed: 101, batch: 4, options: GraphOptions(training: true, trainAdapters: true))
+            let a = try m.adapter("a", alpha: 4, [("conv.weight", 2), ("fc1.weight", 3)], seed: 102, trainable: true)
+            // Values and gradients of A [r, n_in] and B [n_out, r], each rounded up to 64 bytes.
+            let expected = 2 * ((2 * 32 * 4 + 63) / 64 * 64 + (4 * 2 * 4 + 63) / 64 * 64 + (3 * 64 * 4 + 63) / 64 * 64 + (32 * 3 * 4 + 63) / 64 * 64)
+            c.expect(a.byteCount == expected, "adapter bytes \(a.byteCount), expected \(expected)")
+            c.expect(a.storage.usableByteCount >= a.byteCount, "usable heap bytes cover the adapter")
+            let set = try AdapterSet(members: [AdapterSet.Member(a, scale: 0.5)], graph: m.graph, base: m.base, arena: m.arena)
+            // Workspace: A x of conv (4 samples x r 2 x 16 positions) and fc1 (4 rows x r 3), then the backward scratch.
+            let workspace = (4 * 2 * 16 * 4 + 63) / 64 * 64 + (4 * 3 * 4 + 63) / 64 * 64 + max(2 * 16, 4 * 3) * 4
+            c.expect(set.byteCount == workspace && set.totalByteCount == workspace + a.byteCount,
+                     "set bytes \(set.byteCount) / \(set.totalByteCount), expected \(workspace) / \(workspace + a.byteCount)")
+            // Steps use no arena memory: forward and backward with the set, three times.
+            var rng = SplitMix64(seed: 103)
+            let xm = CheckMemory.floats(rng.floats(4 * 50, 0, 1))
+            let input = try xm.view(.f32, [4] + AdapterCheckModel.inputDims)
+            let gm = CheckMemory.floats(rng.floats(4 * 3))
+            _ = try m.graph.forward(input: input, adapters: set)
+            try m.graph.backward(outputGradient: try gm.view(.f32, [4, 3]))
+            let stats = m.arena.stats
+            for _ in 0..<3 {
+                _ = try m.graph.forward(input: input, adapters: set)
+                try m.graph.backward(outputGradient: try gm.view(.f32, [4, 3]))
+            }
+            let after = m.arena.stats
+            c.expect(after.heapAllocationCount == stats.heapAllocationCount && after.lowUsedBytes == stats.lowUsedBytes
+                     && after.heapInUseBytes == stats.heapInUseBytes, "a step with adapters took arena memory")
+            // Over budget: an adapter too large for a small arena's heap, and a set whose workspace is.
+            let small = try Arena(byteCount: Arena.minimumByteCount)
+            let heap = small.stats.heapInUseBytes
+            let huge = LoRATargetShape(weightName: "fc1.weight", rank: 1024, inputCount: 4096, outputCount: 4096)
+            do throws(LichenError) {
+                _ = try LoRAAdapter(name: "huge", base: m.base, alpha: 1, shapes: [huge], arena: small)
+                c.expect(false, "a 32 MiB adapter fit a minimum arena")
+            } catch {
+                if case .budgetExceeded(let asked, _) = error {
+                    c.expect(asked == 2 * 1024 * 4096 * 4, "asked \(asked) bytes")
+                } else {
+                    c.expect(false, "threw " + error.description + ", expected budgetExceeded")
+                }
+            }
+            c.expect(small.stats.heapInUseBytes == heap, "a refused adapter kept heap memory")
+            let big = try AdapterCheckModel(type: .f32, seed: 104, batch: 4096)
+            let ba = try big.adapter("b", alpha: 1, [("conv.weight", 4)], seed: 105)
+            do throws(LichenError) {
+                _ = try AdapterSet(members: [AdapterSet.Member(ba)], graph: big.graph, base: big.base, arena: small)
+                c.expect(false, "a 1 MiB workspace fit a minimum arena")
+            } catch {
+                if case .budgetExceeded = error { c.expect(true, "") } else { c.expect(false, "threw " + error.description) }
+            }
+            c.expect(small.stats.heapInUseBytes == heap, "a refused set kept heap memory")
+            // Load / build / step / drop, 200 times: the heap returns to its level every time.
+            let bytes = try AdapterFile.writer(try m.adapter("file", alpha: 2, [("fc1.weight", 2), ("fc2.weight", 1)], seed: 106)).serialized()
+            let file = try adapterOpen(bytes)
+            try m.graph.setAdapters(nil)
+            let level = m.arena.stats.heapInUseBytes
+            var extents = 0
+            for cycle in 0..<200 {
+                do {
+                    let loaded = try AdapterFile.read(file, arena: m.arena)
+                    let s = try AdapterSet(members: [AdapterSet.Member(loaded, scale: Float(cycle % 3))], graph: m.graph, base: m.base, arena: m.arena)
+                    _ = try m.graph.forward(input: input, adapters: s)
+                    try m.graph.setAdapters(nil)
+                }
+                let now = m.arena.stats
+                if now.heapInUseBytes != level {
+                    c.expect(false, "cycle \(cycle): heap in use \(now.heapInUseBytes), was \(level)")
+                    break
+                }
+                if cycle == 10 { extents = now.heapExtentBytes }
+                if cycle > 10 && now.heapExtentBytes != extents {
+                    c.expect(false, "cycle \(cycle): heap extents grew from \(extents) to \(now.heapExtentBytes)")
+                    break
+                }
+            }
+            c.expect(m.arena.stats.heapInUseBytes == level, "200 load/unload cycles left the heap where it was")
+        }
+    },
 ]
