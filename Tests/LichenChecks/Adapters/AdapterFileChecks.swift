@@ -113,7 +113,7 @@ let adapterFileChecks: [Check] = [
             var cut = 0
             while cut < ok.count {
                 let bytes = Array(ok[0..<cut])
-                do {
+                do throws(LichenError) {
                     _ = try AdapterFile.read(try adapterOpen(bytes), arena: m.arena)
                     c.expect(false, "a file cut at \(cut) of \(ok.count) bytes was read")
                 } catch {
@@ -126,7 +126,7 @@ let adapterFileChecks: [Check] = [
             for i in 0..<min(ok.count, 400) {
                 var bytes = ok
                 bytes[i] = bytes[i] == 0xFF ? 0 : 0xFF
-                do { _ = try AdapterFile.read(try adapterOpen(bytes), arena: m.arena) } catch { flips += 1 }
+                do throws(LichenError) { _ = try AdapterFile.read(try adapterOpen(bytes), arena: m.arena) } catch { flips += 1 }
             }
             c.expect(flips > 300, "most header flips must be refused (\(flips) of 400 were)")
             c.expect(m.arena.stats.heapInUseBytes == heap, "refused files left heap memory in use")
