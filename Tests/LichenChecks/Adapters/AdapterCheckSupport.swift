@@ -111,3 +111,46 @@ func adapterMaxDifference(_ a: [Float], _ b: [Float]) -> Float {
     for i in 0..<a.count { d = max(d, abs(a[i] - b[i])) }
     return d
 }
+
+/// Central finite differences of `sum(y * r)` against the A and B gradients backward left in
+/// `adapters` (sampled elements), and against `dx` when given.
+func adapterGradientCheck(
+    _ c: inout CheckContext, _ graph: Graph, _ input: TensorView, _ xm: CheckMemory, _ r: [Float], _ adapters: [LoRAAdapter],
+    dx: CheckMemory?, _ label: String, seed: UInt64
+) throws(LichenError) {
+    var rng = SplitMix64(seed: seed)
+    let eps: Float = 1e-2
+    func loss() throws(LichenError) -> Double { graphWeightedSum(try graph.forward(input: input).toArray(), r) }
+    func compare(_ analytic: Float, _ fd: Float, _ what: String) {
+        let err = abs(analytic - fd) - (2e-3 + 2e-2 * max(abs(analytic), abs(fd)))
+        c.expect(err <= 0, label + " " + what + ": backward " + show(analytic) + ", finite difference " + show(fd))
+    }
+    for adapter in adapters {
+        for t in adapter.targets {
+            for (value, gradient, half) in [(t.a, t.gradientA, "A"), (t.b, t.gradientB, "B")] {
+                guard let gradient else { c.expect(false, label + ": no gradient"); continue }
+                let g = try gradient.toArray()
+                for j in graphSampleIndices(value.elementCount, 8, &rng) {
+                    var keep: Float = 0
+                    try value.withFloats { (v) throws(LichenError) in keep = v[j] }
+                    try value.withFloats { (v) throws(LichenError) in v[j] = keep + eps }
+                    let lp = try loss()
+                    try value.withFloats { (v) throws(LichenError) in v[j] = keep - eps }
+                    let lm = try loss()
+                    try value.withFloats { (v) throws(LichenError) in v[j] = keep }
+                    compare(g[j], Float((lp - lm) / (2 * Double(eps))), adapter.name + " " + t.weightName + " " + half + "[\(j)]")
+                }
+            }
+        }
+    }
+    guard let dx else { return }
+    for j in graphSampleIndices(input.elementCount, 12, &rng) {
+        let keep = xm.floats[j]
+        xm.floats[j] = keep + eps
+        let lp = try loss()
+        xm.floats[j] = keep - eps
+        let lm = try loss()
+        xm.floats[j] = keep
+        compare(dx.floats[j], Float((lp - lm) / (2 * Double(eps))), "input[\(j)]")
+    }
+}

@@ -256,4 +256,55 @@ let adapterChecks: [Check] = [
             c.expect(m.arena.stats.heapInUseBytes == level, "200 load/unload cycles left the heap where it was")
         }
     },
+    Check("Adapters/AdapterSet", "conv1d with stride, padding and dilation, and a linear layer over rows: unmerged equals merged, backward matches finite differences") { c in
+        checking(&c) { c throws(LichenError) in
+            // [3, 11] -> conv1d 3 -> 4 (k 3, stride 2, pad 1, dilation 2) -> [4, 5] -> linear 5 -> 6 per row -> [4, 6].
+            let spec = graphSpec([3, 11], [
+                graphLayer(.conv1d, "conv", [-1]) { $0.outputs = 4; $0.kernelW = 3; $0.strideW = 2; $0.padW = 1; $0.dilationW = 2 },
+                graphLayer(.tanh, "act", [0]),
+                graphLayer(.linear, "fc", [1]) { $0.outputs = 6 },
+            ])
+            var rng = SplitMix64(seed: 111)
+            let wConv = rng.floats(4 * 9), wFc = rng.floats(6 * 5), bConv = rng.floats(4), bFc = rng.floats(6)
+            let params = [GraphParamInit(name: "conv.weight", role: .weight, dims: [4, 3, 3], values: wConv),
+                          GraphParamInit(name: "conv.bias", role: .bias, dims: [4], values: bConv),
+                          GraphParamInit(name: "fc.weight", role: .weight, dims: [6, 5], values: wFc),
+                          GraphParamInit(name: "fc.bias", role: .bias, dims: [6], values: bFc)]
+            let g = try graphMakeGraph(spec, params, batch: 2, options: GraphOptions(training: true, inputGradient: true, trainAdapters: true))
+            g.store.freezeAll()
+            let base = try AdapterBase(name: "rows", store: g.store)
+            let a1 = try LoRAAdapter(name: "a1", base: base, alpha: 3, shapes: [
+                LoRATargetShape(weightName: "conv.weight", rank: 2, inputCount: 9, outputCount: 4),
+                LoRATargetShape(weightName: "fc.weight", rank: 2, inputCount: 5, outputCount: 6)], trainable: true, arena: g.store.arena)
+            let a2 = try LoRAAdapter(name: "a2", base: base, alpha: 0, shapes: [
+                LoRATargetShape(weightName: "fc.weight", rank: 1, inputCount: 5, outputCount: 6)], trainable: true, arena: g.store.arena)
+            for a in [a1, a2] {
+                for t in a.targets {
+                    try t.a.copy(from: rng.floats(t.a.elementCount))
+                    try t.b.copy(from: rng.floats(t.b.elementCount))
+                }
+            }
+            let members = [AdapterSet.Member(a1, scale: 0.9), AdapterSet.Member(a2, scale: -0.4)]
+            let set = try AdapterSet(members: members, graph: g, base: base, arena: g.store.arena)
+            let xm = CheckMemory.floats(rng.floats(2 * 33))
+            let input = try xm.view(.f32, [2, 3, 11])
+            let y = try g.forward(input: input, adapters: set).toArray()
+            let merged = try graphMakeGraph(spec, [
+                GraphParamInit(name: "conv.weight", role: .weight, dims: [4, 9],
+                               values: try adapterNaiveMerge(wConv, rows: 4, k: 9, members, weightName: "conv.weight")),
+                params[1],
+                GraphParamInit(name: "fc.weight", role: .weight, dims: [6, 5],
+                               values: try adapterNaiveMerge(wFc, rows: 6, k: 5, members, weightName: "fc.weight")),
+                params[3]], batch: 2, options: GraphOptions())
+            let ym = try merged.forward(input: input).toArray()
+            c.expect(adapterMaxDifference(y, ym) <= 1e-5, "unmerged and merged differ by " + show(adapterMaxDifference(y, ym)))
+            let r = rng.floats(y.count)
+            let rm = CheckMemory.floats(r), dxm = CheckMemory(byteCount: 2 * 33 * 4)
+            _ = try g.forward(input: input)
+            try a1.zeroGradients()
+            try a2.zeroGradients()
+            try g.backward(outputGradient: try rm.view(.f32, [2, 4, 6]), inputGradient: try dxm.view(.f32, [2, 3, 11]))
+            try adapterGradientCheck(&c, g, input, xm, r, [a1, a2], dx: dxm, "conv1d/rows", seed: 112)
+        }
+    },
 ]
