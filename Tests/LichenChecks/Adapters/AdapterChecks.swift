@@ -29,7 +29,8 @@ let adapterChecks: [Check] = [
                                           arena: m.arena).forward(input: input).toArray()
                 // f32: rounding only. Quantized bases: the base product W x quantizes the
                 // activations to Q8_0 per row (1/254 of a block's largest value) while the merged
-                // f32 graph does not; the bound is that error through the three layers.
+                // f32 graph does not; that error through the three layers measured 0.014 (q8_0)
+                // and 0.011 (q4_0) here, and the adapters move the outputs by more than 0.5.
                 let tolerance: Float = type == .f32 ? 1e-4 : 0.05
                 let d = adapterMaxDifference(unmerged, merged)
                 c.expect(d <= tolerance, type.name + ": unmerged and merged outputs differ by " + show(d))
