@@ -7,7 +7,7 @@ import Lichen
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model on Fashion-MNIST and write it as a Lichen model file (GGUF, f32).",
+        abstract: "Train a model on Fashion-MNIST and write it as a Lichen model file (GGUF, f32), or, with --lora, a LoRA adapter over a frozen model.",
         discussion: """
             Parameters start from PyTorch's default initialisation drawn from --seed; each epoch visits \
             the training examples in an order shuffled from the seed and the epoch number. Batch norm \
