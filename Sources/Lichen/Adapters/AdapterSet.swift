@@ -13,7 +13,9 @@
 /// loop has left it. The graph itself keeps a strong reference to the set of its last forward
 /// (for the backward that may follow) until the next forward with another set, or
 /// `setAdapters(nil)`; the holder that drops the last reference frees the workspace (one
-/// `heapFree`), so retire old sets on the control thread, not in the step.
+/// `heapFree`), so retire old sets on the control thread, not in the step. The set keeps its
+/// graph alive and the graph keeps its current set: call `graph.setAdapters(nil)` before dropping
+/// both, or neither (nor the arena behind them) is freed.
 ///
 /// Adapters are shared: the same `LoRAAdapter` may sit in several sets (the old and the new
 /// one during a swap). Its memory is counted once, in the adapter (`LoRAAdapter.byteCount`);
