@@ -69,6 +69,8 @@ lcr_fp16 lcr_fp32_to_fp16(float f);
 void lcr_fp16_to_fp32_row(const lcr_fp16 *x, float *y, int64_t n);
 void lcr_fp32_to_fp16_row(const float *x, lcr_fp16 *y, int64_t n);
 
+struct lcr_conv_geometry_s;  // lcr_conv_geometry, below
+
 /*
  * One instruction set's kernels. Every pointer is non-NULL in a table returned by
  * lcr_kernels_for(); a family without a hand-written SIMD body uses the portable body
@@ -150,6 +152,11 @@ typedef struct lcr_kernel_table {
     /// k (a convolution with few input channels), where a packing GEMM spends more than it saves.
     void (*sgemm_small_k)(const float *w, const float *x, const float *bias, float *y, int64_t m,
                           int64_t k, int64_t p, int64_t ldx, int64_t ldy, int act);
+    /// The im2row rows of output rows oy0 ..< oy1: rows [(oy1 - oy0) * ow, c * kh * kw], the
+    /// same values as rows oy0 * ow ..< oy1 * ow of lcr_im2row's result, through `cols`
+    /// (scratch of as many floats): im2col with vector row copies, then 8 x 8 register transposes.
+    void (*im2row)(const struct lcr_conv_geometry_s *g, const float *img, float *rows, float *cols,
+                   int64_t oy0, int64_t oy1);
 } lcr_kernel_table;
 
 /// The table for `isa`, or NULL when the CPU or this build does not support it.
@@ -188,7 +195,7 @@ void lcr_sgemm_blis(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 /* ---- im2col / col2im (NCHW, one image; groups are handled by the caller) ----
  * col has shape [c * kh * kw, oh * ow] with oh = (h + 2*ph - dh*(kh-1) - 1)/sh + 1 (likewise ow).
  * col2im accumulates col back into img (img must be zeroed by the caller first if wanted). */
-typedef struct {
+typedef struct lcr_conv_geometry_s {
     int64_t channels, height, width;      // input image
     int64_t kernel_h, kernel_w;
     int64_t stride_h, stride_w;

@@ -297,9 +297,16 @@ struct InferenceBuilder {
             if !conv.pointwise { conv.columns = try scratch(bytes: c * geometry.kernelHeight * geometry.kernelWidth * p * 4) }
         } else {
             conv.method = .quantized
-            conv.columns = try scratch(bytes: p * k * 4)
+            // Chunks of output rows whose columns and rows (2 x chunk x depth floats) take about
+            // 96 KiB, at least one output row.
+            let oh = is1d ? 1 : out[1], ow = p / oh
+            conv.outputHeight = Int64(oh)
+            conv.chunkRows = max(1, min(oh, InferenceModel.chunkValues / max(k * ow, 1)))
+            let chunk = conv.chunkRows * ow
+            conv.columns = try scratch(bytes: chunk * k * 4)
+            conv.transposeScratch = try scratch(bytes: chunk * k * 4)
             conv.productT = try scratch(bytes: p * conv.outChannels * 4)
-            conv.gemmScratchBytes = try Kernels.gemmScratchByteCount(rows: p, outputs: ocg, depth: k)
+            conv.gemmScratchBytes = try Kernels.gemmScratchByteCount(rows: chunk, outputs: ocg, depth: k)
             conv.gemmScratch = try scratch(bytes: conv.gemmScratchBytes)
         }
         conv.output = newStorage(floatsPerSample: conv.outPerSample)

@@ -29,6 +29,10 @@ public final class InferenceModel {
     /// small-depth product instead of BLIS.
     public static let smallDepth = 64
 
+    /// Values per quantized-convolution chunk (columns, and as many in rows): 12,288 floats,
+    /// 48 KiB each, so a chunk's two buffers and its GEMM scratch stay in L2.
+    public static let chunkValues = 12_288
+
     let steps: [InferenceStep]
     let table: lcr_kernel_table
     /// Address of each storage's buffer (index 0 is set to the caller's input by `forward`).
@@ -178,18 +182,28 @@ public final class InferenceModel {
             case .quantized:
                 guard let w = c.weightsQuantized else { return }
                 let rows = scratchPointers[c.columns].assumingMemoryBound(to: Float.self)
+                let columns = scratchPointers[c.transposeScratch].assumingMemoryBound(to: Float.self)
                 let product = scratchPointers[c.productT].assumingMemoryBound(to: Float.self)
                 let scratch = scratchPointers[c.gemmScratch]
+                let oh = Int(c.outputHeight), ow = p / max(oh, 1)
                 for gi in 0..<g {
-                    lcr_im2row(&groupGeometry, x + gi * Int(groupGeometry.channels) * planeFloats, rows)
+                    let xg = x + gi * Int(groupGeometry.channels) * planeFloats
                     let wg = w + gi * ocg * c.weightRowBytes
                     let bias = c.bias.map { $0 + gi * ocg }
-                    if c.weightType == .q8_0 {
-                        table.gemm_q8_0(wg.assumingMemoryBound(to: lcr_block_q8_0.self), rows, product + gi * ocg, bias,
-                                        Int64(p), Int64(ocg), Int64(k), Int64(oc), scratch)
-                    } else {
-                        table.gemm_q4_0(wg.assumingMemoryBound(to: lcr_block_q4_0.self), rows, product + gi * ocg, bias,
-                                        Int64(p), Int64(ocg), Int64(k), Int64(oc), scratch)
+                    // Output rows in chunks, so the columns and rows of a chunk stay in cache.
+                    var oy0 = 0
+                    while oy0 < oh {
+                        let oy1 = min(oh, oy0 + c.chunkRows), n = (oy1 - oy0) * ow
+                        table.im2row(&groupGeometry, xg, rows, columns, Int64(oy0), Int64(oy1))
+                        let out = product + oy0 * ow * oc + gi * ocg
+                        if c.weightType == .q8_0 {
+                            table.gemm_q8_0(wg.assumingMemoryBound(to: lcr_block_q8_0.self), rows, out, bias,
+                                            Int64(n), Int64(ocg), Int64(k), Int64(oc), scratch)
+                        } else {
+                            table.gemm_q4_0(wg.assumingMemoryBound(to: lcr_block_q4_0.self), rows, out, bias,
+                                            Int64(n), Int64(ocg), Int64(k), Int64(oc), scratch)
+                        }
+                        oy0 = oy1
                     }
                 }
                 table.transpose_bias_act(product, nil, y, Int64(p), Int64(oc), Int64(oc), c.act)

@@ -26,7 +26,8 @@ enum InferenceConvMethod {
     case smallDepth
     /// f32 weights: im2col, BLIS sgemm, then the table's `bias_act`.
     case blis
-    /// q8_0 / q4_0 weight rows: im2row into `[positions, depth]` rows, the quantized GEMM with
+    /// q8_0 / q4_0 weight rows: the table's im2row (im2col, then 8 x 8 register transposes) into
+    /// `[positions, depth]` rows, the quantized GEMM with
     /// the bias (activations quantized to Q8_0 per row on the fly), then the table's
     /// `transpose_bias_act` back to NCHW with the activation.
     case quantized
@@ -51,6 +52,11 @@ struct InferenceConv {
     var bias: UnsafePointer<Float>? = nil
     /// Planned scratch: columns (f32) or rows (quantized), the transposed product, GEMM scratch.
     var columns = -1, productT = -1, gemmScratch = -1
+    /// Quantized: im2col columns `[depth, chunk positions]` that the table's im2row transposes into rows.
+    var transposeScratch = -1
+    /// Quantized: output rows per im2row + GEMM chunk, and the output height.
+    var chunkRows = 1
+    var outputHeight: Int64 = 1
     var gemmScratchBytes = 0
 }
 

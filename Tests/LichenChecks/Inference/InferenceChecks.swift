@@ -67,10 +67,11 @@ let inferenceChecks: [Check] = [
             }
         }
     },
-    Check("Inference/Layout", "im2row is im2col transposed; pool2d (max / average, padding, relu) matches direct indexing") { c in
+    Check("Inference/Layout", "im2row (reference and every table's) is im2col transposed; pool2d (max / average, padding, relu) matches direct indexing") { c in
         checking(&c) { (c) throws(LichenError) in
             var rng = SplitMix64(seed: 72)
-            for (ch, h, w, k, s, p, d) in [(1, 5, 4, 3, 1, 1, 1), (3, 7, 6, 2, 2, 0, 1), (2, 6, 9, 3, 2, 1, 2), (4, 28, 28, 3, 1, 1, 1)] {
+            for (ch, h, w, k, s, p, d) in [(1, 5, 4, 3, 1, 1, 1), (3, 7, 6, 2, 2, 0, 1), (2, 6, 9, 3, 2, 1, 2), (4, 28, 28, 3, 1, 1, 1),
+                                           (3, 14, 13, 3, 1, 2, 2), (2, 11, 21, 5, 1, 2, 1)] {
                 var cg = lcr_conv_geometry(channels: Int64(ch), height: Int64(h), width: Int64(w), kernel_h: Int64(k), kernel_w: Int64(k),
                                            stride_h: Int64(s), stride_w: Int64(s), pad_h: Int64(p), pad_w: Int64(p),
                                            dilation_h: Int64(d), dilation_w: Int64(d))
@@ -95,6 +96,19 @@ let inferenceChecks: [Check] = [
                     }
                 }
                 c.expect(ok, "im2row " + String(ch) + "x" + String(h) + "x" + String(w) + " k" + String(k))
+                for kernels in supportedKernels {
+                    guard let t = lcr_kernels_for(lcr_isa(rawValue: kernels.isa.rawValue))?.pointee else { continue }
+                    // The whole image, and output rows 1 ..< oh - 1 (a chunk in the middle).
+                    for (oy0, oy1) in [(0, Int(oh)), (min(1, Int(oh) - 1), max(Int(oh) - 1, min(1, Int(oh) - 1)))] {
+                        let n = rows * (oy1 - oy0) * Int(ow)
+                        let tm = CheckMemory(byteCount: n * 4), cm = CheckMemory(byteCount: n * 4)
+                        t.im2row(&cg, im.floats, tm.floats, cm.floats, Int64(oy0), Int64(oy1))
+                        var same = true
+                        for i in 0..<n where tm.floats[i] != rm.floats[oy0 * Int(ow) * rows + i] { same = false }
+                        c.expect(same, kernels.isaName + " table im2row equals the reference, " + String(ch) + "x" + String(h) + "x"
+                                 + String(w) + " k" + String(k) + " s" + String(s) + ", output rows " + String(oy0) + "..<" + String(oy1))
+                    }
+                }
             }
             for (ch, h, w, k, s, p) in [(2, 4, 4, 2, 2, 0), (3, 7, 5, 3, 2, 1), (1, 28, 28, 2, 2, 0), (2, 6, 6, 3, 1, 1)] {
                 for isMax in [true, false] {

@@ -50,8 +50,29 @@ LCR_IN_TARGET static void LCR_IN_NAME(bias_act)(float *y, const float *bias, int
     }
 }
 
-/* 8 x 8 tiles: eight rows of x (positions) are read as vectors, eight channels at a time, and
- * written as eight columns of y; the remainder goes element by element. */
+/* Transposes the 8 x 8 block held in r[0..7] (r[i][j] = M[i][j]) in place: r[j][i] = M[i][j].
+ * Three rounds of two-source shuffles (unpack pairs, pairs of pairs, halves). */
+LCR_IN_TARGET static inline void LCR_IN_NAME(transpose8)(LCR_IN_V r[8]) {
+    LCR_IN_V t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/* 8 x 8 tiles: eight rows of x (positions) are read as vectors, eight channels at a time,
+ * transposed in registers and written as eight row pieces of y; the remainder goes element by
+ * element. */
 LCR_IN_TARGET static void LCR_IN_NAME(transpose_bias_act)(const float *x, const float *bias, float *y,
                                                           int64_t positions, int64_t channels, int64_t ldx, int act) {
     int64_t c0 = 0;
@@ -60,16 +81,13 @@ LCR_IN_TARGET static void LCR_IN_NAME(transpose_bias_act)(const float *x, const 
         if (bias) bv = LCR_IN_NAME(load8)(bias + c0);
         int64_t p0 = 0;
         for (; p0 + 8 <= positions; p0 += 8) {
-            float t[8][8];
+            LCR_IN_V t[8];
             for (int r = 0; r < 8; r++) {
-                LCR_IN_V v = LCR_IN_NAME(load8)(x + (p0 + r) * ldx + c0) + bv;
-                if (act == LCR_ACT_RELU) v = LCR_IN_NAME(relu8)(v);
-                LCR_IN_NAME(store8)(t[r], v);
+                t[r] = LCR_IN_NAME(load8)(x + (p0 + r) * ldx + c0) + bv;
+                if (act == LCR_ACT_RELU) t[r] = LCR_IN_NAME(relu8)(t[r]);
             }
-            for (int c = 0; c < 8; c++) {
-                float *out = y + (c0 + c) * positions + p0;
-                for (int r = 0; r < 8; r++) out[r] = t[r][c];
-            }
+            LCR_IN_NAME(transpose8)(t);
+            for (int c = 0; c < 8; c++) LCR_IN_NAME(store8)(y + (c0 + c) * positions + p0, t[c]);
         }
         for (; p0 < positions; p0++)
             for (int c = 0; c < 8; c++) {
@@ -131,9 +149,51 @@ LCR_IN_TARGET static void LCR_IN_NAME(sgemm_small_k)(const float *w, const float
     }
 }
 
+/* im2row of output rows oy0 ..< oy1 in two passes: im2col of those rows into cols
+ * [depth, (oy1 - oy0) * ow] (with stride 1 each output row of a kernel tap is one shifted copy
+ * of an input row, zero at the borders; other strides go element by element), then the tiled
+ * transpose into rows [(oy1 - oy0) * ow, depth]. */
+LCR_IN_TARGET static void LCR_IN_NAME(im2row)(const lcr_conv_geometry *g, const float *img, float *rows, float *cols,
+                                              int64_t oy0, int64_t oy1) {
+    const int64_t ow = lcr_conv_out_w(g), positions = (oy1 - oy0) * ow;
+    const int64_t depth = g->channels * g->kernel_h * g->kernel_w;
+    for (int64_t c = 0; c < g->channels; c++)
+        for (int64_t ki = 0; ki < g->kernel_h; ki++)
+            for (int64_t kj = 0; kj < g->kernel_w; kj++) {
+                float *row = cols + ((c * g->kernel_h + ki) * g->kernel_w + kj) * positions;
+                const int64_t shift = kj * g->dilation_w - g->pad_w;  // ix = ox * stride_w + shift
+                int64_t lo = -shift, hi = g->width - shift;             // stride 1: ox with 0 <= ix < width
+                lo = lo < 0 ? 0 : (lo > ow ? ow : lo);
+                hi = hi > ow ? ow : (hi < lo ? lo : hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    const int64_t iy = oy * g->stride_h - g->pad_h + ki * g->dilation_h;
+                    float *out = row + (oy - oy0) * ow;
+                    if (iy < 0 || iy >= g->height) {
+                        for (int64_t ox = 0; ox < ow; ox++) out[ox] = 0.0f;
+                        continue;
+                    }
+                    const float *in = img + (c * g->height + iy) * g->width;
+                    if (g->stride_w != 1) {
+                        for (int64_t ox = 0; ox < ow; ox++) {
+                            const int64_t ix = ox * g->stride_w + shift;
+                            out[ox] = (ix >= 0 && ix < g->width) ? in[ix] : 0.0f;
+                        }
+                        continue;
+                    }
+                    in += shift;
+                    for (int64_t ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+                    int64_t ox = lo;
+                    for (; ox + 8 <= hi; ox += 8) LCR_IN_NAME(store8)(out + ox, LCR_IN_NAME(load8)(in + ox));
+                    for (; ox < hi; ox++) out[ox] = in[ox];
+                    for (ox = hi; ox < ow; ox++) out[ox] = 0.0f;
+                }
+            }
+    LCR_IN_NAME(transpose_bias_act)(cols, NULL, rows, depth, positions, positions, LCR_ACT_NONE);
+}
+
 #undef LCR_IN_V
 #undef LCR_IN_I
 
 #define LCR_IN_TABLE_ENTRIES                                                                      \
     .bias_act = LCR_IN_NAME(bias_act), .transpose_bias_act = LCR_IN_NAME(transpose_bias_act),   \
-    .sgemm_small_k = LCR_IN_NAME(sgemm_small_k)
+    .sgemm_small_k = LCR_IN_NAME(sgemm_small_k), .im2row = LCR_IN_NAME(im2row)
