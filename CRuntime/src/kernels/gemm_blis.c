@@ -24,6 +24,14 @@ void lcr_sgemm_blis(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                float *c, int64_t ldc) {
+    // One row of A, or a short inner dimension (a first conv layer: k = 1 channel x 3 x 3), is
+    // done row by row with GEMVs / AXPYs: as fast as BLIS at these shapes, and allocation-free,
+    // where BLIS mallocs and frees its thread info on every call (so a step through BLIS is
+    // not allocation-free; Tests/LichenTests/Adaptation/StepAllocationTests).
+    if (!trans_a && n > 0 && m > 1 && k <= 16) {
+        for (int64_t i = 0; i < m; i++) lcr_sgemm(0, trans_b, 1, n, k, alpha, a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
+        return;
+    }
     if (m == 1 && !trans_a && n > 0) {
         const lcr_kernel_table *t = lcr_kernels_best();
         if (trans_b) {

@@ -198,8 +198,8 @@ public final class AdaptationSession {
     }
 
     private func zeroTrainedGradients() throws(LichenError) {
-        for i in trainedParameters {
-            if let g = store[i].gradient { try g.fill(0) }
+        for k in 0..<trainedParameters.count {
+            if let g = store[trainedParameters[k]].gradient { try g.fill(0) }
         }
     }
 

@@ -152,7 +152,9 @@ public final class Adam {
             groupStepCounts[g] += 1
             updated = true
         }
-        for (i, p) in parameters.parameters.enumerated() {
+        // Indexed loops: an iterator over the array allocates its accessor frame in debug builds.
+        for i in 0..<parameters.parameters.count {
+            let p = parameters.parameters[i]
             let h = groups[p.group]
             guard h.isEnabled else { continue }
             let value = try p.value.f32Elements("value"), gradient = try p.gradient.f32Elements("gradient")

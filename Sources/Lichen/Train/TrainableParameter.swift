@@ -51,8 +51,8 @@ public struct ParameterList {
     /// Throws for the first NaN or infinite gradient value among parameters whose group is on.
     /// - Throws: `.invalidArgument(name: "gradient", value: parameter index, ...)`.
     func requireFiniteGradients(enabled: (Int) -> Bool) throws(LichenError) {
-        for (i, p) in parameters.enumerated() where enabled(p.group) {
-            let g = try p.gradient.f32Elements("gradient")
+        for i in 0..<parameters.count where enabled(parameters[i].group) {
+            let g = try parameters[i].gradient.f32Elements("gradient")
             if g.firstNonFiniteIndex() != nil {
                 throw .invalidArgument(name: "gradient", value: i, reason: "gradient of the parameter at this index holds NaN or infinity")
             }

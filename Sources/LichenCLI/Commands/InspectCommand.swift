@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Lichen
 
-/// `lichen inspect --model M.gguf [--json]`.
+/// `lichen inspect --model M.gguf [--batch N] [--method NAME[,NAME..]] [--window B] [--json]`.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
@@ -12,7 +12,12 @@ struct InspectCommand: ParsableCommand {
             and type) before anything is printed; an invalid file exits with status 1. Shapes are per \
             sample, outermost first. Memory: with --load map (the default) the weights are a read-only \
             mapping of the file (page cache, shared) and nothing is copied; with --load read the whole \
-            file is copied into memory, as on boards without mmap.
+            file is copied into memory, as on boards without mmap. --method (source, bn, tent, or \
+            several, comma-separated, or all) builds each method's session at --batch (and its frame window \
+            at --window) and prints the budget it takes, measured from the arena: the planned step region, the \
+            session's persistent objects (gradients, loss scratch, logits, snapshots of the initial trainables, \
+            optimizer state; for Tent the snapshot and optimizer shares are given from the trained values), \
+            the frame window and the heap.
             """
     )
 
@@ -27,7 +32,34 @@ struct InspectCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Batch size the step memory is planned for.", valueName: "n"))
     var batch: Int = 1
 
+    @Option(name: .long, help: ArgumentHelp("Adaptation methods whose budget to print (comma-separated, or all).", valueName: "name"))
+    var method: String?
+
+    @Option(name: .long, help: ArgumentHelp("What Tent trains for --method: frugal or full.", valueName: "frugal|full"))
+    var mode: String = "frugal"
+
+    @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring).", valueName: "B"))
+    var window: Int?
+
+    /// The methods --method names.
+    func methods() throws -> [AdaptationMethod] {
+        guard let method else { return [] }
+        if method == "all" { return AdaptCommand.available.compactMap { AdaptationMethod(name: $0) } }
+        var out: [AdaptationMethod] = []
+        for part in method.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            guard let m = AdaptationMethod(name: name) else {
+                throw ValidationError("unknown method '\(name)'; available: \(AdaptCommand.available.joined(separator: ", ")), all")
+            }
+            if !out.contains(m) { out.append(m) }
+        }
+        return out
+    }
+
     func validate() throws {
+        _ = try methods()
+        guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
+        if let window, !(window >= 1 && window <= batch) { throw ValidationError("--window must be in 1...--batch") }
         guard load == "map" || load == "read" else { throw ValidationError("--load must be map or read, not '\(load)'") }
         guard batch >= 1 && batch <= 65_536 else { throw ValidationError("--batch must be in 1...65536") }
     }
@@ -66,8 +98,54 @@ struct InspectCommand: ParsableCommand {
         }
     }
 
+    /// What one method's session takes from the budget, measured from the arena's accounting.
+    struct MethodBudget {
+        var method: AdaptationMethod
+        var mode: AdaptationMode
+        var parameterBytes: Int
+        var plannedBytes: Int
+        /// Persistent bytes the session took (everything but the planned region).
+        var sessionPersistentBytes: Int
+        /// Trained values (Tent), and the shares of snapshots and optimizer state in the above.
+        var trainedValues: Int
+        var snapshotBytes: Int
+        var optimizerStateBytes: Int
+        var windowBytes: Int
+        var heapBytes: Int
+        var totalBytes: Int
+    }
+
+    func methodBudget(_ method: AdaptationMethod, _ file: GGUFFile, _ spec: ModelSpec) throws -> MethodBudget {
+        let mode = AdaptationMode(name: self.mode) ?? .frugal
+        return try naming(model) { () throws(LichenError) in
+            let arena = try Arena(byteCount: 4 << 30)
+            let store = ParameterStore(arena: arena)
+            try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
+            let s0 = arena.stats
+            let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: batch, arena: arena, mode: mode)
+            let s1 = arena.stats
+            if let window { _ = try FrameAdapter(session: session, window: window, every: window, arena: arena) }
+            let s2 = arena.stats
+            var trained = 0
+            for i in session.trainedParameters { trained += store[i].value.elementCount }
+            // Adam keeps two moments per value, SGD with momentum one.
+            var copies = 1
+            if case .adam = session.optimizerConfiguration { copies = 2 }
+            let gradientMethod = !session.trainedParameters.isEmpty
+            let planned = s1.plannedBytes - s0.plannedBytes
+            let persistent = s1.persistentBytes - s0.persistentBytes
+            return MethodBudget(method: method, mode: mode, parameterBytes: s0.persistentBytes, plannedBytes: planned,
+                                sessionPersistentBytes: persistent, trainedValues: trained,
+                                snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
+                                windowBytes: s2.persistentBytes - s1.persistentBytes, heapBytes: s2.heapInUseBytes,
+                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes)
+        }
+    }
+
     func run() throws {
         let (file, spec) = try openModel(model, mode: load == "read" ? .read : .map)
+        let budgets = try methods().map { try methodBudget($0, file, spec) }
+        func budgetName(_ b: MethodBudget) -> String { b.method == .tent ? "\(b.method.name) (\(b.mode.name))" : b.method.name }
         let shapes = try naming(model) { () throws(LichenError) in try spec.inferShapes() }
         let parameters = try naming(model) { () throws(LichenError) in try ModelFile.expectedParameters(spec) }
         let name = (try? file.string("general.name")) ?? ""
@@ -133,6 +211,21 @@ struct InspectCommand: ParsableCommand {
                     ("trainable_values", .int(step.trainableValues)),
                 ])),
                 ("metadata", .object(metadata)),
+                ("methods", .array(budgets.map { b in
+                    .object([
+                        ("method", .string(b.method.name)), ("mode", b.method == .tent ? .string(b.mode.name) : .null),
+                        ("batch", .int(batch)), ("window", window.map { .int($0) } ?? .null),
+                        ("parameter_bytes_in_budget", .int(b.parameterBytes)),
+                        ("planned_step_bytes", .int(b.plannedBytes)),
+                        ("session_persistent_bytes", .int(b.sessionPersistentBytes)),
+                        ("trained_values", .int(b.trainedValues)),
+                        ("snapshot_bytes", .int(b.snapshotBytes)),
+                        ("optimizer_state_bytes", .int(b.optimizerStateBytes)),
+                        ("window_bytes", .int(b.windowBytes)),
+                        ("heap_bytes", .int(b.heapBytes)),
+                        ("total_bytes", .int(b.totalBytes)),
+                    ])
+                })),
             ])
             print(doc.rendered())
             return
@@ -166,6 +259,19 @@ struct InspectCommand: ParsableCommand {
         print("  inference step:            \(step.inferencePlanned) bytes (\(step.inferenceSum))")
         print("  training step (all f32):   \(step.trainingPlanned) bytes (\(step.trainingSum)) "
               + "+ \(step.gradientBytes) bytes of gradients for \(step.trainableValues) trainable values")
+        if !budgets.isEmpty {
+            print("")
+            print("adaptation budget at batch \(batch)" + (window.map { ", frame window \($0)" } ?? "") + " (bytes, measured from the arena):")
+            var t = Table(["method", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
+                           "window", "heap", "total"], rightAligned: Set(1..<9))
+            for b in budgets {
+                t.add([budgetName(b), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
+                       String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.heapBytes),
+                       String(b.totalBytes)])
+            }
+            print(t.rendered())
+            print("session: gradients, loss scratch, logits, snapshots of the initial trainables, optimizer state (and any teacher copies)")
+        }
         if !provenance.isEmpty {
             print("")
             var metaTable = Table(["metadata", "value"])

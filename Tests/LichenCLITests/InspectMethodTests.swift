@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `lichen inspect --method`: the budget each adaptation method takes, checked against what
+/// the file says (the norm layers' sizes) and against the step plans inspect prints anyway.
+@Suite("lichen inspect --method")
+struct InspectMethodTests {
+    @Test func budgetsAgreeWithTheModel() throws {
+        let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--batch", "16", "--method", "all", "--window", "8", "--json"])
+        try #require(r.status == 0, "stderr: \(r.stderr)")
+        let doc = try AdaptCommandTests.json(r)
+        let methods = try #require(doc["methods"] as? [[String: Any]])
+        #expect(methods.compactMap { $0["method"] as? String } == ["source", "bn", "tent"])
+        // Tent (frugal) trains every norm layer's scale and shift: count them in the tensor list.
+        let tensors = try #require(doc["tensors"] as? [[String: Any]])
+        var normValues = 0
+        for t in tensors {
+            let name = t["name"] as? String ?? ""
+            guard name.hasPrefix("bn"), name.hasSuffix(".weight") || name.hasSuffix(".bias") else { continue }
+            normValues += (t["shape"] as? [Int] ?? []).reduce(1, *)
+        }
+        #expect(normValues > 0)
+        let step = try #require(doc["step_memory"] as? [String: Any])
+        let frameBytes = (doc["input_shape"] as? [Int] ?? []).reduce(1, *) * 4
+        for m in methods {
+            let name = m["method"] as? String ?? ""
+            let planned = try #require(m["planned_step_bytes"] as? Int)
+            let persistent = try #require(m["session_persistent_bytes"] as? Int)
+            let snapshots = try #require(m["snapshot_bytes"] as? Int), optimizer = try #require(m["optimizer_state_bytes"] as? Int)
+            #expect(m["window_bytes"] as? Int == 8 * frameBytes, "\(name): the window holds 8 frames")
+            #expect(try #require(m["total_bytes"] as? Int) >= planned + persistent + 8 * frameBytes + (m["parameter_bytes_in_budget"] as? Int ?? 0))
+            if name == "tent" {
+                #expect(m["trained_values"] as? Int == normValues)
+                #expect(snapshots == 4 * normValues && optimizer == 8 * normValues, "one snapshot, Adam's two moments")
+                // Gradients of the trained values come on top of snapshots and moments.
+                #expect(persistent >= snapshots + optimizer + 4 * normValues)
+                #expect(planned == step["training_planned_bytes"] as? Int, "Tent's graph is the batch-stat training graph")
+            } else {
+                #expect(m["trained_values"] as? Int == 0 && snapshots == 0 && optimizer == 0 && persistent == 0)
+                #expect(planned == step["inference_planned_bytes"] as? Int, "\(name): an inference graph")
+            }
+        }
+    }
+
+    @Test func unknownMethodIsAUsageError() throws {
+        let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--method", "nope"])
+        #expect(r.status == 2 && r.stderr.contains("unknown method 'nope'"), "stderr: \(r.stderr)")
+    }
+}
