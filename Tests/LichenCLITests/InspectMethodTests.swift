@@ -10,7 +10,8 @@ struct InspectMethodTests {
         try #require(r.status == 0, "stderr: \(r.stderr)")
         let doc = try AdaptCommandTests.json(r)
         let methods = try #require(doc["methods"] as? [[String: Any]])
-        #expect(methods.compactMap { $0["method"] as? String } == ["source", "bn", "tent"])
+        #expect(methods.compactMap { $0["method"] as? String } == ["source", "bn", "tent", "cotta", "rmt"])
+        let tentPersistent = try #require(methods.first { $0["method"] as? String == "tent" }?["session_persistent_bytes"] as? Int)
         // Tent (frugal) trains every norm layer's scale and shift: count them in the tensor list.
         let tensors = try #require(doc["tensors"] as? [[String: Any]])
         var normValues = 0
@@ -29,7 +30,10 @@ struct InspectMethodTests {
             let snapshots = try #require(m["snapshot_bytes"] as? Int), optimizer = try #require(m["optimizer_state_bytes"] as? Int)
             #expect(m["window_bytes"] as? Int == 8 * frameBytes, "\(name): the window holds 8 frames")
             #expect(try #require(m["total_bytes"] as? Int) >= planned + persistent + 8 * frameBytes + (m["parameter_bytes_in_budget"] as? Int ?? 0))
-            if name == "tent" {
+            if name == "cotta" || name == "rmt" {
+                // Teacher (and CoTTA's anchor) copies, augmentation and projector buffers come on top of Tent's.
+                #expect(persistent > tentPersistent, "\(name): \(persistent) vs tent \(tentPersistent)")
+            } else if name == "tent" {
                 #expect(m["trained_values"] as? Int == normValues)
                 #expect(snapshots == 4 * normValues && optimizer == 8 * normValues, "one snapshot, Adam's two moments")
                 // Gradients of the trained values come on top of snapshots and moments.

@@ -12,8 +12,8 @@ struct InspectCommand: ParsableCommand {
             and type) before anything is printed; an invalid file exits with status 1. Shapes are per \
             sample, outermost first. Memory: with --load map (the default) the weights are a read-only \
             mapping of the file (page cache, shared) and nothing is copied; with --load read the whole \
-            file is copied into memory, as on boards without mmap. --method (source, bn, tent, or \
-            several, comma-separated, or all) builds each method's session at --batch (and its frame window \
+            file is copied into memory, as on boards without mmap. --method (source, bn, tent, cotta, \
+            rmt, several comma-separated, or all) builds each method's session at --batch (and its frame window \
             at --window) and prints the budget it takes, measured from the arena: the planned step region, the \
             session's persistent objects (gradients, loss scratch, logits, snapshots of the initial trainables, \
             optimizer state; for Tent the snapshot and optimizer shares are given from the trained values), \
@@ -40,6 +40,10 @@ struct InspectCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring).", valueName: "B"))
     var window: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (RMT's source batches for --method rmt).",
+                                            valueName: "path"))
+    var dataDirectory: String = FashionMNIST.defaultDirectory
 
     /// The methods --method names.
     func methods() throws -> [AdaptationMethod] {
@@ -117,12 +121,19 @@ struct InspectCommand: ParsableCommand {
 
     func methodBudget(_ method: AdaptationMethod, _ file: GGUFFile, _ spec: ModelSpec) throws -> MethodBudget {
         let mode = AdaptationMode(name: self.mode) ?? .frugal
+        // The budget does not depend on CoTTA's threshold; RMT's prototypes need source batches
+        // (one batch here: the prototype buffer has the same size whatever the sample count)
+        // and its warm-up is skipped (it changes values, not sizes).
+        let cotta: CoTTA.Configuration? = method == .cotta ? CoTTA.Configuration(threshold: 0.5) : nil
+        let rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: batch)
+        let source: FashionMNISTSource? = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
         return try naming(model) { () throws(LichenError) in
             let arena = try Arena(byteCount: 4 << 30)
             let store = ParameterStore(arena: arena)
             try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
             let s0 = arena.stats
-            let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: batch, arena: arena, mode: mode)
+            let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: batch, arena: arena, mode: mode,
+                                                cotta: cotta, rmt: rmt, source: source)
             let s1 = arena.stats
             if let window { _ = try FrameAdapter(session: session, window: window, every: window, arena: arena) }
             let s2 = arena.stats
