@@ -18,7 +18,10 @@ struct AdaptBench: ParsableCommand {
             second counts the frames those steps consumed over their summed time. Memory: the budget's \
             planned step region, persistent objects (parameters, optimizer state, snapshots, windows) and \
             heap in use, and the process's RSS now and at its peak (VmHWM, cumulative over the run). \
-            Single-threaded. Use a release build.
+            CoTTA runs with its confidence threshold at --cotta-threshold (default 1: the gate always \
+            fires, so every step runs the augmented teacher passes, the worst case); RMT takes its \
+            prototypes from one batch of the Fashion-MNIST training images and skips the warm-up \
+            (neither changes the cost of a step). Single-threaded. Use a release build.
             """
     )
 
@@ -53,6 +56,12 @@ struct AdaptBench: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
     var budget: Int = 256
+
+    @Option(name: .long, help: ArgumentHelp("CoTTA's confidence threshold (1: the gate always fires).", valueName: "p"))
+    var cottaThreshold: Float = 1
+
+    @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (RMT's source batches).", valueName: "path"))
+    var dataDirectory: String = FashionMNIST.defaultDirectory
 
     func parsedMethods() throws -> [AdaptationMethod] {
         var out: [AdaptationMethod] = []
@@ -126,7 +135,7 @@ struct AdaptBench: ParsableCommand {
                 ("results", .array(results.map { r in
                     .object([
                         ("method", .string(r.method.name)),
-                        ("mode", r.method == .tent ? .string(r.mode.name) : .null),
+                        ("mode", r.method == .source || r.method == .bnAdapt ? .null : .string(r.mode.name)),
                         ("protocol", .string(r.protocolName)),
                         ("frames_per_step", .int(r.framesPerStep)),
                         ("steps", .int(r.steps)),
@@ -147,7 +156,7 @@ struct AdaptBench: ParsableCommand {
         var table = Table(["method", "protocol", "step", "p50 (ms)", "p99 (ms)", "frames/s", "planned (KiB)",
                            "persistent (KiB)", "heap (KiB)", "RSS (MiB)", "peak RSS (MiB)"], rightAligned: Set(3..<11))
         for r in results {
-            let name = r.method == .tent ? "\(r.method.name) (\(r.mode.name))" : r.method.name
+            let name = r.method == .source || r.method == .bnAdapt ? r.method.name : "\(r.method.name) (\(r.mode.name))"
             table.add([name, "\(r.protocolName) \(r.setting)", r.framesPerStep == 1 ? "1 frame" : "\(r.framesPerStep) frames",
                        fixed(r.p50 * 1000, 3), fixed(r.p99 * 1000, 3), fixed(r.framesPerSecond, 0),
                        String(r.plannedBytes >> 10), String(r.persistentBytes >> 10), String(r.heapBytes >> 10),
@@ -163,8 +172,12 @@ struct AdaptBench: ParsableCommand {
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         try requireStreamFits(file, path: stream, model: loaded)
         let rows = frameMode ? window : batch
+        let cotta: CoTTA.Configuration? = method == .cotta ? CoTTA.Configuration(threshold: cottaThreshold) : nil
+        let rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: rows)
+        let sourceData: FashionMNISTSource? = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
         let session = try naming(model) { () throws(LichenError) in
-            try AdaptationSession(method: method, spec: loaded.spec, store: loaded.store, batchSize: rows, arena: loaded.arena, mode: mode)
+            try AdaptationSession(method: method, spec: loaded.spec, store: loaded.store, batchSize: rows, arena: loaded.arena, mode: mode,
+                                  cotta: cotta, rmt: rmt, source: sourceData)
         }
         let adapter: FrameAdapter? = frameMode ? try naming(model) { () throws(LichenError) in
             try FrameAdapter(session: session, window: window, every: every, arena: loaded.arena)
