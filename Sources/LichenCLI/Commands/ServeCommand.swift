@@ -55,19 +55,33 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Memory budget in MiB.", valueName: "mib"))
     var budgetMib: Int = 64
 
+    @Option(name: .long, help: ArgumentHelp("Steps the step-time percentiles cover.", valueName: "n"))
+    var metricsWindow: Int = 1024
+
+    @Option(name: .long, parsing: .upToNextOption,
+            help: ArgumentHelp("Adapter files a client thread swaps in turn over the socket while the loop runs (a measurement aid).",
+                               valueName: "path"))
+    var swapBetween: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Swaps per second of that client.", valueName: "hz"))
+    var swapRate: Double = 20
+
     func validate() throws {
-        guard AdaptationMethod(name: method) != nil else { throw ValidationError("--method must be source, bn or tent") }
+        guard ["source", "bn", "tent"].contains(method) else { throw ValidationError("--method must be source, bn or tent") }
         guard rate >= 0 && rate <= 100_000 else { throw ValidationError("--rate must be in 0...100000") }
         guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
         if let frames { guard frames >= 1 else { throw ValidationError("--frames must be >= 1") } }
         guard window >= 1 && window <= 4096 && every >= 1 else { throw ValidationError("--window must be in 1...4096 and --every >= 1") }
         guard budgetMib >= 8 && budgetMib <= 1 << 20 else { throw ValidationError("--budget-mib must be at least 8") }
+        guard metricsWindow >= 1 && metricsWindow <= 1 << 20 else { throw ValidationError("--metrics-window must be in 1...1048576") }
+        guard swapRate > 0 && swapRate <= 10_000 else { throw ValidationError("--swap-rate must be in (0, 10000]") }
     }
 
     func run() throws {
         let file = try naming(stream) { () throws(LichenError) in try StreamFile(path: stream) }
         let runtime = try naming(model) { () throws(LichenError) in
-            let rt = try Runtime(budgetBytes: budgetMib << 20, configuration: RuntimeConfiguration(socketPath: socket))
+            let rt = try Runtime(budgetBytes: budgetMib << 20,
+                                 configuration: RuntimeConfiguration(socketPath: socket, metricsWindow: metricsWindow))
             try rt.loadModel(path: model)
             try rt.setMethod(RuntimeMethod(AdaptationMethod(name: method) ?? .source, window: window, every: every))
             return rt
@@ -95,6 +109,10 @@ struct ServeCommand: ParsableCommand {
         sigaddset(&stopSignals, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         log("serve: \(model) on \(socket), \(method), \(rate) Hz, \(total) frames (budget \(budgetMib) MiB)")
+
+        let swapper = SwapClient(socket: socket, files: swapBetween, rate: swapRate)
+        if !swapBetween.isEmpty { swapper.start() }
+        defer { swapper.stop() }
 
         var logits = [Float](repeating: 0, count: runtime.classCount)
         let period = rate > 0 ? UInt64(1e9 / rate) : 0
@@ -131,8 +149,10 @@ struct ServeCommand: ParsableCommand {
                 }
             }
         }
+        swapper.stop()
         let elapsed = Double(Self.now() - start) / 1e9
         let s = runtime.status()
+        let calls = swapper.summary()
         let error = stepped > 0 ? 1 - Double(correct) / Double(stepped) : 0
         if global.json {
             print(JSON.object([
@@ -144,6 +164,9 @@ struct ServeCommand: ParsableCommand {
                 ("step_p99_ms", .number(Double(s.stepP99Nanoseconds) / 1e6)),
                 ("step_max_ms", .number(Double(s.stepMaxNanoseconds) / 1e6)),
                 ("budget_bytes", .int(s.budgetBytes)), ("used_bytes", .int(s.usedBytes)),
+                ("metrics_window", .int(runtime.stepTimes.window)),
+                ("swap_requests", .int(calls.count)), ("swap_failures", .int(calls.failures)),
+                ("swap_request_p50_ms", .number(calls.p50)), ("swap_request_max_ms", .number(calls.max)),
             ]).rendered())
         } else {
             var t = Table(["serve", "value"])
@@ -155,7 +178,82 @@ struct ServeCommand: ParsableCommand {
             t.add(["active adapters", "\(s.activeAdapters)"])
             t.add(["step p50 / p99 / max", "\(fixed(Double(s.stepP50Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepP99Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepMaxNanoseconds) / 1e6, 3)) ms (last \(runtime.stepTimes.window) steps)"])
             t.add(["budget used", "\(s.usedBytes) of \(s.budgetBytes) bytes"])
+            if calls.count > 0 {
+                t.add(["swap requests", "\(calls.count) (\(calls.failures) failed), round trip p50 \(fixed(calls.p50, 3)) / max \(fixed(calls.max, 3)) ms"])
+            }
             print(t.rendered())
+        }
+    }
+
+    /// A control client on its own thread: swaps the files in turn at `rate` per second over
+    /// the socket, timing each round trip (load, validation and set build on the runtime's side).
+    final class SwapClient: @unchecked Sendable {
+        let socket: String
+        let files: [String]
+        let rate: Double
+        private let lock = NSLock()
+        private var running = false
+        private var finished = true
+        private var times: [Double] = []
+        private var failures = 0
+
+        init(socket: String, files: [String], rate: Double) {
+            self.socket = socket
+            self.files = files
+            self.rate = rate
+        }
+
+        func start() {
+            running = true
+            finished = false
+            Thread { self.loop() }.start()
+        }
+
+        private func loop() {
+            var k = 0
+            var next = ServeCommand.now()
+            let period = UInt64(1e9 / rate)
+            while true {
+                lock.lock()
+                let go = running
+                lock.unlock()
+                if !go { break }
+                let path = files[k % files.count]
+                k += 1
+                let t0 = ServeCommand.now()
+                let ok = (try? AdaptersCommand.call(socket, .swap([ControlAdapterSpec(path: path, scale: 1)]), timeoutMs: 10_000))?.status == .ok
+                let ms = Double(ServeCommand.now() - t0) / 1e6
+                lock.lock()
+                times.append(ms)
+                if !ok { failures += 1 }
+                lock.unlock()
+                next += period
+                ServeCommand.sleep(until: next)
+            }
+            lock.lock()
+            finished = true
+            lock.unlock()
+        }
+
+        func stop() {
+            lock.lock()
+            running = false
+            lock.unlock()
+            while true {
+                lock.lock()
+                let done = finished
+                lock.unlock()
+                if done { return }
+                usleep(1000)
+            }
+        }
+
+        func summary() -> (count: Int, failures: Int, p50: Double, max: Double) {
+            lock.lock()
+            defer { lock.unlock() }
+            let sorted = times.sorted()
+            guard !sorted.isEmpty else { return (0, failures, 0, 0) }
+            return (sorted.count, failures, sorted[(sorted.count + 1) / 2 - 1], sorted[sorted.count - 1])
         }
     }
 

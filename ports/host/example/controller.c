@@ -197,8 +197,10 @@ int main(int argc, char **argv) {
             (unsigned long long)total, budget_mib, socket_path);
     const uint64_t period = (uint64_t)(1e9 / rate);
     const uint64_t start = now_ns();
+    // Without --frames the run also ends at --seconds of wall time, however slow the steps.
+    const uint64_t deadline = frame_limit > 0 ? UINT64_MAX : start + (uint64_t)(seconds * 1e9);
     uint64_t next_tick = start, next_report = start + 1000000000u, stepped = 0, correct = 0, overruns = 0, failures = 0;
-    while (stepped < total && !stop_requested) {
+    while (stepped < total && !stop_requested && now_ns() < deadline) {
         const uint8_t *pixels = s.pixels + (stepped % s.frames) * frame_values;
         for (size_t k = 0; k < frame_values; k++) frame[k] = (float)pixels[k] / 255.0f;
         int32_t predicted = -1;

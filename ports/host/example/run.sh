@@ -31,24 +31,31 @@ echo "== inputs: a 300-frame stream (gaussian_noise, clean) and two adapters tra
 "$lichen" stream make --kind custom --domains gaussian_noise:3,clean --per-domain 150 --seed 7 --out "$work/s.stream" >/dev/null
 for domain in gaussian_noise glass_blur; do
     [ -e "$work/$domain.gguf" ] || "$lichen" train --lora --base "$model" --corruption "$domain" --severity 3 \
-        --targets fc1,fc2 --rank 2 --epochs 1 --limit 256 --test-limit 50 --batch 32 --out "$work/$domain.gguf" >/dev/null \
+        --targets fc1,fc2 --rank 2 --epochs 1 --limit 256 --test-limit 50 --batch 32 --out "$work/$domain.gguf" >/dev/null 2>>"$work/train.log" \
         || die "lichen train --lora ($domain) failed"
 done
 
 socket="$work/controller.sock"
 echo "== controller: ${CONTROLLER_PREFIX:-} $controller (200 Hz, ${seconds} s)"
+# Bounded: the run ends by itself after --seconds; `timeout` guards against a hang.
 # shellcheck disable=SC2086
-${CONTROLLER_PREFIX:-} "$controller" --model "$model" --stream "$work/s.stream" --socket "$socket" \
-    --rate 200 --seconds "$seconds" --method bn --window 8 --every 8 >"$work/out.txt" 2>"$work/err.txt" &
+timeout $((seconds + 300)) ${CONTROLLER_PREFIX:-} "$controller" --model "$model" --stream "$work/s.stream" --socket "$socket" \
+    --rate 200 --seconds "$seconds" --method bn --window 4 --every 4 >"$work/out.txt" 2>"$work/err.txt" &
 pid=$!
-for _ in $(seq 1 600); do [ -S "$socket" ] && break; sleep 0.1; done
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 1200); do [ -S "$socket" ] && break; sleep 0.1; done
 [ -S "$socket" ] || { cat "$work/err.txt" >&2; die "the controller did not open its socket"; }
 [ "$(stat -c %a "$socket")" = 600 ] || die "the socket is not owner-only: $(stat -c %a "$socket")"
-# Wait for the model to be loaded before changing adapters.
-for _ in $(seq 1 600); do
-    "$lichen" adapters status --socket "$socket" --json 2>/dev/null | grep -q '"model_loaded": true' && break
-    sleep 0.1
+# Wait (at most about 4 minutes) for the model to be loaded before changing adapters.
+loaded=0
+for _ in $(seq 1 240); do
+    if "$lichen" adapters status --socket "$socket" --timeout-ms 1000 --json 2>/dev/null | grep -q '"model_loaded": true'; then
+        loaded=1
+        break
+    fi
+    sleep 1
 done
+[ "$loaded" = 1 ] || { cat "$work/err.txt" >&2; die "the controller did not load its model within 4 minutes"; }
 
 echo "== lichen adapters, while it runs"
 "$lichen" adapters load "$work/gaussian_noise.gguf" --socket "$socket"
@@ -66,9 +73,10 @@ sleep 0.5
 "$lichen" adapters status --socket "$socket"
 
 wait "$pid" || { cat "$work/err.txt" >&2; die "the controller failed"; }
+trap - EXIT
 cat "$work/out.txt"
 grep -q '^t=1s ' "$work/out.txt" || die "no per-second stats"
-done_line=$(grep '^done: ' "$work/out.txt") || die "no summary line"
+done_line=$(grep '^done: ' "$work/out.txt" | tail -1) || die "no summary line"
 swaps=$(echo "$done_line" | sed -E 's/.* swaps=([0-9]+).*/\1/')
 active=$(echo "$done_line" | sed -E 's/.* active_adapters=([0-9]+).*/\1/')
 [ "$swaps" -ge 2 ] || die "the loop picked up $swaps adapter sets (expected at least 2)"
