@@ -13,7 +13,7 @@
 #   FILTER  run only the checks whose "Suite: name" contains this text
 # Env:   OUT            folder with the build outputs (default: .build-aarch64)
 #        QEMU           emulator (default: qemu-aarch64-static)
-#        QEMU_LD_PREFIX arm64 loader prefix (default: /usr/aarch64-linux-gnu)
+#        QEMU_LD_PREFIX arm64 loader prefix (default: /, Debian's multiarch libc6:arm64)
 #        QEMU_CPUS      CPU models to run on (default: "cortex-a72 cortex-a76"; see
 #                       `qemu-aarch64-static -cpu help`)
 set -euo pipefail
@@ -27,7 +27,7 @@ read -r -a cpus <<< "${QEMU_CPUS:-cortex-a72 cortex-a76}"
 command -v "$qemu" >/dev/null || { echo "run-tests.sh: $qemu not found (run ports/host/setup)" >&2; exit 1; }
 [ -x "$runner" ] || { echo "run-tests.sh: $runner missing (run ports/linux-aarch64/build.sh first)" >&2; exit 1; }
 
-export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
+export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/}
 ulimit -c 0   # a trapping check must not leave a qemu core file behind
 
 status=0
