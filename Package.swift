@@ -44,6 +44,8 @@ let package = Package(
     products: [
         .library(name: "Lichen", targets: ["Lichen"]),
         .executable(name: "lichen", targets: ["LichenCLI"]),
+        // The peer benchmark's lean worker: the inference path over the core alone.
+        .executable(name: "lichen-infer-worker", targets: ["LichenInferWorker"]),
         // The C ABI (CRuntime/include/lichen.h) as a static library for robot binaries.
         .library(name: "LichenC", type: .static, targets: ["LichenC"]),
     ],
@@ -102,6 +104,14 @@ let package = Package(
             ],
             path: "Sources/LichenCLI",
             exclude: ["Import/README.md"]
+        ),
+
+        // The inference path over the core alone (no Foundation, no argument parser), as a robot's
+        // control binary links it: the peer benchmark's Lichen worker (ports/host/peer-bench).
+        .executableTarget(
+            name: "LichenInferWorker",
+            dependencies: ["Lichen", "CRuntime"],
+            path: "Sources/LichenInferWorker"
         ),
 
         // MARK: - Tests

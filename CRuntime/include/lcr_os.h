@@ -64,6 +64,8 @@ void lcr_os_mutex_unlock(void *storage);
 void lcr_os_exit(int status);
 /// Writes `count` bytes to standard output, retrying short writes. Returns bytes written or -1.
 long lcr_os_write_stdout(const char *bytes, size_t count);
+/// Writes `count` bytes to standard error, retrying short writes. Returns bytes written or -1.
+long lcr_os_write_stderr(const char *bytes, size_t count);
 
 #ifdef __cplusplus
 }

@@ -94,10 +94,10 @@ void lcr_os_mutex_unlock(void *storage) { pthread_mutex_unlock((pthread_mutex_t 
 
 void lcr_os_exit(int status) { exit(status); }
 
-long lcr_os_write_stdout(const char *bytes, size_t count) {
+static long write_fd_all(int fd, const char *bytes, size_t count) {
     size_t done = 0;
     while (done < count) {
-        ssize_t n = write(STDOUT_FILENO, bytes + done, count - done);
+        ssize_t n = write(fd, bytes + done, count - done);
         if (n < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -106,3 +106,7 @@ long lcr_os_write_stdout(const char *bytes, size_t count) {
     }
     return (long)done;
 }
+
+long lcr_os_write_stdout(const char *bytes, size_t count) { return write_fd_all(STDOUT_FILENO, bytes, count); }
+
+long lcr_os_write_stderr(const char *bytes, size_t count) { return write_fd_all(STDERR_FILENO, bytes, count); }

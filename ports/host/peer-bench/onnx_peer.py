@@ -4,7 +4,8 @@
 Usage (from the repository root, after `swift build -c release`):
 
     python3 ports/host/peer-bench/onnx_peer.py --model models/fmnist-cnn/fmnist-cnn-f32.gguf \
-        --lichen .build/release/lichen [--frames 256] [--rounds 20] [--block 16] [--json]
+        --worker-binary .build/release/lichen-infer-worker [--lichen .build/release/lichen] \
+        [--frames 256] [--rounds 20] [--block 16] [--json]
 
 What it does, in one run:
 
@@ -18,8 +19,11 @@ What it does, in one run:
 3. Starts one worker process per contender, so each has its own peak RSS: ONNX Runtime F32 and
    int8 (this script with --worker; it imports only numpy and onnxruntime, one intra-op and one
    inter-op thread, sequential execution, all graph optimisations), and Lichen F32, Q8_0 and
-   Q4_0 (`lichen bench infer --serve`, one variant per process: it loads the model, writes its
-   logits for every frame, then times frames on request). Each worker first writes its logits
+   Q4_0, one variant per process: it loads the model, writes its logits for every frame, then
+   times frames on request. The Lichen worker is `lichen-infer-worker` (--worker-binary: an
+   executable over the core alone, as a robot's control binary links it) and / or the CLI's
+   `lichen bench infer --serve` (--lichen; rows marked "(CLI)"); both run the same
+   `InferenceModel` at batch 1 and speak the same protocol. Each worker first writes its logits
    for all frames; the script compares them (maximum absolute difference against ONNX Runtime
    F32, next to the range of ONNX Runtime's logits).
 4. Times the contenders alternately: in each round every worker, in an order rotated per round,
@@ -262,7 +266,8 @@ def sibling(path, suffix):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="the f32 GGUF (its -q8_0 / -q4_0 siblings are found by name)")
-    ap.add_argument("--lichen", default=".build/release/lichen", help="the lichen binary (a release build)")
+    ap.add_argument("--worker-binary", help="lichen-infer-worker (a release build): the lean Lichen worker")
+    ap.add_argument("--lichen", help="the lichen CLI (a release build): its `bench infer --serve` as a worker too")
     ap.add_argument("--frames", type=int, default=256, help="frames (Fashion-MNIST test images)")
     ap.add_argument("--rounds", type=int, default=20, help="rounds of alternation")
     ap.add_argument("--block", type=int, default=16, help="frames each contender runs per turn")
@@ -275,6 +280,8 @@ def main():
         return
     if not args.model:
         ap.error("--model is required")
+    if not args.worker_binary and not args.lichen:
+        ap.error("give --worker-binary, --lichen or both")
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     import onnx
@@ -291,16 +298,21 @@ def main():
     n = len(frames)
     log(f"{n} {source}; ONNX graphs in {tmp}")
 
-    contenders = [("ORT F32", [sys.executable, __file__, "--worker", f32_path, frames_path]),
-                  ("ORT int8", [sys.executable, __file__, "--worker", int8_path, frames_path])]
+    # (label, argv before the outputs path, the outputs path's flag or None for a trailing argument)
+    contenders = [("ORT F32", [sys.executable, __file__, "--worker", f32_path, frames_path], None),
+                  ("ORT int8", [sys.executable, __file__, "--worker", int8_path, frames_path], None)]
     for label, suffix in (("Lichen F32", "-f32.gguf"), ("Lichen Q8_0", "-q8_0.gguf"), ("Lichen Q4_0", "-q4_0.gguf")):
         path = sibling(args.model, suffix) or (args.model if suffix == "-f32.gguf" else None)
-        if path:
-            contenders.append((label, [args.lichen, "bench", "infer", "--model", path, "--serve", "--frames", frames_path]))
+        if path and args.worker_binary:
+            contenders.append((label, [args.worker_binary, path, frames_path], None))
+        if path and args.lichen:
+            contenders.append((label + " (CLI)" if args.worker_binary else label,
+                               [args.lichen, "bench", "infer", "--model", path, "--serve", "--frames", frames_path],
+                               "--outputs"))
     workers = []
-    for idx, (label, argv) in enumerate(contenders):
+    for idx, (label, argv, flag) in enumerate(contenders):
         out = os.path.join(tmp, f"out{idx}.f32")
-        argv = argv + ([out] if "--worker" in argv else ["--outputs", out])
+        argv = argv + ([flag, out] if flag else [out])
         w = Worker(label, argv)
         w.outputs_path = out
         workers.append(w)
@@ -347,11 +359,11 @@ def main():
     print(f"ONNX Runtime F32 logit range {logit_range:.4f}; Lichen F32 max |diff| "
           f"{agreement.get('Lichen F32', (float('nan'),))[0]:.3g} "
           f"({agreement.get('Lichen F32', (float('nan'),))[0] / logit_range:.3g} of the range)")
-    head = f"{'contender':<12} {'p50 (us)':>9} {'p99 (us)':>9} {'p50/ORT F32':>11} {'p50/ORT int8':>12} " \
+    head = f"{'contender':<18} {'p50 (us)':>9} {'p99 (us)':>9} {'p50/ORT F32':>11} {'p50/ORT int8':>12} " \
            f"{'p99/ORT F32':>11} {'peak RSS (MiB)':>14} {'RSS/ORT F32':>11} {'max|diff|':>10} {'argmax agree':>12}"
     print(head)
     for row in rows:
-        print(f"{row['contender']:<12} {row['p50_us']:9.1f} {row['p99_us']:9.1f} {row['p50_vs_ort_f32']:11.3f} "
+        print(f"{row['contender']:<18} {row['p50_us']:9.1f} {row['p99_us']:9.1f} {row['p50_vs_ort_f32']:11.3f} "
               f"{row['p50_vs_ort_int8']:12.3f} {row['p99_vs_ort_f32']:11.3f} {row['peak_rss_bytes'] / 2**20:14.1f} "
               f"{row['rss_vs_ort_f32']:11.3f} {row['max_abs_diff_vs_ort_f32']:10.3g} "
               f"{row['argmax_agreement_vs_ort_f32']:12.3f}")
