@@ -298,7 +298,7 @@ struct InferenceBuilder {
         } else {
             conv.method = .quantized
             // Chunks of output rows whose columns and rows (2 x chunk x depth floats) take about
-            // 96 KiB, at least one output row.
+            // 512 KiB, at least one output row.
             let oh = is1d ? 1 : out[1], ow = p / oh
             conv.outputHeight = Int64(oh)
             conv.chunkRows = max(1, min(oh, InferenceModel.chunkValues / max(k * ow, 1)))

@@ -220,6 +220,20 @@ let inferenceChecks: [Check] = [
             }
         }
     },
+    Check("Inference/Chunks", "folded inference equals the unfolded Graph when a quantized convolution runs in several output-row chunks (32x32 output, depth 288: 7-row chunks and a last one of 4), q8_0 / q4_0") { c in
+        checking(&c) { (c) throws(LichenError) in
+            var layers = [inferenceLayer(.conv2d, "conv", [-1]) { $0.outputs = 16; $0.kernelH = 3; $0.kernelW = 3; $0.padH = 1; $0.padW = 1 }]
+            layers.append(inferenceLayer(.batchNorm, "bn", [0]))
+            layers.append(inferenceLayer(.relu, "relu", [1]))
+            layers.append(inferenceLayer(.globalAvgPool, "gap", [2]))
+            layers.append(inferenceLayer(.linear, "fc", [3]) { $0.outputs = 5 })
+            let spec = ModelSpec(architecture: "check", inputShape: try Shape(dimensions: [32, 32, 32]), classCount: 5, layers: layers)
+            c.expect(InferenceModel.chunkValues / (288 * 32) == 7, "the spec's convolution runs in 7-row chunks")
+            for type in [ElementType.q8_0, .q4_0] {
+                try inferenceCompare(&c, spec, type: type, seed: 300, label: "chunked conv", batches: [1, 2])
+            }
+        }
+    },
     Check("Inference/Errors", "unsupported layers, bad input and an exhausted budget throw and leave the arena and the model intact") { c in
         checking(&c) { (c) throws(LichenError) in
             var layers = [inferenceLayer(.conv2d, "conv", [-1]) { $0.outputs = 4; $0.kernelH = 3; $0.kernelW = 3; $0.padH = 1; $0.padW = 1 }]
