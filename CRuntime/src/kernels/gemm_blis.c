@@ -8,6 +8,9 @@
 #include "lcr_kernels_internal.h"
 
 #include <blis.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 void lcr_sgemm_blis(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -21,13 +24,139 @@ void lcr_sgemm_blis(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
                  c, (inc_t)ldc, 1, NULL, &rntm);
 }
 
+/*
+ * The same product without BLIS's level-3 framework: BLIS's sgemm entry points (conventional
+ * and small-matrix paths alike) go through a thread decorator that mallocs and frees its
+ * thread data on every call, even for one thread. Here the loops around the micro-kernel are
+ * our own (Goto's: NC columns of op(B), KC of k, MC rows of op(A), packed into MR x KC and
+ * KC x NR micro-panels) and the arithmetic is BLIS's sgemm micro-kernel for this machine,
+ * called through bli_sgemm_ukernel, which handles partial (m < MR, n < NR) tiles itself.
+ * The pack buffers are per thread, allocated on a thread's first call and freed when the
+ * thread exits: after that a call allocates nothing.
+ */
+enum { PACK_MC = 144, PACK_KC = 256, PACK_NC = 2048 };
+
+typedef struct {
+    float *a;  /* PACK_MC (rounded up to MR) x PACK_KC */
+    float *b;  /* PACK_KC x PACK_NC (rounded up to NR) */
+} pack_buffers;
+
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+
+static void pack_buffers_free(void *p) {
+    pack_buffers *buffers = p;
+    free(buffers->a);
+    free(buffers->b);
+    free(buffers);
+}
+
+static void pack_key_create(void) { (void)pthread_key_create(&pack_key, pack_buffers_free); }
+
+static pack_buffers *pack_buffers_get(dim_t mr, dim_t nr) {
+    (void)pthread_once(&pack_once, pack_key_create);
+    pack_buffers *buffers = pthread_getspecific(pack_key);
+    if (buffers) return buffers;
+    buffers = calloc(1, sizeof(pack_buffers));
+    if (!buffers) return NULL;
+    size_t a_bytes = (size_t)((PACK_MC + mr - 1) / mr * mr) * PACK_KC * sizeof(float);
+    size_t b_bytes = (size_t)((PACK_NC + nr - 1) / nr * nr) * PACK_KC * sizeof(float);
+    void *a = NULL, *b = NULL;
+    if (posix_memalign(&a, 64, a_bytes) != 0) a = NULL;
+    if (posix_memalign(&b, 64, b_bytes) != 0) b = NULL;
+    buffers->a = a;
+    buffers->b = b;
+    if (!a || !b || pthread_setspecific(pack_key, buffers) != 0) {
+        pack_buffers_free(buffers);
+        return NULL;
+    }
+    return buffers;
+}
+
+static void lcr_sgemm_packed(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                             float *c, int64_t ldc) {
+    cntx_t *cntx = bli_gks_query_cntx();
+    const dim_t mr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, cntx);
+    const dim_t nr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, cntx);
+    const dim_t packmr = bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_MR, cntx);
+    const dim_t packnr = bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_NR, cntx);
+    pack_buffers *buffers = (packmr == mr && packnr == nr) ? pack_buffers_get(mr, nr) : NULL;
+    if (!buffers) {  // no memory for the buffers (or a padded panel format): BLIS's own path
+        lcr_sgemm_blis(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    const int64_t mc_max = PACK_MC / mr * mr > 0 ? PACK_MC / mr * mr : mr;
+    const int64_t nc_max = PACK_NC / nr * nr > 0 ? PACK_NC / nr * nr : nr;
+    auxinfo_t aux;
+    memset(&aux, 0, sizeof aux);
+    bli_auxinfo_set_schema_a(BLIS_PACKED_ROW_PANELS, &aux);
+    bli_auxinfo_set_schema_b(BLIS_PACKED_COL_PANELS, &aux);
+    bli_auxinfo_set_is_a(1, &aux);
+    bli_auxinfo_set_is_b(1, &aux);
+    float al = alpha;
+    for (int64_t jc = 0; jc < n; jc += nc_max) {
+        const int64_t nc = n - jc < nc_max ? n - jc : nc_max;
+        for (int64_t pc = 0; pc < k; pc += PACK_KC) {
+            const int64_t kc = k - pc < PACK_KC ? k - pc : PACK_KC;
+            float be = pc == 0 ? beta : 1.0f;
+            // Pack op(B)[pc.., jc..] into KC x NR panels, zero-padded on the right.
+            for (int64_t q = 0; q < nc; q += nr) {
+                float *panel = buffers->b + (q / nr) * nr * kc;
+                const int64_t cols = nc - q < nr ? nc - q : nr;
+                for (int64_t l = 0; l < kc; l++) {
+                    float *row = panel + l * nr;
+                    for (int64_t jj = 0; jj < cols; jj++) {
+                        const int64_t ll = pc + l, j = jc + q + jj;
+                        row[jj] = trans_b ? b[j * ldb + ll] : b[ll * ldb + j];
+                    }
+                    for (int64_t jj = cols; jj < nr; jj++) row[jj] = 0.0f;
+                }
+            }
+            for (int64_t ic = 0; ic < m; ic += mc_max) {
+                const int64_t mc = m - ic < mc_max ? m - ic : mc_max;
+                // Pack op(A)[ic.., pc..] into MR x KC panels, zero-padded below.
+                for (int64_t p = 0; p < mc; p += mr) {
+                    float *panel = buffers->a + (p / mr) * mr * kc;
+                    const int64_t rows = mc - p < mr ? mc - p : mr;
+                    for (int64_t l = 0; l < kc; l++) {
+                        float *col = panel + l * mr;
+                        for (int64_t ii = 0; ii < rows; ii++) {
+                            const int64_t i = ic + p + ii, ll = pc + l;
+                            col[ii] = trans_a ? a[ll * lda + i] : a[i * lda + ll];
+                        }
+                        for (int64_t ii = rows; ii < mr; ii++) col[ii] = 0.0f;
+                    }
+                }
+                for (int64_t q = 0; q < nc; q += nr) {
+                    float *bp = buffers->b + (q / nr) * nr * kc;
+                    const int64_t cols = nc - q < nr ? nc - q : nr;
+                    for (int64_t p = 0; p < mc; p += mr) {
+                        float *ap = buffers->a + (p / mr) * mr * kc;
+                        const int64_t rows = mc - p < mr ? mc - p : mr;
+                        bli_auxinfo_set_next_a(ap, &aux);
+                        bli_auxinfo_set_next_b(bp, &aux);
+                        bli_sgemm_ukernel((dim_t)rows, (dim_t)cols, (dim_t)kc, &al, ap, bp, &be,
+                                          c + (ic + p) * ldc + jc + q, (inc_t)ldc, 1, &aux, cntx);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                float *c, int64_t ldc) {
     // One row of A, or a short inner dimension (a first conv layer: k = 1 channel x 3 x 3), is
     // done row by row with GEMVs / AXPYs: as fast as BLIS at these shapes, and allocation-free,
     // where BLIS mallocs and frees its thread info on every call (so a step through BLIS is
-    // not allocation-free; Tests/LichenTests/Adaptation/StepAllocationTests).
+    // not allocation-free; the rest goes through lcr_sgemm_packed, which is).
     if (!trans_a && n > 0 && m > 1 && k <= 16) {
         for (int64_t i = 0; i < m; i++) lcr_sgemm(0, trans_b, 1, n, k, alpha, a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
         return;
@@ -45,5 +174,5 @@ void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
         }
         return;
     }
-    lcr_sgemm_blis(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    lcr_sgemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

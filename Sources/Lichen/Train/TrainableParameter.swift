@@ -61,7 +61,8 @@ public struct ParameterList {
 
     /// Sets every gradient to 0 (PyTorch's `zero_grad(set_to_none=False)`).
     public func zeroGradients() throws(LichenError) {
-        for p in parameters { try p.gradient.f32Elements("gradient").fill(0) }
+        // An index loop: a for-in over the array's iterator allocated in debug builds.
+        for i in 0..<parameters.count { try parameters[i].gradient.f32Elements("gradient").fill(0) }
     }
 
     /// Global L2 norm of the gradients of parameters whose group is on, accumulated in Double:

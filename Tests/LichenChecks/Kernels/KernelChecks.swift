@@ -157,7 +157,8 @@ let kernelChecks: [Check] = [
     Check("Kernels/Sgemm", "BLIS sgemm (all transposes, the m = 1 path) and every table's sgemv match the naive product") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 6)
-            for (m, n, k) in [(1, 7, 5), (1, 1, 1), (3, 17, 33), (17, 5, 64), (8, 8, 1)] {
+            // The last two cross the packed path's blocks (MC 144 rows, KC 256 of k, NC 2048 columns).
+            for (m, n, k) in [(1, 7, 5), (1, 1, 1), (3, 17, 33), (17, 5, 64), (8, 8, 1), (145, 19, 257), (2, 2049, 17)] {
                 for ta in [false, true] {
                     for tb in [false, true] {
                         let a = CheckMemory.floats(rng.floats(m * k)), b = CheckMemory.floats(rng.floats(k * n))
