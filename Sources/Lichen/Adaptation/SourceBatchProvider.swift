@@ -56,44 +56,11 @@ public func sourceConfidenceThreshold(
             c[batch * batchSize + b] = best
         }
     }
-    heapSort(c)
+    heapSort(c.pointer, count: c.count)
     let position = Double(quantile) * Double(total - 1)
     let low = Int(position.rounded(.down))
     let high = min(low + 1, total - 1)
     let fraction = Float(position - Double(low))
     let q = c[low] + (c[high] - c[low]) * fraction
     return q - margin
-}
-
-/// In-place ascending heap sort (no allocation).
-func heapSort(_ a: F32Elements) {
-    let n = a.count
-    func siftDown(_ start: Int, _ end: Int) {
-        var root = start
-        while 2 * root + 1 < end {
-            var child = 2 * root + 1
-            if child + 1 < end && a[child] < a[child + 1] { child += 1 }
-            if a[root] < a[child] {
-                let t = a[root]
-                a[root] = a[child]
-                a[child] = t
-                root = child
-            } else {
-                return
-            }
-        }
-    }
-    var start = n / 2 - 1
-    while start >= 0 {
-        siftDown(start, n)
-        start -= 1
-    }
-    var end = n - 1
-    while end > 0 {
-        let t = a[0]
-        a[0] = a[end]
-        a[end] = t
-        siftDown(0, end)
-        end -= 1
-    }
 }

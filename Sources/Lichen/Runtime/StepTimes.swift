@@ -55,7 +55,7 @@ public final class StepTimes: @unchecked Sendable {
         guard n > 0 else { return (0, 0, 0, 0) }
         let cell = lcr_atomic_cell_size()
         for i in 0..<n { scratch[i] = lcr_atomic_u64_load_relaxed(ring + i * cell) }
-        StepTimes.heapSort(scratch, count: n)
+        heapSort(scratch, count: n)
         return (StepTimes.nearestRank(scratch, count: n, percent: 50),
                 StepTimes.nearestRank(scratch, count: n, percent: 99),
                 scratch[n - 1], n)
@@ -65,35 +65,5 @@ public final class StepTimes: @unchecked Sendable {
     static func nearestRank(_ values: UnsafeMutablePointer<UInt64>, count: Int, percent: Int) -> UInt64 {
         let rank = (percent * count + 99) / 100
         return values[max(1, min(count, rank)) - 1]
-    }
-
-    /// In-place heap sort (no allocation).
-    static func heapSort(_ a: UnsafeMutablePointer<UInt64>, count n: Int) {
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while 2 * root + 1 < end {
-                var child = 2 * root + 1
-                if child + 1 < end && a[child] < a[child + 1] { child += 1 }
-                if a[root] >= a[child] { return }
-                let t = a[root]
-                a[root] = a[child]
-                a[child] = t
-                root = child
-            }
-        }
-        guard n > 1 else { return }
-        var start = n / 2 - 1
-        while start >= 0 {
-            siftDown(start, n)
-            start -= 1
-        }
-        var end = n - 1
-        while end > 0 {
-            let t = a[0]
-            a[0] = a[end]
-            a[end] = t
-            siftDown(0, end)
-            end -= 1
-        }
     }
 }
