@@ -76,6 +76,28 @@ static pack_buffers *pack_buffers_get(dim_t mr, dim_t nr) {
     return buffers;
 }
 
+/* Packs `width` lines of a KC-deep panel for the micro-kernel: panel[l * width + i] is line
+ * i's element l (l < kc), zero for lines i >= used. Line i's element l sits at origin[i * ld + l]
+ * when the lines run along k in memory (k_contiguous), else at origin[l * ld + i]; either way
+ * the source is read in its stored order. */
+static void pack_panel(float *panel, const float *origin, int64_t ld, int k_contiguous, int64_t width,
+                       int64_t used, int64_t kc) {
+    if (k_contiguous) {
+        for (int64_t i = 0; i < width; i++) {
+            const float *src = origin + i * ld;
+            if (i < used) for (int64_t l = 0; l < kc; l++) panel[l * width + i] = src[l];
+            else for (int64_t l = 0; l < kc; l++) panel[l * width + i] = 0.0f;
+        }
+    } else {
+        for (int64_t l = 0; l < kc; l++) {
+            float *line = panel + l * width;
+            const float *src = origin + l * ld;
+            for (int64_t i = 0; i < used; i++) line[i] = src[i];
+            for (int64_t i = used; i < width; i++) line[i] = 0.0f;
+        }
+    }
+}
+
 static void lcr_sgemm_packed(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                              const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                              float *c, int64_t ldc) {
@@ -108,45 +130,21 @@ static void lcr_sgemm_packed(int trans_a, int trans_b, int64_t m, int64_t n, int
         for (int64_t pc = 0; pc < k; pc += PACK_KC) {
             const int64_t kc = k - pc < PACK_KC ? k - pc : PACK_KC;
             float be = pc == 0 ? beta : 1.0f;
-            // Pack op(B)[pc.., jc..] into KC x NR panels, zero-padded on the right.
+            // Pack op(B)[pc.., jc..] into KC x NR panels, zero-padded on the right: op(B)'s
+            // columns are B's rows when B is transposed (contiguous along k), else its columns.
             for (int64_t q = 0; q < nc; q += nr) {
-                float *panel = buffers->b + (q / nr) * nr * kc;
                 const int64_t cols = nc - q < nr ? nc - q : nr;
-                if (trans_b) {  // read op(B)'s columns (B's rows) in order
-                    for (int64_t jj = 0; jj < nr; jj++) {
-                        const float *src = b + (jc + q + jj) * ldb + pc;
-                        if (jj < cols) for (int64_t l = 0; l < kc; l++) panel[l * nr + jj] = src[l];
-                        else for (int64_t l = 0; l < kc; l++) panel[l * nr + jj] = 0.0f;
-                    }
-                } else {
-                    for (int64_t l = 0; l < kc; l++) {
-                        float *row = panel + l * nr;
-                        const float *src = b + (pc + l) * ldb + jc + q;
-                        for (int64_t jj = 0; jj < cols; jj++) row[jj] = src[jj];
-                        for (int64_t jj = cols; jj < nr; jj++) row[jj] = 0.0f;
-                    }
-                }
+                const float *origin = trans_b ? b + (jc + q) * ldb + pc : b + pc * ldb + jc + q;
+                pack_panel(buffers->b + (q / nr) * nr * kc, origin, ldb, trans_b, nr, cols, kc);
             }
             for (int64_t ic = 0; ic < m; ic += mc_max) {
                 const int64_t mc = m - ic < mc_max ? m - ic : mc_max;
-                // Pack op(A)[ic.., pc..] into MR x KC panels, zero-padded below.
+                // Pack op(A)[ic.., pc..] into MR x KC panels, zero-padded below: op(A)'s rows
+                // are A's rows when A is not transposed (contiguous along k), else its columns.
                 for (int64_t p = 0; p < mc; p += mr) {
-                    float *panel = buffers->a + (p / mr) * mr * kc;
                     const int64_t rows = mc - p < mr ? mc - p : mr;
-                    if (!trans_a) {  // read op(A)'s rows (A's rows) in order
-                        for (int64_t ii = 0; ii < mr; ii++) {
-                            const float *src = a + (ic + p + ii) * lda + pc;
-                            if (ii < rows) for (int64_t l = 0; l < kc; l++) panel[l * mr + ii] = src[l];
-                            else for (int64_t l = 0; l < kc; l++) panel[l * mr + ii] = 0.0f;
-                        }
-                    } else {
-                        for (int64_t l = 0; l < kc; l++) {
-                            float *col = panel + l * mr;
-                            const float *src = a + (pc + l) * lda + ic + p;
-                            for (int64_t ii = 0; ii < rows; ii++) col[ii] = src[ii];
-                            for (int64_t ii = rows; ii < mr; ii++) col[ii] = 0.0f;
-                        }
-                    }
+                    const float *origin = trans_a ? a + pc * lda + ic + p : a + (ic + p) * lda + pc;
+                    pack_panel(buffers->a + (p / mr) * mr * kc, origin, lda, !trans_a, mr, rows, kc);
                 }
                 for (int64_t q = 0; q < nc; q += nr) {
                     float *bp = buffers->b + (q / nr) * nr * kc;
