@@ -157,6 +157,28 @@ typedef struct lcr_kernel_table {
     /// (scratch of as many floats): im2col with vector row copies, then 8 x 8 register transposes.
     void (*im2row)(const struct lcr_conv_geometry_s *g, const float *img, float *rows, float *cols,
                    int64_t oy0, int64_t oy1);
+
+    /* -- direct quantized convolution and packed GEMV (layouts below, "Direct quantized
+     *    products"); qconv_native says whether these three are this table's own SIMD code
+     *    (1) or the portable body compiled for it (0): the inference path prefers them only
+     *    when native, and keeps the im2row + gemm path otherwise -- */
+    int qconv_native;
+    /// The activation panel of output rows oy0 ..< oy1 of a convolution with stride_w == 1,
+    /// quantized straight from the NCHW image: every position's im2row row (lcr_im2row's order)
+    /// as Q8_0 blocks byte-exact with quantize_row_q8_0, stored as lcr_qconv_acts_bytes says.
+    void (*qconv_acts)(const struct lcr_conv_geometry_s *g, const float *img, int64_t oy0, int64_t oy1, void *acts);
+    /// y = act(bias + W . x) over a panel from qconv_acts of `rows` output rows of width ow, for
+    /// n output channels of packed weights (lcr_qconv_pack_weights) with `depth` values each.
+    /// pool == 0: y[c * ldc + r * ow + x]; pool != 0 (rows even): 2 x 2 stride-2 max pooling
+    /// fused, y[c * ldc + (r / 2) * (ow / 2) + x / 2] (an odd last column is dropped, as a
+    /// 2 x 2 pool without padding drops it). bias may be NULL.
+    void (*qconv_gemm)(const void *packed, int64_t n, int64_t depth, const void *acts, int64_t rows, int64_t ow,
+                       const float *bias, float *y, int64_t ldc, int act, int pool);
+    /// y[j, i] = act(bias[i] + sum over blocks of d_w d_x (w . q8_0(x[j]))) for rows j < rows of
+    /// x [rows, k] (row stride k) against packed weights (lcr_qgemv_pack_weights) of n outputs;
+    /// y row stride ldy. scratch: lcr_qgemv_scratch_bytes(k) bytes, any alignment.
+    void (*qgemv)(const void *packed, const float *x, float *y, const float *bias, int64_t rows, int64_t n,
+                  int64_t k, int64_t ldy, int act, void *scratch);
 } lcr_kernel_table;
 
 /// The table for `isa`, or NULL when the CPU or this build does not support it.
@@ -229,6 +251,47 @@ typedef struct {
 } lcr_pool_geometry;
 
 void lcr_pool2d(const lcr_pool_geometry *g, const float *x, float *y, int is_max, int act);
+
+/* ---- Direct quantized products (Q8_0 / Q4_0 weights x Q8_0 activations, VPDPBUSD-shaped) ----
+ *
+ * Both products multiply unsigned activation codes (Q8_0 code + 128) by signed weight codes, four
+ * byte products per int32 lane, and start each block's int32 sum at the weight correction
+ * -128 * (sum of the block's weight codes), so the block sum is exactly sum(w * a). Weight blocks
+ * keep their codes (Q4_0: nibble - 8) and their fp16 scale (as the exact f32 value): packing
+ * never requantizes. Per block the sum is scaled by d_x and d_w and added in f32.
+ *
+ * Convolution panel (qconv_acts -> qconv_gemm): positions in lanes. Output row r of the panel
+ * has lcr_qconv_lanes(ow) slots (ow rounded up to 16; slot r * lanes + x is position x of that
+ * row, slots past ow hold code 128 and scale 0). For depth = nb * 32 values per position:
+ *   codes  uint32 [nb][slots / 16][8][16]  for block b, slots 16j ..< 16j + 16, the dwords of
+ *                                          codes 4t .. 4t + 3 (+128, byte i = value 4t + i)
+ *   scales float  [nb][slots]              the block's fp16 scale, as f32
+ * Convolution weights (lcr_qconv_pack_weights), channels broadcast against those lanes:
+ *   codes int8 [nb][n][32], then scales float [nb][n], then corrections int32 [nb][n].
+ *
+ * Packed GEMV weights (lcr_qgemv_pack_weights): channels in lanes, n padded to np (multiple of
+ * 16, padding channels zero), vectors of 16 channels taken in groups of up to 8 (group g:
+ * vectors 8g ..< min(8g + 8, np / 16), gv of them):
+ *   codes int8: group g at byte 8g * 16 * k, inside it [nb][8][gv][16][4] (channel lanes of 4 codes)
+ *   then scales float [nb][np], then corrections int32 [nb][np].
+ */
+static inline int64_t lcr_qconv_lanes(int64_t ow) { return (ow + 15) / 16 * 16; }
+static inline size_t lcr_qconv_acts_bytes(int64_t rows, int64_t ow, int64_t depth) {
+    const size_t slots = (size_t)(rows * lcr_qconv_lanes(ow));
+    return slots * (size_t)depth + slots * (size_t)(depth / LCR_QK) * 4;
+}
+static inline size_t lcr_qconv_weights_bytes(int64_t n, int64_t depth) { return (size_t)(n * (depth / LCR_QK)) * 40; }
+static inline int64_t lcr_qgemv_padded(int64_t n) { return (n + 15) / 16 * 16; }
+static inline size_t lcr_qgemv_weights_bytes(int64_t n, int64_t k) {
+    return (size_t)(lcr_qgemv_padded(n) * k) + (size_t)(lcr_qgemv_padded(n) * (k / LCR_QK)) * 8;
+}
+/// Activation codes (+128) and f32 scales of one row, and alignment slack.
+static inline size_t lcr_qgemv_scratch_bytes(int64_t k) { return (size_t)k + (size_t)(k / LCR_QK) * 4 + (size_t)k / LCR_QK * 34 + 128; }
+
+/// Packs Q8_0 (is_q4 == 0) or Q4_0 weight rows [n, depth] (depth % 32 == 0) for qconv_gemm.
+void lcr_qconv_pack_weights(const void *w, int is_q4, int64_t n, int64_t depth, void *packed);
+/// Packs Q8_0 / Q4_0 weight rows [n, k] for qgemv.
+void lcr_qgemv_pack_weights(const void *w, int is_q4, int64_t n, int64_t k, void *packed);
 
 /* ---- memory bandwidth probe (benchmarks) ----
  * Reads n floats with the widest loads the ISA has and returns their sum (so nothing is

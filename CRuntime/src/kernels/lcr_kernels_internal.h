@@ -21,6 +21,13 @@ extern const lcr_kernel_table lcr_kernel_table_avx512vnni;
 float lcr_read_bandwidth_probe_avx2(const float *x, int64_t n);
 void lcr_fp16_to_fp32_row_f16c(const lcr_fp16 *x, float *y, int64_t n);
 void lcr_fp32_to_fp16_row_f16c(const float *x, lcr_fp16 *y, int64_t n);
+void lcr_quantize_row_q8_0_avx2(const float *x, lcr_block_q8_0 *y, int64_t k);
+/* The VNNI table's direct quantized products (avx2/lcr_qconv_avx512.c). */
+void lcr_qconv_acts_avx512(const lcr_conv_geometry *g, const float *img, int64_t oy0, int64_t oy1, void *acts);
+void lcr_qconv_gemm_avx512(const void *packed, int64_t n, int64_t depth, const void *acts, int64_t rows, int64_t ow,
+                           const float *bias, float *y, int64_t ldc, int act, int pool);
+void lcr_qgemv_avx512(const void *packed, const float *x, float *y, const float *bias, int64_t rows, int64_t n,
+                      int64_t k, int64_t ldy, int act, void *scratch);
 #endif
 #if defined(__aarch64__)
 extern const lcr_kernel_table lcr_kernel_table_neon;

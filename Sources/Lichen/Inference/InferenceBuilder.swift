@@ -11,6 +11,9 @@ import CRuntime
 /// - batch norm that cannot be folded becomes a per-channel affine step, with a following relu;
 /// - relu, then max pooling: max pooling runs on relu's input and applies relu to its output
 ///   (`max(relu(x)) = relu(max(x))`), so relu touches a quarter of the values;
+/// - a direct quantized conv2d (`InferenceConvMethod.quantizedDirect`, folded and with its relu
+///   or not), then a 2 x 2 stride-2 unpadded max pooling: pooled in the convolution's epilogue
+///   (max, then bias and relu, which commute with it), so the full-size output is never stored;
 /// - flatten is a view of its input (no step).
 struct InferenceBuilder {
     let spec: ModelSpec
@@ -145,11 +148,19 @@ struct InferenceBuilder {
                     act = LCR_ACT_RELU
                     last += 1
                 }
+                var pool = false
+                if layer.kind == .conv2d, try directConv(i), follows(last + 1, last, .maxPool2d) {
+                    let p = spec.layers[last + 1]
+                    if p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2 && p.padH == 0 && p.padW == 0 {
+                        pool = true
+                        last += 1
+                    }
+                }
                 let input = inputStorage(i)
                 if layer.kind == .linear {
                     try addLinear(i, norm: norm, act: act, input: input, inShape: inputShape(i))
                 } else {
-                    try addConv(i, norm: norm, act: act, input: input, inShape: inputShape(i))
+                    try addConv(i, norm: norm, act: act, pool: pool ? last : -1, input: input, inShape: inputShape(i))
                 }
                 for j in i...last { storageOf[j] = storageOf[i] }
                 i = last + 1
@@ -251,6 +262,57 @@ struct InferenceBuilder {
         return (nil, UnsafeRawPointer(p), w.type, w.rowByteCount, biasPointer)
     }
 
+    /// Whether the table's direct quantized kernels are its own SIMD code (`qconv_native`).
+    var directKernels: Bool { kernels.table.pointee.qconv_native != 0 }
+
+    /// Whether conv layer `i` runs as `InferenceConvMethod.quantizedDirect`: quantized weights
+    /// in whole blocks, one group, stride 1 along the width, native direct kernels.
+    func directConv(_ i: Int) throws(LichenError) -> Bool {
+        let layer = spec.layers[i]
+        guard directKernels, layer.groups == 1, layer.kind == .conv1d || layer.strideW == 1 else { return false }
+        if layer.kind == .conv1d && layer.strideW != 1 { return false }
+        let w = try parameter(i, "weight")
+        return (w.type == .q8_0 || w.type == .q4_0) && w.shape.last % 32 == 0
+    }
+
+    /// The quantized weights (folded when `norm >= 0`) of a conv or linear layer packed for the
+    /// table's direct kernels (`lcr_qconv_pack_weights` for a convolution, else
+    /// `lcr_qgemv_pack_weights`), and its bias, in the arena's low end. A folded copy made only
+    /// as the packing's input is given back to the arena.
+    mutating func packedWeights(_ i: Int, norm: Int, rows: Int, depth: Int, convolution: Bool)
+        throws(LichenError) -> (packed: UnsafeRawPointer, bias: UnsafePointer<Float>?)
+    {
+        let mark = arena.lowEndMark()
+        let before = persistentBytes
+        let wb = try weightsAndBias(i, norm: norm, rows: rows, depth: depth)
+        guard let w = wb.quantized else {
+            throw .invalidModel(key: spec.layers[i].name + ".weight", value: wb.type.name, reason: "must be q8_0 or q4_0")
+        }
+        let isQ4: Int32 = wb.type == .q4_0 ? 1 : 0
+        let bytes = convolution ? Int(lcr_qconv_weights_bytes(Int64(rows), Int64(depth)))
+                                : Int(lcr_qgemv_weights_bytes(Int64(rows), Int64(depth)))
+        var staging = [UInt8](repeating: 0, count: bytes)
+        staging.withUnsafeMutableBytes { buffer in
+            if convolution {
+                lcr_qconv_pack_weights(w, isQ4, Int64(rows), Int64(depth), buffer.baseAddress)
+            } else {
+                lcr_qgemv_pack_weights(w, isQ4, Int64(rows), Int64(depth), buffer.baseAddress)
+            }
+        }
+        var biasValues: [Float] = []
+        if let b = wb.bias { biasValues = Array(UnsafeBufferPointer(start: b, count: rows)) }
+        // The mark was taken above, in this builder, so it is never ahead of the low end.
+        try arena.resetLowEnd(to: mark)
+        persistentBytes = before
+        let p = try arena.allocatePersistent(byteCount: bytes, alignment: 64)
+        persistentBytes += bytes
+        staging.withUnsafeBytes { source in
+            if let base = source.baseAddress { p.copyMemory(from: base, byteCount: bytes) }
+        }
+        let bias: UnsafePointer<Float>? = wb.bias == nil ? nil : try persistentFloats(biasValues)
+        return (UnsafeRawPointer(p), bias)
+    }
+
     mutating func persistentFloats(_ values: [Float]) throws(LichenError) -> UnsafePointer<Float> {
         let p = try arena.allocatePersistent(byteCount: max(values.count, 1) * 4, alignment: 64)
         persistentBytes += max(values.count, 1) * 4
@@ -259,7 +321,8 @@ struct InferenceBuilder {
         return UnsafePointer(floats)
     }
 
-    mutating func addConv(_ i: Int, norm: Int, act: Int32, input: Int, inShape: Shape) throws(LichenError) {
+    /// `pool` is the index of a fused 2 x 2 max pooling layer, or -1.
+    mutating func addConv(_ i: Int, norm: Int, act: Int32, pool: Int, input: Int, inShape: Shape) throws(LichenError) {
         let layer = spec.layers[i]
         let out = shapes[i]
         let is1d = layer.kind == .conv1d
@@ -281,6 +344,28 @@ struct InferenceBuilder {
         gg.channels = c / layer.groups
         conv.groupGeometry = gg.c
         conv.act = act
+        if try directConv(i) {
+            let packed = try packedWeights(i, norm: norm, rows: conv.outChannels, depth: conv.depth, convolution: true)
+            conv.method = .quantizedDirect
+            conv.packed = packed.packed
+            conv.bias = packed.bias
+            conv.weightType = try parameter(i, "weight").type
+            let oh = is1d ? 1 : out[1], ow = conv.positions / oh
+            conv.outputHeight = Int64(oh)
+            conv.outputWidth = Int64(ow)
+            conv.pool = pool >= 0
+            if conv.pool { conv.outPerSample = count(shapes[pool]) }
+            // Two output rows per chunk: the pooled pair, and a panel that stays in L1 for
+            // convolutions of this size (conv2 of the shipped CNN: 10.4 KiB).
+            conv.chunkRows = 2
+            read(input)
+            conv.input = input
+            conv.actsScratch = try scratch(bytes: Int(lcr_qconv_acts_bytes(2, Int64(ow), Int64(conv.depth))))
+            conv.output = newStorage(floatsPerSample: conv.outPerSample)
+            storageOf[i] = conv.output
+            steps.append(.conv(conv))
+            return
+        }
         let wb = try weightsAndBias(i, norm: norm, rows: conv.outChannels, depth: conv.depth)
         conv.weightsF32 = wb.f32
         conv.weightsQuantized = wb.quantized
@@ -321,6 +406,21 @@ struct InferenceBuilder {
         lin.outFeatures = layer.outputs
         lin.rowsPerSample = count(inShape) / max(inShape.last, 1)
         lin.act = act
+        let w = try parameter(i, "weight")
+        if directKernels && (w.type == .q8_0 || w.type == .q4_0) && lin.inFeatures % 32 == 0 {
+            let packed = try packedWeights(i, norm: norm, rows: lin.outFeatures, depth: lin.inFeatures, convolution: false)
+            lin.packed = packed.packed
+            lin.bias = packed.bias
+            lin.weightType = w.type
+            read(input)
+            lin.input = input
+            lin.gemmScratchBytes = Int(lcr_qgemv_scratch_bytes(Int64(lin.inFeatures)))
+            lin.gemmScratch = try scratch(bytes: lin.gemmScratchBytes)
+            lin.output = newStorage(floatsPerSample: count(shapes[i]))
+            storageOf[i] = lin.output
+            steps.append(.linear(lin))
+            return
+        }
         let wb = try weightsAndBias(i, norm: norm, rows: lin.outFeatures, depth: lin.inFeatures)
         lin.weightsF32 = wb.f32
         lin.weightsQuantized = wb.quantized

@@ -210,6 +210,22 @@ public final class InferenceModel {
                     }
                 }
                 table.transpose_bias_act(product, nil, y, Int64(p), Int64(oc), Int64(oc), c.act)
+            case .quantizedDirect:
+                guard let w = c.packed else { return }
+                let acts = scratchPointers[c.actsScratch]
+                let oh = Int(c.outputHeight), ow = Int(c.outputWidth)
+                // With the pool fused, an odd last output row has no partner and is not computed.
+                let end = c.pool ? oh / 2 * 2 : oh
+                let ldc = c.pool ? (oh / 2) * (ow / 2) : oh * ow
+                var oy0 = 0
+                while oy0 < end {
+                    let oy1 = min(end, oy0 + c.chunkRows)
+                    table.qconv_acts(&geometry, x, Int64(oy0), Int64(oy1), acts)
+                    let out = c.pool ? y + (oy0 / 2) * (ow / 2) : y + oy0 * ow
+                    table.qconv_gemm(w, Int64(oc), Int64(k), acts, Int64(oy1 - oy0), Int64(ow), c.bias, out, Int64(ldc), c.act,
+                                     c.pool ? 1 : 0)
+                    oy0 = oy1
+                }
             }
         }
     }
@@ -217,6 +233,11 @@ public final class InferenceModel {
     func runLinear(_ l: InferenceLinear, _ n: Int) {
         let rows = n * l.rowsPerSample
         let x = pointers[l.input], y = pointers[l.output]
+        if let p = l.packed {
+            table.qgemv(p, x, y, l.bias, Int64(rows), Int64(l.outFeatures), Int64(l.inFeatures), Int64(l.outFeatures), l.act,
+                        scratchPointers[l.gemmScratch])
+            return
+        }
         if let w = l.weightsF32 {
             if let bias = l.bias {
                 for r in 0..<rows { (y + r * l.outFeatures).update(from: bias, count: l.outFeatures) }

@@ -31,6 +31,12 @@ enum InferenceConvMethod {
     /// the bias (activations quantized to Q8_0 per row on the fly), then the table's
     /// `transpose_bias_act` back to NCHW with the activation.
     case quantized
+    /// q8_0 / q4_0 weights packed at load (`lcr_qconv_pack_weights`), groups 1, stride 1 along
+    /// the width, and a table whose direct kernels are its own SIMD code (`qconv_native`): per
+    /// chunk of output rows the table's `qconv_acts` quantizes the im2row rows straight from the
+    /// NCHW input (no f32 rows), and `qconv_gemm` writes NCHW with bias, activation and, when a
+    /// 2 x 2 stride-2 max pool follows, the pool (fused: the step's output is the pool's).
+    case quantizedDirect
 }
 
 struct InferenceConv {
@@ -58,6 +64,12 @@ struct InferenceConv {
     var chunkRows = 1
     var outputHeight: Int64 = 1
     var gemmScratchBytes = 0
+    /// Direct: packed weights, the activation panel scratch, the output width, and whether a
+    /// 2 x 2 stride-2 max pool is fused (output `[outChannels, outputHeight / 2, outputWidth / 2]`).
+    var packed: UnsafeRawPointer? = nil
+    var actsScratch = -1
+    var outputWidth: Int64 = 1
+    var pool = false
 }
 
 struct InferenceLinear {
@@ -70,6 +82,9 @@ struct InferenceLinear {
     var bias: UnsafePointer<Float>? = nil
     var gemmScratch = -1
     var gemmScratchBytes = 0
+    /// Quantized weights packed for the table's `qgemv` (when its direct kernels are native);
+    /// the activation is fused there.
+    var packed: UnsafeRawPointer? = nil
 }
 
 /// Batch norm on running statistics that could not be folded into a producer:

@@ -96,6 +96,9 @@ static LCR_AVX2 void quantize_row_q8_0_avx2(const float *x, lcr_block_q8_0 *y, i
     }
 }
 
+/* The same, for the AVX-512 kernels in lcr_qconv_avx512.c. */
+LCR_AVX2 void lcr_quantize_row_q8_0_avx2(const float *x, lcr_block_q8_0 *y, int64_t k) { quantize_row_q8_0_avx2(x, y, k); }
+
 static LCR_AVX2 void quantize_row_q4_0_avx2(const float *x, lcr_block_q4_0 *y, int64_t k) {
     const int64_t nb = k / LCR_QK;
     const __m256 sign_mask = _mm256_set1_ps(-0.0f);
@@ -545,6 +548,12 @@ static LCR_AVX2 void channel_stats_avx2(const float *x, int64_t batch, int64_t c
 #define LCR_IN_TARGET LCR_AVX2
 #include "../portable/lcr_infer_body.h"
 
+/* ---- direct quantized products: the portable body compiled for AVX2 (the VNNI table has its own) ---- */
+
+#define LCR_QC_NAME(x) x##_avx2
+#define LCR_QC_TARGET LCR_AVX2
+#include "../portable/lcr_qconv_body.h"
+
 /* ---- bandwidth probe: 256-bit loads into eight accumulators ---- */
 
 LCR_AVX2 float lcr_read_bandwidth_probe_avx2(const float *x, int64_t n) {
@@ -574,6 +583,7 @@ const lcr_kernel_table lcr_kernel_table_avx2 = {
     .sgemv = sgemv_avx2,
     LCR_EW_TABLE_ENTRIES,
     LCR_IN_TABLE_ENTRIES,
+    LCR_QC_TABLE_ENTRIES,
 };
 
 /* ======== AVX-512 VNNI (VPDPBUSD on 256-bit registers) ======== */
@@ -927,6 +937,10 @@ const lcr_kernel_table lcr_kernel_table_avx512vnni = {
     .sgemv = sgemv_avx2,
     LCR_EW_TABLE_ENTRIES,
     LCR_IN_TABLE_ENTRIES,
+    .qconv_native = 1,
+    .qconv_acts = lcr_qconv_acts_avx512,
+    .qconv_gemm = lcr_qconv_gemm_avx512,
+    .qgemv = lcr_qgemv_avx512,
 };
 
 #endif /* __x86_64__ */

@@ -198,6 +198,10 @@ float lcr_read_bandwidth_probe_neon(const float *x, int64_t n) {
 #define LCR_IN_TARGET
 #include "../portable/lcr_infer_body.h"
 
+#define LCR_QC_NAME(x) x##_neon
+#define LCR_QC_TARGET
+#include "../portable/lcr_qconv_body.h"
+
 /* Quantized products, twice. */
 #define LCR_NEON_DOT 0
 #define LCR_NN(x) x##_neon
@@ -227,6 +231,7 @@ const lcr_kernel_table lcr_kernel_table_neon = {
     .sgemv = sgemv_neon,
     LCR_EW_TABLE_ENTRIES,
     LCR_IN_TABLE_ENTRIES,
+    LCR_QC_TABLE_ENTRIES,
 };
 
 const lcr_kernel_table lcr_kernel_table_neon_dotprod = {
@@ -244,6 +249,7 @@ const lcr_kernel_table lcr_kernel_table_neon_dotprod = {
     .sgemv = sgemv_neon,
     LCR_EW_TABLE_ENTRIES,
     LCR_IN_TABLE_ENTRIES,
+    LCR_QC_TABLE_ENTRIES,
 };
 
 #endif /* __aarch64__ */

@@ -246,6 +246,10 @@ static void sgemv_portable(const float *w, const float *x, float *y, int64_t m, 
 #define LCR_IN_TARGET
 #include "lcr_infer_body.h"
 
+#define LCR_QC_NAME(x) x##_portable
+#define LCR_QC_TARGET
+#include "lcr_qconv_body.h"
+
 const lcr_kernel_table lcr_kernel_table_portable = {
     .isa = LCR_ISA_PORTABLE,
     .quantize_row_q8_0 = lcr_quantize_row_q8_0_portable,
@@ -261,6 +265,7 @@ const lcr_kernel_table lcr_kernel_table_portable = {
     .sgemv = sgemv_portable,
     LCR_EW_TABLE_ENTRIES,
     LCR_IN_TABLE_ENTRIES,
+    LCR_QC_TABLE_ENTRIES,
 };
 
 /* ---- im2col / col2im ---- */
