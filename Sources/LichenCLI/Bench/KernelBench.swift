@@ -65,14 +65,30 @@ struct KernelBench {
     static let gemmShapes: [(Int, Int, Int)] = [(1, 784, 256), (32, 3136, 128), (256, 256, 256), (1024, 1024, 1024)]
     static let quickGemmShapes: [(Int, Int, Int)] = [(1, 784, 256), (32, 3136, 128), (256, 256, 256)]
 
+    /// The groups `--only` selects; the read-bandwidth probe runs in every case.
+    enum Family: String, CaseIterable {
+        case gemm      // sgemm, sgemv, quantized GEMM and gemm_t at the model shapes
+        case gemv      // batch-1 products at 8192x8192, each alternated with the probe
+        case row       // quantize, dequantize, dot, elementwise, softmax, channel stats
+        case im2col    // im2col / col2im
+    }
+
+    /// Every instruction set name CRuntime knows (supported on this CPU or not).
+    static var isaNames: [String] {
+        (0..<Int(LCR_ISA_COUNT.rawValue)).map { String(cString: lcr_isa_name(lcr_isa(rawValue: UInt32($0)))) }
+    }
+
     var minSeconds: Double
     var quick: Bool
+    var families: Set<Family>
     var tables: [UnsafePointer<lcr_kernel_table>]
     var progress: (String) -> Void
 
-    init(minSeconds: Double, quick: Bool, isaNames: [String]?, progress: @escaping (String) -> Void) throws {
+    init(minSeconds: Double, quick: Bool, isaNames: [String]?, families: Set<Family> = Set(Family.allCases),
+         progress: @escaping (String) -> Void) throws {
         self.minSeconds = minSeconds
         self.quick = quick
+        self.families = families
         self.progress = progress
         var tables: [UnsafePointer<lcr_kernel_table>] = []
         for raw in 0..<Int(LCR_ISA_COUNT.rawValue) {
@@ -92,12 +108,14 @@ struct KernelBench {
         let probeBuffer = FloatBuffer(count: Self.probeCount(quick: quick), seed: 1)
         let probe = bandwidthProbe(probeBuffer)
         results.append(probe)
-        for (n, k, m) in quick ? Self.quickGemmShapes : Self.gemmShapes {
-            results += gemm(n: n, k: k, m: m)
+        if families.contains(.gemm) {
+            for (n, k, m) in quick ? Self.quickGemmShapes : Self.gemmShapes {
+                results += gemm(n: n, k: k, m: m)
+            }
         }
-        results += gemv(m: quick ? 4096 : 8192, k: quick ? 4096 : 8192, probe: probeBuffer)
-        results += rowKernels(count: 1 << 20)
-        results += im2col()
+        if families.contains(.gemv) { results += gemv(m: quick ? 4096 : 8192, k: quick ? 4096 : 8192, probe: probeBuffer) }
+        if families.contains(.row) { results += rowKernels(count: 1 << 20) }
+        if families.contains(.im2col) { results += im2col() }
         return results
     }
 

@@ -29,14 +29,22 @@ struct BenchCommand: ParsableCommand {
         var quick = false
 
         @Option(name: .long, parsing: .upToNextOption,
-                help: ArgumentHelp("Instruction sets to run (portable, avx2, neon, neon-dotprod); default: all supported.",
+                help: ArgumentHelp("Instruction sets to run (\(KernelBench.isaNames.joined(separator: ", "))); default: all supported.",
                                    valueName: "isa"))
         var isa: [String] = []
 
+        @Option(name: .long, parsing: .upToNextOption,
+                help: ArgumentHelp("Kernel families to run (\(KernelBench.Family.allCases.map(\.rawValue).joined(separator: ", "))); "
+                                   + "default: all. The read-bandwidth probe always runs.", valueName: "family"))
+        var only: [String] = []
+
         func validate() throws {
             guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
-            for name in isa where !["portable", "avx2", "neon", "neon-dotprod"].contains(name) {
-                throw ValidationError("unknown instruction set '\(name)' (portable, avx2, neon, neon-dotprod)")
+            for name in isa where !KernelBench.isaNames.contains(name) {
+                throw ValidationError("unknown instruction set '\(name)' (\(KernelBench.isaNames.joined(separator: ", ")))")
+            }
+            for name in only where KernelBench.Family(rawValue: name) == nil {
+                throw ValidationError("unknown kernel family '\(name)' (\(KernelBench.Family.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
         }
 
@@ -45,6 +53,7 @@ struct BenchCommand: ParsableCommand {
             log("warning: this is a debug build; benchmark figures need `swift build -c release`")
             #endif
             let bench = try KernelBench(minSeconds: seconds, quick: quick, isaNames: isa.isEmpty ? nil : isa,
+                                        families: only.isEmpty ? Set(KernelBench.Family.allCases) : Set(only.compactMap(KernelBench.Family.init)),
                                         progress: { log("bench: " + $0) })
             if bench.tables.isEmpty {
                 log("error: none of the requested instruction sets is supported on this CPU")

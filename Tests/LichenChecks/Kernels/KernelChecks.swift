@@ -85,7 +85,10 @@ let kernelChecks: [Check] = [
     Check("Kernels/Gemm", "quantized GEMM and GEMV (with and without bias) match the naive product in every table") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 4)
-            let shapes = [(1, 1, 32), (1, 17, 96), (5, 3, 288), (3, 17, 32), (9, 13, 64), (17, 70, 96), (1, 67, 160)]
+            // n = 1 rows (m) cover the GEMV's 8-row passes with and without a next pass to prefetch,
+            // its 4-row and single-row tails; odd block counts (k / 32) included.
+            let shapes = [(1, 1, 32), (1, 17, 96), (5, 3, 288), (3, 17, 32), (9, 13, 64), (17, 70, 96), (1, 67, 160),
+                          (1, 8, 32), (1, 16, 224), (1, 31, 96), (1, 12, 64)]
             for kernels in supportedKernels {
                 for (n, m, k) in shapes {
                     let wv = CheckMemory.floats(rng.floats(m * k)), xv = CheckMemory.floats(rng.floats(n * k, -2, 2))

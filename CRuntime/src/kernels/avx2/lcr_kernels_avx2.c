@@ -23,7 +23,7 @@
 /* Full unrolling keeps the tile's accumulators in registers (both gcc and clang honour it). */
 #define LCR_UNROLL _Pragma("GCC unroll 8")
 
-/* Blocks ahead a streaming GEMV prefetches (16 * 34 B = 544 B per weight row). */
+/* Blocks ahead the single-column GEMM tile (NR = 1) prefetches in each weight row (32 * 34 B = 1088 B). */
 #define LCR_PREFETCH_BLOCKS 32
 
 #define LCR_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -300,7 +300,14 @@ LCR_AVX2_INLINE void tile_q4_0_avx2(const lcr_block_q4_0 *w, const lcr_block_q8_
  * Batch 1 streams every weight byte from memory once, so the product has to keep up with
  * memory: 8 rows per pass share each activation block's loads and per-block setup, and keep
  * 8 independent accumulator chains. The activation is quantized once into scratch with its
- * block scales already converted to fp32 (ad[]) and, for VNNI, its correction term (ac[]). */
+ * block scales already converted to fp32 (ad[]) and, for VNNI, its correction term (ac[]).
+ *
+ * The 8 rows of a pass are 8 short streams (one row of Q8_0 at k = 8192 is 8.5 KiB), and the
+ * hardware prefetchers start over on every stream and every 4 KiB page, so on their own they
+ * keep too few misses in flight to use the memory bandwidth one core has. The next pass's 8
+ * rows are one contiguous range, so each block step also prefetches its share of that range
+ * into L2 (one 8-row block column's bytes, in 64-byte lines): memory is read one pass ahead
+ * as a single sequential stream and the pass itself finds its rows in L2. */
 typedef struct {
     const lcr_block_q8_0 *q;  // activation blocks (codes; d unused after preparation)
     const float *d;           // activation block scales, fp32
@@ -319,11 +326,18 @@ LCR_AVX2_INLINE lcr_gemv_acts gemv_prepare_avx2(const float *x, int64_t k, void 
 
 #define LCR_GEMV_MR 8
 
+/* Prefetch one block step's share of the next pass: `step` bytes starting at p, as the
+ * ceil(step / 64) lines that, over consecutive steps, cover the range without gaps. */
+LCR_AVX2_INLINE void gemv_prefetch(const char *p, const int step) {
+    LCR_UNROLL for (int l = 0; l < (step + 63) / 64; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+}
+
 LCR_AVX2_INLINE void gemv_tile_q8_0_avx2(const lcr_block_q8_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
-                                         float *y, const float *bias) {
+                                         float *y, const float *bias, const char *pf) {
     __m256 acc[LCR_GEMV_MR];
     LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        if (MR == LCR_GEMV_MR) gemv_prefetch(pf + b * (LCR_GEMV_MR * sizeof *w), LCR_GEMV_MR * sizeof *w);
         const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
         const __m256i aa = _mm256_abs_epi8(av);
         const __m256 da = _mm256_set1_ps(a.d[b]);
@@ -338,11 +352,12 @@ LCR_AVX2_INLINE void gemv_tile_q8_0_avx2(const lcr_block_q8_0 *w, lcr_gemv_acts 
 }
 
 LCR_AVX2_INLINE void gemv_tile_q4_0_avx2(const lcr_block_q4_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
-                                         float *y, const float *bias) {
+                                         float *y, const float *bias, const char *pf) {
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc[LCR_GEMV_MR];
     LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        if (MR == LCR_GEMV_MR) gemv_prefetch(pf + b * (LCR_GEMV_MR * sizeof *w), LCR_GEMV_MR * sizeof *w);
         const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
         const __m256i a8 = _mm256_maddubs_epi16(eight, av);
         const __m256 da = _mm256_set1_ps(a.d[b]);
@@ -356,13 +371,18 @@ LCR_AVX2_INLINE void gemv_tile_q4_0_avx2(const lcr_block_q4_0 *w, lcr_gemv_acts 
     LCR_UNROLL for (int r = 0; r < MR; r++) y[r] = hsum8(acc[r]) + (bias ? bias[r] : 0.0f);
 }
 
-/* Rows in tiles of 8, then 4, then single rows. */
+/* Rows in tiles of 8, then 4, then single rows. An 8-row tile prefetches the next 8 rows when
+ * they are all there, else its own rows (already on their way: a few redundant hints, and no
+ * address past the end of w); the short tail tiles do not prefetch. */
 #define LCR_GEMV_DRIVER(TILE)                                                                           \
     do {                                                                                                \
         int64_t i = 0;                                                                                  \
-        for (; i + 8 <= m; i += 8) TILE(w + i * nb, a, nb, 8, y + i, bias ? bias + i : NULL);           \
-        for (; i + 4 <= m; i += 4) TILE(w + i * nb, a, nb, 4, y + i, bias ? bias + i : NULL);           \
-        for (; i < m; i++) TILE(w + i * nb, a, nb, 1, y + i, bias ? bias + i : NULL);                   \
+        for (; i + 8 <= m; i += 8) {                                                                    \
+            const int64_t ahead = i + 16 <= m ? i + 8 : i;                                              \
+            TILE(w + i * nb, a, nb, 8, y + i, bias ? bias + i : NULL, (const char *)(w + ahead * nb));  \
+        }                                                                                               \
+        for (; i + 4 <= m; i += 4) TILE(w + i * nb, a, nb, 4, y + i, bias ? bias + i : NULL, NULL);     \
+        for (; i < m; i++) TILE(w + i * nb, a, nb, 1, y + i, bias ? bias + i : NULL, NULL);             \
     } while (0)
 
 static LCR_AVX2 void gemv_q8_0_avx2(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
@@ -818,8 +838,8 @@ static LCR_VNNI void gemm_panel_vnni(const void *w, int is_q4, const float *x, f
  * VNNI GEMV (n == 1): 8 weight rows per pass, no repacking. Per row and block: one load, one
  * xor (Q8_0) or nibble unpack (Q4_0), one VPDPBUSD started from the activation block's
  * correction (-128 or -8 times the sum of its codes, in lane 0; the lanes are summed at the
- * end anyway), one convert and one multiply-add with d_w * d_x. Hardware prefetch follows
- * the 8 row streams well; a software prefetch here measured slower.
+ * end anyway), one convert and one multiply-add with d_w * d_x. The next pass's rows are
+ * prefetched into L2 as in the AVX2 GEMV (gemv_prefetch).
  */
 LCR_VNNI_INLINE lcr_gemv_acts gemv_prepare_vnni(const float *x, int64_t k, void *scratch) {
     const int64_t nb = k / LCR_QK;
@@ -839,13 +859,15 @@ LCR_VNNI_INLINE lcr_gemv_acts gemv_prepare_vnni(const float *x, int64_t k, void 
 /* FLIP: Q8_0 (weights + 128 as the unsigned side, correction -128 * sum(a)); else Q4_0
  * (nibbles as the unsigned side, correction -8 * sum(a)). */
 LCR_VNNI_INLINE void gemv_tile_vnni(const void *wp, int is_q4, lcr_gemv_acts a, int64_t nb, const int MR,
-                                    float *y, const float *bias) {
+                                    float *y, const float *bias, const char *pf) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     const lcr_block_q8_0 *w8 = (const lcr_block_q8_0 *)wp;
     const lcr_block_q4_0 *w4 = (const lcr_block_q4_0 *)wp;
+    const int step = LCR_GEMV_MR * (int)(is_q4 ? sizeof *w4 : sizeof *w8);
     __m256 acc[LCR_GEMV_MR];
     LCR_UNROLL for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        if (MR == LCR_GEMV_MR) gemv_prefetch(pf + b * step, step);
         const __m256i av = _mm256_loadu_si256((const __m256i *)a.q[b].qs);
         const __m256i corr = _mm256_zextsi128_si256(_mm_cvtsi32_si128(a.c[b] * (is_q4 ? -8 : -128)));
         const __m256 da = _mm256_set1_ps(a.d[b]);
@@ -868,13 +890,13 @@ LCR_VNNI_INLINE void gemv_tile_vnni(const void *wp, int is_q4, lcr_gemv_acts a, 
 }
 
 LCR_VNNI_INLINE void gemv_tile_q8_0_vnni(const lcr_block_q8_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
-                                         float *y, const float *bias) {
-    gemv_tile_vnni(w, 0, a, nb, MR, y, bias);
+                                         float *y, const float *bias, const char *pf) {
+    gemv_tile_vnni(w, 0, a, nb, MR, y, bias, pf);
 }
 
 LCR_VNNI_INLINE void gemv_tile_q4_0_vnni(const lcr_block_q4_0 *w, lcr_gemv_acts a, int64_t nb, const int MR,
-                                         float *y, const float *bias) {
-    gemv_tile_vnni(w, 1, a, nb, MR, y, bias);
+                                         float *y, const float *bias, const char *pf) {
+    gemv_tile_vnni(w, 1, a, nb, MR, y, bias, pf);
 }
 
 static LCR_VNNI void gemv_q8_0_vnni(const lcr_block_q8_0 *w, const float *x, float *y, const float *bias,
