@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The CLI contract of `lichen bench adapt`: one JSON document with a result per method and
-/// protocol, consistent figures. (Speeds are not asserted: timing belongs to the benchmark.)
+/// protocol (frame mode once per prediction), consistent figures. (Speeds are not asserted: timing belongs to the benchmark.)
 @Suite("lichen bench adapt")
 struct AdaptBenchTests {
     @Test func jsonHasEveryMethodAndProtocol() throws {
@@ -13,8 +13,10 @@ struct AdaptBenchTests {
         let doc = try AdaptCommandTests.json(r)
         #expect(doc["benchmark"] as? String == "adapt")
         let results = try #require(doc["results"] as? [[String: Any]])
-        let keys = results.map { "\($0["method"] as? String ?? "?") \($0["protocol"] as? String ?? "?")" }
-        #expect(keys == ["source frame", "source batch", "tent frame", "tent batch"])
+        let keys = results.map { x in
+            "\(x["method"] as? String ?? "?") \(x["protocol"] as? String ?? "?")" + ((x["frame_predict"] as? String).map { " " + $0 } ?? "")
+        }
+        #expect(keys == ["source frame window", "source frame saved", "source batch", "tent frame window", "tent frame saved", "tent batch"])
         var persistent: [String: Int] = [:]
         for (i, x) in results.enumerated() {
             let p50 = try #require(x["p50_ms"] as? Double), p99 = try #require(x["p99_ms"] as? Double)
@@ -29,12 +31,15 @@ struct AdaptBenchTests {
             persistent[keys[i]] = x["persistent_bytes"] as? Int
         }
         // Tent keeps snapshots and Adam moments of its trainables on top of what source holds.
-        #expect((persistent["tent frame"] ?? 0) > (persistent["source frame"] ?? 0), "\(persistent)")
+        #expect((persistent["tent frame window"] ?? 0) > (persistent["source frame window"] ?? 0), "\(persistent)")
+        // The saved prediction adds the saved statistics (and nothing for source).
+        #expect((persistent["tent frame saved"] ?? 0) > (persistent["tent frame window"] ?? 0), "\(persistent)")
+        #expect(persistent["source frame saved"] == persistent["source frame window"], "\(persistent)")
         #expect((persistent["tent batch"] ?? 0) > (persistent["source batch"] ?? 0), "\(persistent)")
     }
 
     @Test func usageErrors() throws {
-        for args in [["--methods", "nope"], ["--window", "0"], ["--frames", "0"], ["--every", "0"]] {
+        for args in [["--methods", "nope"], ["--window", "0"], ["--frames", "0"], ["--every", "0"], ["--frame-predict", "batch"]] {
             let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", "/nonexistent"] + args)
             #expect(r.status == 2, "\(args): status \(r.status)")
         }

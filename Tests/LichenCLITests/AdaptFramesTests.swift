@@ -137,9 +137,30 @@ struct AdaptFramesTests {
         #expect(!table.stderr.contains("["), "no progress bar when stderr is not a terminal: \(table.stderr)")
     }
 
+    /// --frame-predict: both predictions run the same schedule (the same adaptation steps) and
+    /// say which they used; with every = window BN-adapt's adaptation frames are predicted by
+    /// the same step in both, and source does not depend on it at all.
+    @Test func framePrediction() throws {
+        let f = try Fixture()
+        var docs: [String: [String: Any]] = [:]
+        for prediction in ["saved", "window"] {
+            docs[prediction] = try Self.adapt(f, ["--compare", "source,bn", "--window", "4", "--every", "4", "--frame-predict", prediction])
+            #expect(docs[prediction]?["frame_predict"] as? String == prediction)
+        }
+        let defaulted = try Self.adapt(f, ["--method", "bn", "--window", "4"])
+        #expect(defaulted["frame_predict"] as? String == "saved", "the default prediction")
+        let saved = try Self.methods(try #require(docs["saved"])), window = try Self.methods(try #require(docs["window"]))
+        #expect(try Self.errors(saved[0]["domains"]) == Self.errors(window[0]["domains"]), "source ignores the prediction")
+        let steps = (2 * Self.perDomain - 4) / 4 + 1
+        #expect(saved[1]["adaptation_steps"] as? Int == steps && window[1]["adaptation_steps"] as? Int == steps)
+        let batch = try Self.adapt(f, ["--method", "source", "--batch", "8"])
+        #expect(batch["frame_predict"] is NSNull, "no frame prediction in batch mode")
+    }
+
     @Test func usageErrors() throws {
         for args in [["--window", "4", "--batch", "8"], ["--every", "2"], ["--window", "0"], ["--window", "4", "--every", "0"],
-                     ["--passes", "0"], ["--guard", "0"], ["--guard", "-1"], ["--reset-every", "0"], ["--guard-window", "0"]] {
+                     ["--passes", "0"], ["--guard", "0"], ["--guard", "-1"], ["--reset-every", "0"], ["--guard-window", "0"],
+                     ["--frame-predict", "saved"], ["--window", "4", "--frame-predict", "batch"]] {
             let r = try CLIRunner.run(["adapt", "--model", AdaptCommandTests.model, "--stream", "/nonexistent.stream", "--method", "bn"] + args)
             #expect(r.status == 2, "\(args): status \(r.status), stderr \(r.stderr)")
         }

@@ -230,7 +230,8 @@ public final class AdaptationSession {
             stepCount += 1
             return z
         }
-        let out = try graph.forward(input: input)
+        // Saved statistics (when reserved) let frame mode predict single frames between steps.
+        let out = try graph.forward(input: input, statistics: .computedAndSaved)
         guard let loss, let logits, let logitGradient else {
             stepCount += 1
             lastLoss = 0

@@ -232,7 +232,7 @@ public final class CoTTA {
         // 2–3. Teacher logits, augmentation-averaged when the gate fires.
         try teacherGraph.load(teacher)
         let zHat = try output.leadingRows(0, count: n)
-        try zHat.copy(from: try teacherGraph.graph.forward(input: input))
+        try zHat.copy(from: try teacherGraph.graph.forward(input: input, statistics: .computedAndSaved))
         let fires = confidence < configuration.threshold
         if fires {
             let x = try augmented.leadingRows(0, count: n)

@@ -3,43 +3,93 @@
 /// `every` frames (research/tta.md §4.5, the sliding window of mariodoebler's `base.py` at
 /// batch size 1).
 ///
-/// Every frame goes into a ring buffer of `window` frames allocated at construction. The
-/// prediction for frame t comes from a forward over the window ending at t (the last
-/// min(t, window) frames, t included), so batch-statistics normalisation sees a full batch:
+/// Every frame goes into a ring buffer of `window` frames allocated at construction. On an
+/// adaptation frame (t >= window and (t - window) a multiple of `every`) the window goes
+/// through `session.step(batch:)`: the prediction is the row of frame t in the logits of that
+/// step, computed before the update (the online protocol of tta.md §1). Any other frame is
+/// predicted without an update, in one of two ways (`Prediction`):
 ///
-/// - on an adaptation frame (t >= window and (t - window) is a multiple of `every`) the
-///   window goes through `session.step(batch:)`: the prediction is the row of frame t in the
-///   logits of that step, computed before the update (the online protocol of tta.md §1);
-/// - on any other frame the window goes through the session's graph without an update.
-///   Source (running statistics: each row independent of the others) forwards frame t alone.
+/// - `.saved` (the default): a batch-1 forward of frame t that normalises every batch norm
+///   layer with the batch statistics saved by the last forward over a full window (the
+///   adaptation step's own forward; `Graph.forward(input:statistics:)`). A frame then costs one
+///   batch-1 forward plus the update every K frames, instead of a forward over the whole window.
+///   The prediction follows the method's batch rule where one batch-1 forward per model does:
+///   BN-adapt and Tent the session's graph; CoTTA the EMA teacher (its clean-batch forward's
+///   statistics; the teacher values after the last EMA); RMT student + teacher logits, each
+///   with its own saved statistics.
+/// - `.window`: a forward over the window ending at t (the last min(t, window) frames, t
+///   included), so batch statistics are those of that very window; for CoTTA and RMT this is
+///   the student alone. Exact, but every frame costs a window-sized forward.
+///
+/// Source (running statistics: each row independent of the others) forwards frame t alone in
+/// both.
+///
+/// `.saved` is the default: between updates a frame costs one batch-1 forward per predicting
+/// model instead of a forward over B frames, which is what lets frame mode keep up with a
+/// stream; the speed and error of both, measured, are in Adaptation/README.md.
 ///
 /// With `every == window` the adaptation frames are t = window, 2·window, ...: the session
 /// steps on exactly the disjoint batches of the papers' batch protocol, so the parameters
-/// follow the same path as `step(batch:)` over those batches (the predictions of the other
-/// frames differ: each one sees only the frames up to itself, not the rest of its batch).
+/// follow the same path as `step(batch:)` over those batches in both prediction modes (the
+/// predictions of the other frames differ: each one sees only the frames up to itself, not
+/// the rest of its batch).
 ///
 /// Departures, written down:
 /// - The ring keeps frames in arrival order modulo `window`, not in time order. Batch
 ///   statistics, the mean entropy and every per-sample operation are invariant under a
 ///   permutation of the batch rows, so the window is never rearranged (no copy per frame).
 /// - No adaptation happens before the window is full (the reference likewise waits for a full
-///   window); predictions before that use the partial window.
-/// - Between adaptation frames the prediction is the session graph's forward: for methods
-///   whose prediction combines several models (a teacher's logits) this is the student alone.
+///   window); predictions before that use the partial window (`.saved`: with the models named
+///   above, saving nothing).
+/// - `.saved`: the statistics come from the step's forward, before its update, so the frames
+///   after it are normalised with statistics of the pre-update parameters, used with the
+///   post-update γ, β (and, for CoTTA's teacher, the pre-EMA teacher's statistics with the
+///   post-EMA values); and they describe the window of the last adaptation frame, up to
+///   K − 1 frames old. After a reset of the trainables (`reset()`, or `session.reset()` by a
+///   collapse guard, seen as a change of `session.stepCount`) the next frame is predicted from
+///   its full window, which saves fresh statistics.
+/// - `.saved`, CoTTA: the prediction is the teacher's single forward; the anchor's confidence
+///   gate and the N augmented teacher passes (N + 2 forwards) are not run between updates.
 ///
 /// Bad input (wrong element type, a frame whose shape is neither the model's input shape nor
 /// `[1, input shape...]`, NaN or infinity) throws before anything changes: the ring, the
 /// counts and the model stay as they were; `rejectedFrameCount` counts such frames.
 ///
-/// - Note: Construction allocates the ring from the arena; `step(frame:)` and `reset()`
-///   allocate nothing.
+/// - Note: Construction allocates the ring (and, for `.saved`, the saved statistics and a
+///   logit row) from the arena; `step(frame:)` and `reset()` allocate nothing.
 public final class FrameAdapter {
+    /// How frames between adaptation steps are predicted.
+    public enum Prediction: Sendable, Equatable {
+        /// A forward over the window ending at the frame (exact batch statistics).
+        case window
+        /// A batch-1 forward normalised with the statistics saved from the last full window.
+        case saved
+
+        /// "window" or "saved", as the CLI spells it.
+        public var name: String {
+            switch self {
+            case .window: return "window"
+            case .saved: return "saved"
+            }
+        }
+
+        public init?(name: String) {
+            switch name {
+            case "window": self = .window
+            case "saved": self = .saved
+            default: return nil
+            }
+        }
+    }
+
     /// The method, its graph and its trainables.
     public let session: AdaptationSession
     /// B: frames per window (at most the session's batch size).
     public let window: Int
     /// K: frames between two adaptation steps.
     public let every: Int
+    /// How frames between adaptation steps are predicted.
+    public let prediction: Prediction
     /// Frames accepted since construction (a reset of the trainables does not clear it).
     public private(set) var frameCount = 0
     /// Adaptation steps taken (calls of `session.step(batch:)`).
@@ -48,6 +98,8 @@ public final class FrameAdapter {
     public private(set) var rejectedFrameCount = 0
     /// Whether the last accepted frame was an adaptation frame.
     public private(set) var lastFrameAdapted = false
+    /// Frames predicted by a batch-1 forward with saved statistics (`.saved`).
+    public private(set) var savedPredictionCount = 0
 
     /// [window, input shape...]: the last `window` frames, frame t at row (t - 1) % window.
     private let ring: TensorView
@@ -59,14 +111,27 @@ public final class FrameAdapter {
     private var next = 0
     /// Frames since the last window clear (the adaptation schedule counts from there).
     private var sinceClear = 0
+    /// `.saved`: [1, classes], RMT's student + teacher logits of a frame.
+    private let sum: TensorView?
+    /// `.saved`: whether the saved statistics belong to the current trainables, and the
+    /// session's step count when they were saved (a different count means a reset since).
+    private var statisticsCurrent = false
+    private var statisticsStep = 0
+    /// `.saved`, CoTTA: whether the teacher graph's slots hold the teacher's current values.
+    private var teacherLoaded = false
 
     /// - Parameters:
     ///   - session: the method to run; its batch size must be at least `window`.
     ///   - window: B, 1...session.batchSize.
     ///   - every: K, >= 1 (K = B gives the batch protocol's updates).
-    ///   - arena: where the ring comes from (window × frame values × 4 bytes).
+    ///   - prediction: how frames between adaptation steps are predicted.
+    ///   - arena: where the ring comes from (window × frame values × 4 bytes), and for `.saved`
+    ///     the saved statistics (2 × channels floats per batch norm layer of each predicting
+    ///     graph) and one logit row.
     /// - Throws: `.invalidArgument(name: "window" | "every", ...)`; `.budgetExceeded`.
-    public init(session: AdaptationSession, window: Int, every: Int, arena: Arena) throws(LichenError) {
+    public init(
+        session: AdaptationSession, window: Int, every: Int, prediction: Prediction = .saved, arena: Arena
+    ) throws(LichenError) {
         guard window >= 1 && window <= session.batchSize else {
             throw .invalidArgument(name: "window", value: window, reason: "must be in 1...the session's batch size")
         }
@@ -74,6 +139,7 @@ public final class FrameAdapter {
         self.session = session
         self.window = window
         self.every = every
+        self.prediction = prediction
         inputShape = session.graph.spec.inputShape
         guard let values = inputShape.elementCount, values >= 1 else {
             throw .invalidArgument(name: "inputShape", value: inputShape.rank, reason: "the model's input has no values")
@@ -82,6 +148,19 @@ public final class FrameAdapter {
         var dims = [window]
         dims += inputShape.dimensions
         ring = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
+        sum = prediction == .saved && session.rmt != nil ? try arena.persistentTensor(.f32, try Shape(1, session.classes)) : nil
+        if prediction == .saved {
+            switch session.method {
+            case .source: break
+            case .bnAdapt, .tent: try session.graph.reserveSavedStatistics(arena: arena)
+            case .cotta: if let cotta = session.cotta { try cotta.teacherGraph.graph.reserveSavedStatistics(arena: arena) }
+            case .rmt:
+                if let rmt = session.rmt {
+                    try rmt.graph.reserveSavedStatistics(arena: arena)
+                    try rmt.teacherGraph.graph.reserveSavedStatistics(arena: arena)
+                }
+            }
+        }
     }
 
     /// Whether frame number `t` (1-based, counted from the last window clear) adapts.
@@ -117,14 +196,57 @@ public final class FrameAdapter {
             lastFrameAdapted = true
             adaptationCount += 1
             let z = try session.step(batch: windowView)
+            // The step's clean forwards saved their statistics (when reserved).
+            statisticsCurrent = true
+            statisticsStep = session.stepCount
+            teacherLoaded = false
             return try z.leadingRows(slot, count: 1)
         }
         lastFrameAdapted = false
         if session.method == .source {
             return try session.graph.forward(input: try ring.leadingRows(slot, count: 1))
         }
+        if prediction == .saved { return try predictSaved(slot: slot, windowView: windowView) }
         let z = try session.graph.forward(input: windowView)
         return try z.leadingRows(slot, count: 1)
+    }
+
+    /// `.saved`: frame `slot` through the method's predicting models, batch-1 with the saved
+    /// statistics when they are current, else over the window (saving them when it is full).
+    private func predictSaved(slot: Int, windowView: TensorView) throws(LichenError) -> TensorView {
+        if session.stepCount != statisticsStep {
+            // The trainables were reset since the statistics were saved.
+            statisticsCurrent = false
+            teacherLoaded = false
+        }
+        let useSaved = statisticsCurrent
+        let full = filled == window
+        let input = useSaved ? try ring.leadingRows(slot, count: 1) : windowView
+        let statistics: NormStatistics = useSaved ? .saved : (full ? .computedAndSaved : .computed)
+        let row = useSaved ? 0 : slot
+        let z: TensorView
+        if let cotta = session.cotta {
+            if !teacherLoaded {
+                try cotta.teacherGraph.load(cotta.teacher)
+                teacherLoaded = true
+            }
+            z = try cotta.teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+        } else if let rmt = session.rmt, let sum {
+            try sum.copy(from: try rmt.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1))
+            let zt = try rmt.teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+            let o = try sum.f32Elements("logits"), t = try zt.f32Elements("teacher")
+            for j in 0..<o.count { o[j] += t[j] }
+            z = sum
+        } else {
+            z = try session.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+        }
+        if useSaved {
+            savedPredictionCount += 1
+        } else if full {
+            statisticsCurrent = true
+            statisticsStep = session.stepCount
+        }
+        return z
     }
 
     /// Throws unless `frame` is one finite f32 frame of the model's input shape.
@@ -151,6 +273,8 @@ public final class FrameAdapter {
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
         try session.reset()
+        statisticsCurrent = false
+        teacherLoaded = false
     }
 
     /// Forgets the frames in the window: the next frame starts a new window and the schedule
@@ -160,5 +284,6 @@ public final class FrameAdapter {
         filled = 0
         next = 0
         sinceClear = 0
+        statisticsCurrent = false
     }
 }

@@ -326,7 +326,8 @@ public final class RMT {
         try input.require(.f32, "input")
         if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
         // Teacher on the clean batch (its forward validates the shape before anything changes).
-        let zt = try teacherGraph.graph.forward(input: input)
+        // Both clean forwards keep their batch statistics when frame mode reserved room for them.
+        let zt = try teacherGraph.graph.forward(input: input, statistics: .computedAndSaved)
         let n = zt.shape[0]
         let zT = try teacherLogits.leadingRows(0, count: n)
         try zT.copy(from: zt)
@@ -337,7 +338,7 @@ public final class RMT {
         try zA.copy(from: try graph.forward(input: xa))
         try fA.copy(from: try graph.tappedInput(batch: n).reshaped(fA.shape))
         let zS = try cleanLogits.leadingRows(0, count: n), fS = try cleanFeatures.leadingRows(0, count: n)
-        let out = try graph.forward(input: input)
+        let out = try graph.forward(input: input, statistics: .computedAndSaved)
         try zS.copy(from: out)
         try fS.copy(from: try graph.tappedInput(batch: n).reshaped(fS.shape))
         let prediction = try output.leadingRows(0, count: n)

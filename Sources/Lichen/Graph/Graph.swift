@@ -38,6 +38,15 @@ public final class Graph {
     public internal(set) var adapters: AdapterSet? {
         didSet { forwardBatch = 0 }
     }
+    /// Batch norm statistics saved for batch-1 forwards (Graph+SavedStatistics.swift): per
+    /// node, the mean and the biased variance of the last `.computedAndSaved` forward (nil for
+    /// other nodes, and everywhere until `reserveSavedStatistics(arena:)`).
+    var savedMeans: [TensorView?] = []
+    var savedVariances: [TensorView?] = []
+    /// Which statistics batch norm uses in the forward running now.
+    var normStatistics: NormStatistics = .computed
+    /// The batch of the forward that saved the statistics (0: nothing saved).
+    public internal(set) var savedStatisticsBatch = 0
 
     /// The memory plan of the step region.
     public var plan: MemoryPlan { region.plan }
@@ -174,14 +183,36 @@ public final class Graph {
     ///   `.nonFiniteValue(operand: "input", index:)` naming the first NaN or infinity.
     /// - Note: Allocates nothing.
     public func forward(input: TensorView) throws(LichenError) -> TensorView {
+        try forward(input: input, statistics: .computed)
+    }
+
+    /// `forward(input:)` with batch norm's statistics chosen for this call
+    /// (Graph+SavedStatistics.swift): `.computed` is `forward(input:)`; `.computedAndSaved`
+    /// also keeps each batch norm layer's batch mean and biased variance when storage is
+    /// reserved; `.saved` normalises with the kept ones instead of the batch's.
+    ///
+    /// - Throws: as `forward(input:)`; `.invalidArgument(name: "statistics", ...)` for `.saved`
+    ///   when nothing was saved. After a `.saved` forward `backward` refuses to run (its
+    ///   gradient would not be the batch-statistics one).
+    /// - Note: Allocates nothing.
+    public func forward(input: TensorView, statistics: NormStatistics) throws(LichenError) -> TensorView {
         forwardBatch = 0
         try validateInput(input)
+        if statistics == .saved && savedStatisticsBatch == 0 {
+            throw .invalidArgument(name: "statistics", value: 0,
+                                   reason: "no batch statistics saved (reserve them and run a .computedAndSaved forward first)")
+        }
         let n = input.shape[0]
         try value(0, Graph.batched(inputShape, n)).copy(from: input)
+        normStatistics = statistics == .computedAndSaved && savedMeans.isEmpty ? .computed : statistics
+        defer { normStatistics = .computed }
+        // A forward that fails half-way must not leave a mix of two batches' statistics.
+        if normStatistics == .computedAndSaved { savedStatisticsBatch = 0 }
         for i in 0..<nodes.count {
             try forwardLayer(i, n)
         }
-        if options.training { forwardBatch = n }
+        if normStatistics == .computedAndSaved { savedStatisticsBatch = n }
+        if options.training && statistics != .saved { forwardBatch = n }
         let last = nodes[nodes.count - 1]
         return try value(last.storage, Graph.batched(last.outShape, n))
     }

@@ -11,7 +11,10 @@ struct AdaptBench: ParsableCommand {
         discussion: """
             For each method, frame mode (--window B, --every K: one step per frame, predicting from the \
             window of the last B frames and adapting on it every K frames) and batch mode (--batch N: one \
-            step per batch of N frames). Each (method, protocol) starts from a freshly loaded model; the \
+            step per batch of N frames). Frame mode runs once per --frame-predict entry (default both, \
+            side by side): window forwards the whole window ending at each frame between updates, saved \
+            a batch-1 forward normalised with the statistics saved by the last update's forward. Each \
+            (method, protocol) starts from a freshly loaded model; the \
             stream's first frames are copied out once, then --warmup steps run untimed and the next steps \
             are timed one by one. Frame mode times --frames steps, batch mode enough batches for --frames \
             frames (at least 5). Latency is per step (a frame, or a batch), p50 and p99 in ms; frames per \
@@ -45,6 +48,10 @@ struct AdaptBench: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Frame mode: adapt every K frames.", valueName: "K"))
     var every: Int = 16
 
+    @Option(name: .long, help: ArgumentHelp("Frame mode predictions to time, comma-separated: window, saved (default both).",
+                                            valueName: "p1,p2"))
+    var framePredict: String = "window,saved"
+
     @Option(name: .long, help: ArgumentHelp("Batch mode batch size.", valueName: "n"))
     var batch: Int = 200
 
@@ -74,8 +81,20 @@ struct AdaptBench: ParsableCommand {
         return out
     }
 
+    func parsedPredictions() throws -> [FrameAdapter.Prediction] {
+        var out: [FrameAdapter.Prediction] = []
+        for part in framePredict.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            guard let p = FrameAdapter.Prediction(name: name) else { throw ValidationError("unknown frame prediction '\(name)' (window or saved)") }
+            if !out.contains(p) { out.append(p) }
+        }
+        guard !out.isEmpty else { throw ValidationError("--frame-predict names no prediction") }
+        return out
+    }
+
     func validate() throws {
         _ = try parsedMethods()
+        _ = try parsedPredictions()
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
         guard window >= 1 && window <= 10_000 else { throw ValidationError("--window must be in 1...10000") }
         guard every >= 1 && every <= 1_000_000 else { throw ValidationError("--every must be in 1...1000000") }
@@ -89,7 +108,8 @@ struct AdaptBench: ParsableCommand {
         var method: AdaptationMethod
         var mode: AdaptationMode
         var protocolName: String   // "frame" or "batch"
-        var setting: String        // "B 64, K 16" or "200"
+        var setting: String        // "B 64, K 16, saved" or "200"
+        var prediction: FrameAdapter.Prediction?
         var framesPerStep: Int
         var steps: Int
         var p50: Double            // seconds per step
@@ -117,12 +137,14 @@ struct AdaptBench: ParsableCommand {
         let adaptationMode = AdaptationMode(name: mode) ?? .frugal
         let file = try openStream(stream)
         var results: [Result] = []
+        let predictions = try parsedPredictions()
         for method in list {
-            for frameMode in [true, false] {
+            let runs: [FrameAdapter.Prediction?] = predictions.map { $0 } + [nil]
+            for prediction in runs {
                 if !global.json || global.verbose {
-                    log("bench adapt: \(method.name) \(frameMode ? "frame mode" : "batch mode")")
+                    log("bench adapt: \(method.name) \(prediction.map { "frame mode, \($0.name) prediction" } ?? "batch mode")")
                 }
-                results.append(try measure(method, mode: adaptationMode, frameMode: frameMode, file: file))
+                results.append(try measure(method, mode: adaptationMode, prediction: prediction, file: file))
             }
         }
         if global.json {
@@ -137,6 +159,7 @@ struct AdaptBench: ParsableCommand {
                         ("method", .string(r.method.name)),
                         ("mode", r.method == .source || r.method == .bnAdapt ? .null : .string(r.mode.name)),
                         ("protocol", .string(r.protocolName)),
+                        ("frame_predict", r.prediction.map { .string($0.name) } ?? .null),
                         ("frames_per_step", .int(r.framesPerStep)),
                         ("steps", .int(r.steps)),
                         ("p50_ms", .number(r.p50 * 1000)),
@@ -168,7 +191,8 @@ struct AdaptBench: ParsableCommand {
     }
 
     /// One method and protocol from a freshly loaded model.
-    func measure(_ method: AdaptationMethod, mode: AdaptationMode, frameMode: Bool, file: StreamFile) throws -> Result {
+    func measure(_ method: AdaptationMethod, mode: AdaptationMode, prediction: FrameAdapter.Prediction?, file: StreamFile) throws -> Result {
+        let frameMode = prediction != nil
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         try requireStreamFits(file, path: stream, model: loaded)
         let rows = frameMode ? window : batch
@@ -179,9 +203,11 @@ struct AdaptBench: ParsableCommand {
             try AdaptationSession(method: method, spec: loaded.spec, store: loaded.store, batchSize: rows, arena: loaded.arena, mode: mode,
                                   cotta: cotta, rmt: rmt, source: sourceData)
         }
-        let adapter: FrameAdapter? = frameMode ? try naming(model) { () throws(LichenError) in
-            try FrameAdapter(session: session, window: window, every: every, arena: loaded.arena)
-        } : nil
+        let adapter: FrameAdapter? = try prediction.map { p in
+            try naming(model) { () throws(LichenError) in
+                try FrameAdapter(session: session, window: window, every: every, prediction: p, arena: loaded.arena)
+            }
+        }
         // The stream's first frames, outside the budget (the camera's buffer, not Lichen's).
         let perStep = frameMode ? 1 : batch
         let timedSteps = frameMode ? frames : max(5, (frames + batch - 1) / batch)
@@ -223,7 +249,8 @@ struct AdaptBench: ParsableCommand {
         let rss = processRSS()
         withExtendedLifetime(source) {}
         return Result(method: method, mode: mode, protocolName: frameMode ? "frame" : "batch",
-                      setting: frameMode ? "B \(window), K \(every)" : "\(batch)", framesPerStep: perStep, steps: samples.count,
+                      setting: prediction.map { "B \(window), K \(every), \($0.name)" } ?? "\(batch)", prediction: prediction,
+                      framesPerStep: perStep, steps: samples.count,
                       p50: Self.quantile(samples, 0.5), p99: Self.quantile(samples, 0.99),
                       framesPerSecond: Double(samples.count * perStep) / total,
                       plannedBytes: stats.plannedBytes, persistentBytes: stats.persistentBytes, heapBytes: stats.heapInUseBytes,

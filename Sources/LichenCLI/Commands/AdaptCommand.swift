@@ -3,7 +3,7 @@ import Foundation
 import Lichen
 
 /// `lichen adapt --model M.gguf --stream S --method source|bn|tent [--compare m1,m2,..]
-/// [--mode frugal|full] [--batch N | --window B --every K] [--passes N] [--guard BOUND]
+/// [--mode frugal|full] [--batch N | --window B --every K [--frame-predict window|saved]] [--passes N] [--guard BOUND]
 /// [--reset-every N] [--plot out.svg] [--json]`: online test-time adaptation over a stream.
 struct AdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +26,11 @@ struct AdaptCommand: ParsableCommand {
             Frame mode (--window B [--every K], K defaults to B): frames arrive one at a time; \
             each frame is predicted from the window of the last B frames ending at it, and the \
             method adapts on that window every K frames once it is full (K = B makes the same \
-            updates as --batch B). --passes N runs the stream N times without reset and reports \
+            updates as --batch B). --frame-predict saved (the default) predicts a frame between \
+            updates with a batch-1 forward normalised with the batch statistics saved by the last \
+            update's forward over the window (cotta: the EMA teacher; rmt: student + teacher); \
+            --frame-predict window forwards the whole window ending at the frame (exact, B times \
+            the cost; cotta and rmt: the student). --passes N runs the stream N times without reset and reports \
             every pass. --guard BOUND resets the trainables to the stored model when the effective \
             number of predicted classes over the last --guard-window predictions (W^2 / sum of \
             squared class counts) falls under BOUND; --reset-every N resets every N frames. \
@@ -63,6 +67,10 @@ struct AdaptCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Frame mode: adapt on the window every K frames (default: B).", valueName: "K"))
     var every: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Frame mode: predict frames between updates from the saved batch statistics (batch 1) or the whole window.",
+                                            valueName: "saved|window"))
+    var framePredict: String?
 
     @Option(name: .long, help: ArgumentHelp("Run the stream this many times without reset.", valueName: "n"))
     var passes: Int = 1
@@ -147,6 +155,10 @@ struct AdaptCommand: ParsableCommand {
         if let batch, !(batch >= 1 && batch <= 10_000) { throw ValidationError("--batch must be in 1...10000") }
         if window != nil && batch != nil { throw ValidationError("give --batch N or --window B [--every K], not both") }
         if every != nil && window == nil { throw ValidationError("--every needs --window") }
+        if let framePredict {
+            guard window != nil else { throw ValidationError("--frame-predict needs --window") }
+            guard FrameAdapter.Prediction(name: framePredict) != nil else { throw ValidationError("--frame-predict must be saved or window") }
+        }
         if let window, !(window >= 1 && window <= 10_000) { throw ValidationError("--window must be in 1...10000") }
         if let every, !(every >= 1 && every <= 1_000_000) { throw ValidationError("--every must be in 1...1000000") }
         guard passes >= 1 && passes <= 1000 else { throw ValidationError("--passes must be in 1...1000") }
@@ -184,6 +196,9 @@ struct AdaptCommand: ParsableCommand {
         }
         return CoTTA.Configuration(threshold: threshold ?? 0, augmentations: augmentations, seed: seed)
     }
+
+    /// Frame mode's prediction between updates (`FrameAdapter`'s default unless --frame-predict).
+    var framePrediction: FrameAdapter.Prediction { framePredict.flatMap { FrameAdapter.Prediction(name: $0) } ?? .saved }
 
     /// The batch size of batch mode (nil in frame mode).
     var batchSize: Int? { window == nil ? (batch ?? 200) : nil }
@@ -233,7 +248,7 @@ struct AdaptCommand: ParsableCommand {
         }
         let frames: FrameAdapter? = try window.map { b in
             try naming(model) { () throws(LichenError) in
-                try FrameAdapter(session: session, window: b, every: every ?? b, arena: loaded.arena)
+                try FrameAdapter(session: session, window: b, every: every ?? b, prediction: framePrediction, arena: loaded.arena)
             }
         }
         let watch: CollapseGuard? = try (`guard` != nil || resetEvery != nil) ? naming(model) { () throws(LichenError) in
@@ -376,6 +391,7 @@ struct AdaptCommand: ParsableCommand {
                 ("batch", batchSize.map { .int($0) } ?? .null),
                 ("window", window.map { .int($0) } ?? .null),
                 ("every", window.map { _ in .int(every ?? window ?? 0) } ?? .null),
+                ("frame_predict", window.map { _ in .string(framePrediction.name) } ?? .null),
                 ("passes", .int(passes)),
             ]
             pairs.append(("guard", `guard`.map { .object([("min_effective_classes", .number($0)), ("window", .int(guardWindow))]) } ?? .null))
@@ -437,7 +453,7 @@ struct AdaptCommand: ParsableCommand {
 
     /// "batch 200" or "frame mode, window 64, every 16".
     var modeText: String {
-        if let window { return "frame mode, window \(window), every \(every ?? window)" }
+        if let window { return "frame mode, window \(window), every \(every ?? window), \(framePrediction.name) prediction" }
         return "batch \(batchSize ?? 200)"
     }
 }

@@ -6,7 +6,8 @@ import Testing
 
 /// A steady-state adaptation step allocates nothing: jemalloc's per-thread byte totals
 /// (`thread.allocated`, `thread.deallocated`, read through `lcr_thread_allocation_totals`) do
-/// not move across a step taken after warm-up steps, in batch mode and in frame mode, for every
+/// not move across a step taken after warm-up steps, in batch mode and in frame mode (both
+/// predictions between updates: the window's forward and the batch-1 saved-statistics one), for every
 /// method on the shipped Q8_0 CNN (frugal) and for Tent in full mode on the F32 model. The
 /// arena's accounting does not move either: everything the step uses was taken from the budget
 /// at construction.
@@ -51,14 +52,16 @@ struct StepAllocationTests {
         #expect(delta.allocated >= 1 << 20 && delta.deallocated >= 1 << 20, "\(delta)")
     }
 
-    static let cases: [(String, String, String, Bool)] = [
-        ("fmnist-cnn-q8_0.gguf", "source", "frugal", false), ("fmnist-cnn-q8_0.gguf", "source", "frugal", true),
-        ("fmnist-cnn-q8_0.gguf", "bn", "frugal", false), ("fmnist-cnn-q8_0.gguf", "bn", "frugal", true),
-        ("fmnist-cnn-q8_0.gguf", "tent", "frugal", false), ("fmnist-cnn-q8_0.gguf", "tent", "frugal", true),
-        ("fmnist-cnn-q8_0.gguf", "cotta", "frugal", false), ("fmnist-cnn-q8_0.gguf", "cotta", "frugal", true),
-        ("fmnist-cnn-q8_0.gguf", "rmt", "frugal", false), ("fmnist-cnn-q8_0.gguf", "rmt", "frugal", true),
-        ("fmnist-cnn-f32.gguf", "tent", "full", false), ("fmnist-cnn-f32.gguf", "tent", "full", true),
-    ]
+    /// (model file, method, mode, protocol: "batch", or the frame prediction "window" / "saved").
+    static let cases: [(String, String, String, String)] = {
+        var out: [(String, String, String, String)] = []
+        for (file, method, mode) in [("fmnist-cnn-q8_0.gguf", "source", "frugal"), ("fmnist-cnn-q8_0.gguf", "bn", "frugal"),
+                                     ("fmnist-cnn-q8_0.gguf", "tent", "frugal"), ("fmnist-cnn-q8_0.gguf", "cotta", "frugal"),
+                                     ("fmnist-cnn-q8_0.gguf", "rmt", "frugal"), ("fmnist-cnn-f32.gguf", "tent", "full")] {
+            for protocolName in ["batch", "window", "saved"] { out.append((file, method, mode, protocolName)) }
+        }
+        return out
+    }()
 
     /// Seeded random source images in [0, 1] with random labels, for RMT's prototypes, warm-up
     /// and replay; filling the caller's tensors allocates nothing.
@@ -75,7 +78,9 @@ struct StepAllocationTests {
 
     @Test("a steady-state step allocates nothing and stays inside the budget", arguments: 0..<cases.count)
     func steadyStateStep(_ index: Int) throws {
-        let (file, methodName, modeName, frameMode) = Self.cases[index]
+        let (file, methodName, modeName, protocolName) = Self.cases[index]
+        let prediction = FrameAdapter.Prediction(name: protocolName)
+        let frameMode = prediction != nil
         let method = try #require(AdaptationMethod(name: methodName))
         let mode = try #require(AdaptationMode(name: modeName))
         let gguf = try GGUFFile(path: Self.modelPath(file))
@@ -90,7 +95,7 @@ struct StepAllocationTests {
         let rmt = RMT.Configuration(projectionDimension: 16, warmUpSamples: 2 * rows, prototypeSamples: 2 * rows)
         let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: rows, arena: arena, mode: mode,
                                             cotta: cotta, rmt: rmt, source: RandomSource(classes: spec.classCount))
-        let adapter = frameMode ? try FrameAdapter(session: session, window: rows, every: 2, arena: arena) : nil
+        let adapter = try prediction.map { try FrameAdapter(session: session, window: rows, every: 2, prediction: $0, arena: arena) }
         var dims = [rows]
         dims += spec.inputShape.dimensions
         let input = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
@@ -111,11 +116,14 @@ struct StepAllocationTests {
         // Frame mode alternates predicting frames and adapting frames (every 2): count both.
         for k in 0..<4 {
             let delta = try Self.counted { try step() }
-            let what = "\(methodName) \(modeName) \(frameMode ? "frame" : "batch") step \(k): \(delta.allocated) bytes allocated, \(delta.deallocated) freed"
+            let what = "\(methodName) \(modeName) \(protocolName) step \(k): \(delta.allocated) bytes allocated, \(delta.deallocated) freed"
             #expect(delta.allocated == 0 && delta.deallocated == 0, "\(what)")
         }
         if let policy = session.cotta {
             #expect(policy.lastStepAugmented, "the timed CoTTA steps run the augmented teacher passes")
+        }
+        if let adapter, adapter.prediction == .saved && method != .source {
+            #expect(adapter.savedPredictionCount >= 2, "the timed frames include predictions with saved statistics")
         }
         if method == .tent || method == .cotta || method == .rmt {
             #expect(session.stepCount == stepsBefore + (frameMode ? 2 : 4), "the timed steps include adaptation steps")

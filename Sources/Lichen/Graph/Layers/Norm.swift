@@ -18,7 +18,16 @@ extension Graph {
         let invStd = try scratch(node.statInvStd, node.statShape)
         let c = node.channels, s = node.spatial, eps = Double(node.epsilon)
         let count = n * s
-        if options.batchNormMode == .batchStatistics {
+        if normStatistics == .saved, let savedMean = savedMeans[node.index], let savedVariance = savedVariances[node.index] {
+            // The statistics of the last `.computedAndSaved` forward (Graph+SavedStatistics.swift).
+            try mean.copy(from: savedMean)
+            try savedVariance.withFloats { (sv) throws(LichenError) in
+                try invStd.withFloats { (vs) throws(LichenError) in
+                    for ch in 0..<c { vs[ch] = Float(1 / (Double(sv[ch]) + eps).squareRoot()) }
+                }
+            }
+        } else if options.batchNormMode == .batchStatistics {
+            let saving = normStatistics == .computedAndSaved
             try x.withFloats { (xs) throws(LichenError) in
                 try mean.withFloats { (ms) throws(LichenError) in
                     try invStd.withFloats { (vs) throws(LichenError) in
@@ -40,6 +49,7 @@ extension Graph {
                             let variance = sq / Double(count)
                             ms[ch] = Float(mu)
                             vs[ch] = Float(1 / (variance + eps).squareRoot())
+                            if saving { try saveStatistics(node, ch, mean: mu, variance: variance) }
                             if options.updateRunningStatistics {
                                 let unbiased = count > 1 ? sq / Double(count - 1) : variance
                                 try updateRunning(node, ch, mean: mu, variance: unbiased)
