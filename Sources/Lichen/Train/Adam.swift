@@ -22,7 +22,7 @@ public final class Adam {
     }
 
     /// Hyperparameters of one parameter group.
-    public struct Group {
+    public struct Group: OptimizerGroup {
         public var learningRate: Float
         public var beta1: Float
         public var beta2: Float
@@ -109,34 +109,19 @@ public final class Adam {
     /// Sets group `group`'s learning rate (a schedule, a warm-up ramp).
     /// - Throws: `.invalidArgument` for a bad group index or a negative or non-finite rate.
     public func setLearningRate(_ rate: Float, group: Int) throws(LichenError) {
-        try requireGroup(group)
-        guard rate.isFinite && rate >= 0 else {
-            throw .invalidArgument(name: "learningRate", value: group, reason: "group at this index: must be finite and >= 0")
-        }
-        groups[group].learningRate = rate
+        try groups.setLearningRate(rate, group: group)
     }
 
     /// Sets group `group`'s weight decay λ.
     /// - Throws: `.invalidArgument` for a bad group index or a negative or non-finite λ.
     public func setWeightDecay(_ decay: Float, group: Int) throws(LichenError) {
-        try requireGroup(group)
-        guard decay.isFinite && decay >= 0 else {
-            throw .invalidArgument(name: "weightDecay", value: group, reason: "group at this index: must be finite and >= 0")
-        }
-        groups[group].weightDecay = decay
+        try groups.setWeightDecay(decay, group: group)
     }
 
     /// Turns group `group` on or off.
     /// - Throws: `.invalidArgument` for a bad group index.
     public func setEnabled(_ enabled: Bool, group: Int) throws(LichenError) {
-        try requireGroup(group)
-        groups[group].isEnabled = enabled
-    }
-
-    private func requireGroup(_ group: Int) throws(LichenError) {
-        guard group >= 0 && group < groups.count else {
-            throw .invalidArgument(name: "group", value: group, reason: "no such parameter group")
-        }
+        try groups.setEnabled(enabled, group: group)
     }
 
     /// One update of every parameter in an enabled group (equations in the type's comment).
