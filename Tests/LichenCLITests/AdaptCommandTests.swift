@@ -64,7 +64,10 @@ struct AdaptCommandTests {
         for args in [["--method", "nope"], ["--method", "rmt", "--lambda-src", "-1"], ["--method", "rmt", "--warmup-samples", "-5"],
                      ["--method", "cotta", "--augmentations", "0"],
                      ["--method", "cotta", "--cotta-threshold", "nan"], ["--method", "tent", "--batch", "0"],
-                     ["--method", "tent", "--batch", "10001"], ["--method", "tent", "--mode", "half"], [String]()] {
+                     ["--method", "tent", "--batch", "10001"], ["--method", "tent", "--mode", "half"], [String](),
+                     ["--method", "tent", "--lora-alpha", "8"], ["--method", "tent", "--lora-targets", "conv"],
+                     ["--method", "tent", "--lora-rank", "0"], ["--method", "tent", "--mode", "full", "--lora-rank", "4"],
+                     ["--method", "tent", "--lora-rank", "4", "--lora-alpha", "-1"]] {
             let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream] + args)
             #expect(r.status == 2, "\(args): status \(r.status), stderr \(r.stderr)")
         }
@@ -126,5 +129,36 @@ struct AdaptCommandTests {
             let mean = try #require(methods[0]["mean_error"] as? Double)
             #expect(mean >= 0 && mean <= 1)
         }
+    }
+
+    /// Frugal mode with LoRA trainables (--lora-rank 4, default alpha 8 on every conv and linear
+    /// layer): the document names the settings and the trained values, the γ and β of bn1 (32)
+    /// and bn2 (64) plus A [4, n_in] and B [n_out, 4] of conv1 (9 → 32), conv2 (288 → 64), fc1
+    /// (3136 → 128) and fc2 (128 → 10): 192 + 164 + 1408 + 13056 + 552 = 15372. A target that
+    /// is no layer exits 1 naming it.
+    @Test func loraTrainables() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-adapt-lora-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stream = dir.appendingPathComponent("s.stream").path
+        let make = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "clean,contrast",
+                                      "--severity", "5", "--per-domain", "100", "--seed", "1", "--out", stream])
+        try #require(make.status == 0, "stderr: \(make.stderr)")
+        let r = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--compare", "bn,tent", "--batch", "50",
+                                   "--lora-rank", "4", "--json"])
+        try #require(r.status == 0, "stderr: \(r.stderr)")
+        let doc = try Self.json(r)
+        let lora = try #require(doc["lora"] as? [String: Any])
+        #expect(lora["rank"] as? Int == 4 && lora["alpha"] as? Double == 8 && lora["targets"] as? [String] == ["conv", "linear"])
+        let methods = try #require(doc["methods"] as? [[String: Any]])
+        #expect(methods.compactMap { $0["trained_values"] as? Int } == [0, 15372])
+        #expect(methods[1]["mode"] as? String == "frugal")
+        for d in try #require(methods[1]["domains"] as? [[String: Any]]) {
+            let e = try #require(d["error"] as? Double)
+            #expect(e >= 0 && e <= 1)
+        }
+        let bad = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--method", "tent", "--batch", "50",
+                                     "--lora-rank", "4", "--lora-targets", "fc9"])
+        #expect(bad.status == 1 && bad.stderr.contains("fc9"), "status \(bad.status), stderr \(bad.stderr)")
     }
 }

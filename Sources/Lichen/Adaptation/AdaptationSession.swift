@@ -7,7 +7,8 @@
 ///   parameter or buffer changes (the running statistics are neither read nor updated).
 /// - Tent: a training graph with batch statistics; L = (1/B) Σ_b H(softmax(z_b)); one
 ///   backward and one optimizer step per batch over the trainable parameters (norm γ, β in
-///   frugal mode; every f32 parameter in full mode). The returned logits are the pre-update ones.
+///   frugal mode, plus the A and B of a LoRA adapter when `lora` is given; every f32 parameter
+///   in full mode). The returned logits are the pre-update ones.
 /// - CoTTA: delegated to a `CoTTA` policy (its own graphs, teacher, anchor and optimizer);
 ///   the returned logits are its teacher-side ones.
 /// - RMT: delegated to an `RMT` policy; the returned logits are student + teacher.
@@ -32,8 +33,13 @@ public final class AdaptationSession {
     public let batchSize: Int
     /// Logit count per sample.
     public let classes: Int
-    /// Indices (into `store`) of the parameters the method updates (empty for Source and BN-adapt).
+    /// Indices (into `store`) of the parameters the method updates (empty for Source and BN-adapt;
+    /// LoRA's A and B are not store parameters: see `loraAdapter`).
     public let trainedParameters: [Int]
+    /// The LoRA adapter trained beside the norm parameters (frugal mode with `lora`), else nil.
+    public var loraAdapter: LoRAAdapter? { cotta?.loraAdapter ?? rmt?.loraAdapter ?? trainables?.adapter }
+    /// Values the method trains: store parameters and LoRA A, B (RMT's projector not counted).
+    public var trainedValueCount: Int { cotta?.trainedValueCount ?? rmt?.trainedValueCount ?? trainables?.valueCount ?? 0 }
     /// Batches adapted on since construction or the last `reset()`.
     public private(set) var stepCount = 0
     /// The loss of the last step (Tent's mean entropy before its update; 0 for the others).
@@ -56,8 +62,9 @@ public final class AdaptationSession {
     /// before backward) and dL/dlogits.
     private let logits: TensorView?
     private let logitGradient: TensorView?
-    /// Initial values of `trainedParameters`, in the same order.
-    private let snapshots: [TensorView]
+    /// Tent's trained values (store parameters, then LoRA A and B) and their initial values.
+    private let trainables: Trainables?
+    private let snapshots: ParameterCopies?
 
     /// - Parameters:
     ///   - method: what to run.
@@ -73,28 +80,33 @@ public final class AdaptationSession {
     ///     required for `.cotta`, ignored otherwise.
     ///   - rmt, source: RMT's settings and its source batches (needed unless the settings use
     ///     no source data); ignored by the other methods.
+    ///   - lora: frugal mode's optional LoRA trainables for Tent, CoTTA and RMT (nil: the norm
+    ///     parameters alone); ignored by Source and BN-adapt.
     /// - Throws: what `Graph.init` throws; `.invalidArgument(name: "mode", value: parameter
     ///   index, ...)` when full mode meets a parameter that cannot train (quantized or
     ///   read-only); `.invalidArgument(name: "trainable", ...)` when Tent finds nothing to train;
+    ///   `.invalidArgument(name: "lora", ...)` for LoRA in full mode, and what
+    ///   `AdaptationLoRA.targetShapes` throws;
     ///   what the optimizers and the loss throw for bad settings; `.budgetExceeded`.
     public init(
         method: AdaptationMethod, spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena,
         mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR, cotta: CoTTA.Configuration? = nil,
-        rmt: RMT.Configuration = RMT.Configuration(), source: SourceBatchProvider? = nil, kernels: Kernels = .best
+        rmt: RMT.Configuration = RMT.Configuration(), source: SourceBatchProvider? = nil, lora: AdaptationLoRA? = nil,
+        kernels: Kernels = .best
     ) throws(LichenError) {
         self.method = method
         self.mode = mode
         self.optimizerConfiguration = optimizer
         self.store = store
         self.batchSize = batchSize
-        var trained: [Int] = []
+        var tentTrainables: Trainables? = nil
         let options: GraphOptions
         if method == .cotta {
             guard let cotta else {
                 throw .invalidArgument(name: "cotta", value: 0, reason: "CoTTA needs its configuration (the confidence threshold)")
             }
             let policy = try CoTTA(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
-                                   configuration: cotta, kernels: kernels)
+                                   configuration: cotta, lora: lora, kernels: kernels)
             self.cotta = policy
             self.rmt = nil
             graph = policy.graph
@@ -104,13 +116,14 @@ public final class AdaptationSession {
             self.loss = nil
             self.logits = nil
             self.logitGradient = nil
-            self.snapshots = []
+            self.trainables = nil
+            self.snapshots = nil
             return
         }
         self.cotta = nil
         if method == .rmt {
             let policy = try RMT(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
-                                 configuration: rmt, source: source, kernels: kernels)
+                                 configuration: rmt, source: source, lora: lora, kernels: kernels)
             self.rmt = policy
             graph = policy.graph
             classes = policy.classes
@@ -119,7 +132,8 @@ public final class AdaptationSession {
             self.loss = nil
             self.logits = nil
             self.logitGradient = nil
-            self.snapshots = []
+            self.trainables = nil
+            self.snapshots = nil
             return
         }
         self.rmt = nil
@@ -129,40 +143,30 @@ public final class AdaptationSession {
         case .bnAdapt:
             options = GraphOptions(batchNormMode: .batchStatistics)
         case .tent:
-            options = GraphOptions(training: true, batchNormMode: .batchStatistics)
-            trained = try AdaptationSession.selectTrainable(store, mode: mode)
-            store.freezeAll()
-            for i in trained { try store.setTrainable(true, index: i) }
+            options = GraphOptions(training: true, batchNormMode: .batchStatistics, trainAdapters: lora != nil)
+            tentTrainables = try Trainables(store: store, spec: spec, mode: mode, lora: lora, arena: arena)
         case .cotta, .rmt:
             throw .invalidArgument(name: "method", value: 0, reason: "handled above")
         }
         graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena, options: options, kernels: kernels)
         classes = graph.outputShape.elementCount ?? 0
-        trainedParameters = trained
-        guard method == .tent else {
+        trainedParameters = tentTrainables?.parameterIndices ?? []
+        guard method == .tent, let tentTrainables else {
             self.optimizer = .none
             self.loss = nil
             self.logits = nil
             self.logitGradient = nil
-            self.snapshots = []
+            self.trainables = nil
+            self.snapshots = nil
             return
         }
         loss = try EntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
         logits = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
         logitGradient = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
-        var list: [TrainableParameter] = []
-        var copies: [TensorView] = []
-        for i in trained {
-            let p = store[i]
-            guard let g = p.gradient else {
-                throw .invalidArgument(name: "trainable", value: i, reason: "a trained parameter has no gradient")
-            }
-            list.append(TrainableParameter(value: p.value, gradient: g))
-            let copy = try arena.persistentTensor(.f32, p.value.shape)
-            try copy.copy(from: p.value)
-            copies.append(copy)
-        }
-        snapshots = copies
+        try tentTrainables.attach(to: graph, arena: arena)
+        let list = tentTrainables.trainableParameters()
+        trainables = tentTrainables
+        snapshots = try ParameterCopies(of: tentTrainables.values, arena: arena)
         switch optimizer {
         case .adam(let lr, let b1, let b2, let eps):
             self.optimizer = .adam(try Adam(
@@ -174,8 +178,9 @@ public final class AdaptationSession {
         try zeroTrainedGradients()
     }
 
-    /// The parameters Tent trains in `mode`.
-    static func selectTrainable(_ store: ParameterStore, mode: AdaptationMode) throws(LichenError) -> [Int] {
+    /// The store parameters a gradient method trains in `mode` (an empty list is refused unless
+    /// `allowEmpty`: LoRA adapters alone may be the trainables).
+    static func selectTrainable(_ store: ParameterStore, mode: AdaptationMode, allowEmpty: Bool = false) throws(LichenError) -> [Int] {
         var out: [Int] = []
         for i in 0..<store.count {
             let p = store[i]
@@ -191,16 +196,14 @@ public final class AdaptationSession {
                 out.append(i)
             }
         }
-        guard !out.isEmpty else {
+        guard !out.isEmpty || allowEmpty else {
             throw .invalidArgument(name: "trainable", value: 0, reason: "the model has no parameter this mode can train")
         }
         return out
     }
 
     private func zeroTrainedGradients() throws(LichenError) {
-        for k in 0..<trainedParameters.count {
-            if let g = store[trainedParameters[k]].gradient { try g.fill(0) }
-        }
+        try trainables?.zeroGradients()
     }
 
     // MARK: - Step
@@ -260,9 +263,7 @@ public final class AdaptationSession {
     public func reset() throws(LichenError) {
         if let cotta { try cotta.reset() }
         if let rmt { try rmt.reset() }
-        for k in 0..<trainedParameters.count {
-            try store[trainedParameters[k]].value.copy(from: snapshots[k])
-        }
+        if let trainables, let snapshots { try snapshots.load(into: trainables.values) }
         switch optimizer {
         case .adam(let adam): try adam.resetState()
         case .sgd(let sgd): try sgd.resetState()

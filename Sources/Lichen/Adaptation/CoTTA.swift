@@ -23,9 +23,10 @@
 /// - The threshold p_th is not CIFAR's 0.92: it is computed from our source model as the
 ///   CoTTA maintainer describes (`sourceConfidenceThreshold`: 5 % quantile of max-softmax
 ///   confidence on source images minus 0.05); the caller passes it in.
-/// - Frugal mode (the default here) trains only the norm layers' affine parameters over a
-///   frozen, possibly quantized base, and the teacher and anchor hold only those; the
-///   reference trains every parameter (full mode).
+/// - Frugal mode (the default here) trains only the norm layers' affine parameters (plus, with
+///   `lora`, the A and B of a LoRA adapter, B starting at 0) over a frozen, possibly quantized
+///   base, and the teacher and anchor hold only those; restore resets A and B elements to their
+///   initial values like any other trained value. The reference trains every parameter (full mode).
 /// - Restore masks come from our own seeded SplitMix64 stream (not torch.rand); the
 ///   augmentation draws from a second stream. `reset()` re-seeds both.
 ///
@@ -83,6 +84,8 @@ public final class CoTTA {
     public let classes: Int
     /// Store indices of the trained parameters.
     public let trainedParameters: [Int]
+    /// The trained LoRA adapter (frugal mode with `lora`), else nil.
+    public var loraAdapter: LoRAAdapter? { trainables.adapter }
     public let augmentation: CoTTAAugmentation
     /// Batches adapted on since construction or `reset()`.
     public private(set) var stepCount = 0
@@ -97,6 +100,7 @@ public final class CoTTA {
     /// Values reset to source by the last step's restore.
     public private(set) var lastRestoredCount = 0
 
+    let trainables: Trainables
     let teacherGraph: SharedWeightGraph
     let teacher: ParameterCopies
     /// The frozen anchor θ₀ = the source values S used by restore and reset.
@@ -119,13 +123,14 @@ public final class CoTTA {
     ///   - spec, store: the model; the store's trainable flags are set to the trained parameters.
     ///   - batchSize: the largest batch (the reference uses 200).
     ///   - mode: frugal (norm γ, β) or full (every f32 parameter; the model must be f32).
+    ///   - lora: frugal mode's optional LoRA trainables (nil: none).
     /// - Throws: `.invalidArgument` for bad settings (augmentations outside 1...1024, α or p
     ///   outside [0, 1], a non-finite threshold), for full mode over a quantized or read-only
     ///   parameter, or a model with nothing to train or input not of one channel with H, W >= 4;
     ///   what `Graph.init`, the losses and the optimizers throw; `.budgetExceeded`.
     public init(
         spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, mode: AdaptationMode = .frugal,
-        configuration: Configuration, kernels: Kernels = .best
+        configuration: Configuration, lora: AdaptationLoRA? = nil, kernels: Kernels = .best
     ) throws(LichenError) {
         guard configuration.threshold.isFinite else {
             throw .invalidArgument(name: "cotta.threshold", value: 0, reason: "must be finite")
@@ -148,25 +153,20 @@ public final class CoTTA {
         self.mode = mode
         self.store = store
         self.batchSize = batchSize
-        let trained = try AdaptationSession.selectTrainable(store, mode: mode)
-        store.freezeAll()
-        for i in trained { try store.setTrainable(true, index: i) }
-        trainedParameters = trained
+        let trainables = try Trainables(store: store, spec: spec, mode: mode, lora: lora, arena: arena)
+        self.trainables = trainables
+        trainedParameters = trainables.parameterIndices
         graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena,
-                          options: GraphOptions(training: true, batchNormMode: .batchStatistics), kernels: kernels)
+                          options: GraphOptions(training: true, batchNormMode: .batchStatistics, trainAdapters: lora != nil),
+                          kernels: kernels)
+        try trainables.attach(to: graph, arena: arena)
         classes = graph.outputShape.elementCount ?? 0
-        teacherGraph = try SharedWeightGraph(spec: spec, student: store, trained: trained, batchSize: batchSize, arena: arena,
+        teacherGraph = try SharedWeightGraph(spec: spec, student: store, trainables: trainables, batchSize: batchSize, arena: arena,
                                              kernels: kernels)
-        teacher = try ParameterCopies(of: store, indices: trained, arena: arena)
-        anchor = try ParameterCopies(of: store, indices: trained, arena: arena)
-        var list: [TrainableParameter] = []
-        for i in trained {
-            guard let g = store[i].gradient else {
-                throw .invalidArgument(name: "trainable", value: i, reason: "a trained parameter has no gradient")
-            }
-            list.append(TrainableParameter(value: store[i].value, gradient: g))
-        }
-        optimizer = try AdaptationOptimizerState(configuration.optimizer, parameters: list, groupCount: 1, arena: arena)
+        teacher = try ParameterCopies(of: trainables.values, arena: arena)
+        anchor = try ParameterCopies(of: trainables.values, arena: arena)
+        optimizer = try AdaptationOptimizerState(configuration.optimizer, parameters: trainables.trainableParameters(), groupCount: 1,
+                                                 arena: arena)
         switch configuration.consistencyLoss {
         case .softCrossEntropy:
             softLoss = try SoftCrossEntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
@@ -200,10 +200,11 @@ public final class CoTTA {
         return UInt64(Double(p) * 18_446_744_073_709_551_616.0)
     }
 
-    /// The teacher's copy of trained parameter `k` (store index `trainedParameters[k]`).
+    /// The teacher's copy of trained value `k` (store index `trainedParameters[k]`; after them, A
+    /// and B of each LoRA target).
     public func teacherValue(_ k: Int) -> TensorView { teacher.tensors[k] }
 
-    /// The anchor's (source) copy of trained parameter `k`.
+    /// The anchor's (source) copy of trained value `k`.
     public func anchorValue(_ k: Int) -> TensorView { anchor.tensors[k] }
 
     /// Values in the trained parameters.
@@ -263,7 +264,7 @@ public final class CoTTA {
         try graph.backward(outputGradient: try g.reshaped(out.shape))
         try optimizer.step()
         // 5. Teacher EMA, then 6. stochastic restore.
-        try teacher.exponentialMovingAverage(towards: store, momentum: configuration.emaMomentum)
+        try teacher.exponentialMovingAverage(towards: trainables.values, momentum: configuration.emaMomentum)
         lastRestoredCount = try restore()
         lastLoss = value
         lastAnchorConfidence = confidence
@@ -292,8 +293,9 @@ public final class CoTTA {
     private func restore() throws(LichenError) -> Int {
         guard restoreThreshold > 0 else { return 0 }
         var count = 0
-        for k in 0..<trainedParameters.count {
-            let w = try store[trainedParameters[k]].value.f32Elements("student")
+        let values = trainables.values
+        for k in 0..<values.count {
+            let w = try values[k].f32Elements("student")
             let s = try anchor.tensors[k].f32Elements("source")
             for j in 0..<w.count where restoreRandom.next() < restoreThreshold || restoreThreshold == UInt64.max {
                 w[j] = s[j]
@@ -307,7 +309,7 @@ public final class CoTTA {
     /// counters cleared. The anchor never changes.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
-        try anchor.load(into: store)
+        try anchor.load(into: trainables.values)
         try teacher.copy(from: anchor)
         try optimizer.resetState()
         try optimizer.zeroGradients()

@@ -1,46 +1,56 @@
-/// Arena copies of a fixed list of a store's parameters: a teacher, an anchor, a source
-/// snapshot. Index k of `tensors` belongs to store index `indices[k]`.
+/// Arena copies of a fixed list of trained values (a teacher, an anchor, a source snapshot):
+/// `tensors[k]` mirrors the k-th value of the list it was made from (`Trainables.values`, or
+/// a store's parameters by index).
 ///
 /// - Note: Construction allocates; every other call allocates nothing.
 struct ParameterCopies {
-    let indices: [Int]
     let tensors: [TensorView]
 
-    /// Copies of the current values of `indices` in `store` (each must be f32).
-    init(of store: ParameterStore, indices: [Int], arena: Arena) throws(LichenError) {
+    /// Copies of the current values of `values` (each must be f32).
+    init(of values: [TensorView], arena: Arena) throws(LichenError) {
         var list: [TensorView] = []
-        list.reserveCapacity(indices.count)
-        for i in indices {
-            let v = store[i].value
+        list.reserveCapacity(values.count)
+        for v in values {
             try v.require(.f32, "parameter")
             let copy = try arena.persistentTensor(.f32, v.shape)
             try copy.copy(from: v)
             list.append(copy)
         }
-        self.indices = indices
         self.tensors = list
     }
 
-    /// Writes these values into `store` (same indices).
-    func load(into store: ParameterStore) throws(LichenError) {
-        for k in 0..<indices.count { try store[indices[k]].value.copy(from: tensors[k]) }
+    /// Copies of the current values of `indices` in `store` (each must be f32).
+    init(of store: ParameterStore, indices: [Int], arena: Arena) throws(LichenError) {
+        var values: [TensorView] = []
+        for i in indices { values.append(store[i].value) }
+        try self.init(of: values, arena: arena)
     }
 
-    /// Overwrites these values with `store`'s.
-    func save(from store: ParameterStore) throws(LichenError) {
-        for k in 0..<indices.count { try tensors[k].copy(from: store[indices[k]].value) }
+    /// Copies that view existing tensors (no allocation).
+    init(tensors: [TensorView]) {
+        self.tensors = tensors
     }
 
-    /// Overwrites these values with `other`'s (same indices and shapes).
+    /// Writes these values into `values` (same order and shapes).
+    func load(into values: [TensorView]) throws(LichenError) {
+        for k in 0..<tensors.count { try values[k].copy(from: tensors[k]) }
+    }
+
+    /// Overwrites these values with `values`'.
+    func save(from values: [TensorView]) throws(LichenError) {
+        for k in 0..<tensors.count { try tensors[k].copy(from: values[k]) }
+    }
+
+    /// Overwrites these values with `other`'s (same order and shapes).
     func copy(from other: ParameterCopies) throws(LichenError) {
         for k in 0..<tensors.count { try tensors[k].copy(from: other.tensors[k]) }
     }
 
-    /// Mean-teacher update over every value, in f32: θ′ ← α θ′ + (1 − α) θ, θ from `store`.
-    func exponentialMovingAverage(towards store: ParameterStore, momentum alpha: Float) throws(LichenError) {
+    /// Mean-teacher update over every value, in f32: θ′ ← α θ′ + (1 − α) θ, θ from `values`.
+    func exponentialMovingAverage(towards values: [TensorView], momentum alpha: Float) throws(LichenError) {
         let beta = 1 - alpha
-        for k in 0..<indices.count {
-            let t = try tensors[k].f32Elements("teacher"), s = try store[indices[k]].value.f32Elements("student")
+        for k in 0..<tensors.count {
+            let t = try tensors[k].f32Elements("teacher"), s = try values[k].f32Elements("student")
             for j in 0..<t.count { t[j] = alpha * t[j] + beta * s[j] }
         }
     }
@@ -48,30 +58,35 @@ struct ParameterCopies {
     /// Total number of values.
     var valueCount: Int {
         var n = 0
-        for t in tensors { n += t.elementCount }
+        for k in 0..<tensors.count { n += tensors[k].elementCount }
         return n
     }
 }
 
 /// An inference graph with batch statistics over a second `ParameterStore` that shares the
 /// student store's frozen parameters (adopted read-only, no copy) and holds its own copies of
-/// the trained ones (the "slots"), so teacher and anchor passes need only the trainables.
-/// Parameter indices are the student store's.
+/// the trained ones (the "slots"), so teacher and anchor passes need only the trainables. With
+/// a LoRA adapter among the trainables the graph applies a frozen copy of it, whose A and B are
+/// the last slots. Slot k mirrors `trainables.values[k]`.
 ///
-/// - Note: Construction allocates (slots, the graph's step region); nothing else does.
+/// - Note: Construction allocates (slots, the adapter copy and its set, the graph's step
+///   region); nothing else does.
 final class SharedWeightGraph {
     let store: ParameterStore
     let graph: Graph
-    /// The slot tensors, in the order of `trained`.
+    /// The slot tensors, in the order of `trainables.values`.
     let slots: ParameterCopies
+    /// The frozen copy of the student's adapter this graph applies (nil without LoRA).
+    let adapter: LoRAAdapter?
+    private let adapterSet: AdapterSet?
 
     init(
-        spec: ModelSpec, student: ParameterStore, trained: [Int], batchSize: Int, arena: Arena, kernels: Kernels,
+        spec: ModelSpec, student: ParameterStore, trainables: Trainables, batchSize: Int, arena: Arena, kernels: Kernels,
         tapLayer: Int = -1
     ) throws(LichenError) {
         let shared = ParameterStore(arena: arena)
         var isTrained = [Bool](repeating: false, count: student.count)
-        for i in trained { isTrained[i] = true }
+        for i in trainables.parameterIndices { isTrained[i] = true }
         for i in 0..<student.count {
             let p = student[i]
             if isTrained[i] {
@@ -83,24 +98,39 @@ final class SharedWeightGraph {
             }
         }
         var tensors: [TensorView] = []
-        for i in trained { tensors.append(shared[i].value) }
-        slots = ParameterCopies(indices: trained, tensors: tensors)
+        for i in trainables.parameterIndices { tensors.append(shared[i].value) }
         store = shared
         graph = try Graph(spec: spec, store: shared, batchSize: batchSize, arena: arena,
                           options: GraphOptions(batchNormMode: .batchStatistics, tapLayer: tapLayer), kernels: kernels)
+        if let source = trainables.adapter, let base = trainables.base {
+            var shapes: [LoRATargetShape] = []
+            for t in source.targets { shapes.append(t.shape) }
+            let copy = try LoRAAdapter(name: "adaptation-copy", base: base, alpha: source.alpha, shapes: shapes, trainable: false,
+                                       arena: arena)
+            for k in 0..<copy.targets.count {
+                try copy.targets[k].a.copy(from: source.targets[k].a)
+                try copy.targets[k].b.copy(from: source.targets[k].b)
+                tensors.append(copy.targets[k].a)
+                tensors.append(copy.targets[k].b)
+            }
+            let set = try AdapterSet(members: [AdapterSet.Member(copy)], graph: graph, base: base, arena: arena)
+            try graph.setAdapters(set)
+            adapter = copy
+            adapterSet = set
+        } else {
+            adapter = nil
+            adapterSet = nil
+        }
+        slots = ParameterCopies(tensors: tensors)
+    }
+
+    deinit {
+        if adapterSet != nil { try? graph.setAdapters(nil) }
     }
 
     /// Loads `values` into the slots.
     func load(_ values: ParameterCopies) throws(LichenError) {
         try slots.copy(from: values)
-    }
-}
-
-extension ParameterCopies {
-    /// Copies that view existing tensors (no allocation).
-    init(indices: [Int], tensors: [TensorView]) {
-        self.indices = indices
-        self.tensors = tensors
     }
 }
 

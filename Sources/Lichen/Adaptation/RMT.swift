@@ -33,8 +33,9 @@
 ///   forward per step) instead of keeping a second training graph: one step region, the same
 ///   gradients, since forwards are deterministic.
 /// - Frugal mode (the default) trains the norm layers' affine parameters (plus the
-///   projector) over a frozen, possibly quantized base; the reference trains every parameter
-///   (full mode).
+///   projector, and with `lora` the A and B of a LoRA adapter whose B starts at 0) over a
+///   frozen, possibly quantized base; the teacher holds only those. The reference trains every
+///   parameter (full mode).
 /// - The projector starts from PyTorch's default Linear initialisation drawn from our seed
 ///   (`ParameterInitializer`), not torch's generator.
 /// - During the warm-up the projector's optimizer group is switched off: it gets no gradient
@@ -99,6 +100,10 @@ public final class RMT {
     /// The split: index of the last linear layer.
     public let classifierLayer: Int
     public let trainedParameters: [Int]
+    /// The trained LoRA adapter (frugal mode with `lora`), else nil.
+    public var loraAdapter: LoRAAdapter? { trainables.adapter }
+    /// Values the student trains (norm parameters and LoRA; the projector not counted).
+    public var trainedValueCount: Int { trainables.valueCount }
     /// The projector's parameters (linear proj1 D→P, relu, linear proj2 P→P).
     public let projectorStore: ParameterStore
     /// Steps since construction or `reset()` (warm-up steps not counted).
@@ -111,6 +116,7 @@ public final class RMT {
     public private(set) var lastContrastiveLoss: Float = 0
     public private(set) var lastSourceLoss: Float = 0
 
+    let trainables: Trainables
     let teacherGraph: SharedWeightGraph
     /// The teacher values live in the teacher graph's slots.
     var teacher: ParameterCopies { teacherGraph.slots }
@@ -135,11 +141,13 @@ public final class RMT {
     private let savedStudent: ParameterCopies
     private let savedTeacher: ParameterCopies
     private let savedProjector: ParameterCopies
+    private let projectorValues: [TensorView]
     private let savedOptimizer: OptimizerSnapshot
 
     /// - Parameters:
     ///   - spec, store: the model; the store's trainable flags are set to the trained parameters.
     ///   - source: labelled source batches; required when `configuration.needsSource`.
+    ///   - lora: frugal mode's optional LoRA trainables (nil: none).
     /// - Throws: `.invalidArgument` for bad settings (negative or non-finite λ, τ <= 0, a
     ///   projector width outside 1...4096, negative sample counts), a missing source, a model
     ///   without a linear layer to split at, no gradient reaching the features, or input that is
@@ -147,7 +155,8 @@ public final class RMT {
     ///   `.budgetExceeded`.
     public init(
         spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, mode: AdaptationMode = .frugal,
-        configuration: Configuration = Configuration(), source: SourceBatchProvider?, kernels: Kernels = .best
+        configuration: Configuration = Configuration(), source: SourceBatchProvider?, lora: AdaptationLoRA? = nil,
+        kernels: Kernels = .best
     ) throws(LichenError) {
         for (name, v) in [("rmt.lambdaTarget", configuration.lambdaTarget), ("rmt.lambdaContrast", configuration.lambdaContrast),
                           ("rmt.lambdaSource", configuration.lambdaSource)] where !(v.isFinite && v >= 0) {
@@ -187,17 +196,18 @@ public final class RMT {
         self.batchSize = batchSize
         self.source = source
         classifierLayer = split
-        let trained = try AdaptationSession.selectTrainable(store, mode: mode)
-        store.freezeAll()
-        for i in trained { try store.setTrainable(true, index: i) }
-        trainedParameters = trained
+        let trainables = try Trainables(store: store, spec: spec, mode: mode, lora: lora, arena: arena)
+        self.trainables = trainables
+        trainedParameters = trainables.parameterIndices
         graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena,
-                          options: GraphOptions(training: true, batchNormMode: .batchStatistics, tapLayer: split), kernels: kernels)
+                          options: GraphOptions(training: true, batchNormMode: .batchStatistics, trainAdapters: lora != nil,
+                                                tapLayer: split), kernels: kernels)
+        try trainables.attach(to: graph, arena: arena)
         classes = graph.outputShape.elementCount ?? 0
         let featureShape = split == 0 ? input : try graph.outputShape(ofLayer: spec.layers[split].inputs[0])
         let d = featureShape.elementCount ?? 0
         featureCount = d
-        teacherGraph = try SharedWeightGraph(spec: spec, student: store, trained: trained, batchSize: batchSize, arena: arena,
+        teacherGraph = try SharedWeightGraph(spec: spec, student: store, trainables: trainables, batchSize: batchSize, arena: arena,
                                              kernels: kernels, tapLayer: split)
         // Projector π: Linear(D → P) · ReLU · Linear(P → P), PyTorch's default initialisation.
         let width = configuration.projectionDimension
@@ -223,13 +233,7 @@ public final class RMT {
         }
         selfTraining = try SymmetricCrossEntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
         crossEntropy = try CrossEntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
-        var list: [TrainableParameter] = []
-        for i in trained {
-            guard let g = store[i].gradient else {
-                throw .invalidArgument(name: "trainable", value: i, reason: "a trained parameter has no gradient")
-            }
-            list.append(TrainableParameter(value: store[i].value, gradient: g, group: 0))
-        }
+        var list = trainables.trainableParameters(group: 0)
         var projectorIndices: [Int] = []
         for i in 0..<projectorStore.count {
             guard let g = projectorStore[i].gradient else { continue }
@@ -271,20 +275,23 @@ public final class RMT {
         var steps = 0
         if configuration.warmUpSamples > 0, let source {
             steps = configuration.warmUpSamples / batchSize
-            try RMT.warmUp(steps: steps, graph: graph, teacherGraph: teacherGraph, store: store, optimizer: optimizer,
+            try RMT.warmUp(steps: steps, graph: graph, teacherGraph: teacherGraph, student: trainables.values, optimizer: optimizer,
                            loss: selfTraining, source: source, images: sourceImages, labels: sourceLabels,
                            studentLogits: cleanLogits, gradient: cleanGradient, momentum: configuration.emaMomentum)
         }
         warmUpSteps = steps
-        savedStudent = try ParameterCopies(of: store, indices: trained, arena: arena)
-        savedTeacher = try ParameterCopies(of: teacherGraph.store, indices: trained, arena: arena)
-        savedProjector = try ParameterCopies(of: projectorStore, indices: projectorIndices, arena: arena)
+        savedStudent = try ParameterCopies(of: trainables.values, arena: arena)
+        savedTeacher = try ParameterCopies(of: teacherGraph.slots.tensors, arena: arena)
+        var projectorValues: [TensorView] = []
+        for i in projectorIndices { projectorValues.append(projectorStore[i].value) }
+        self.projectorValues = projectorValues
+        savedProjector = try ParameterCopies(of: projectorValues, arena: arena)
         savedOptimizer = try optimizer.makeSnapshot(arena: arena)
     }
 
     /// The mean-teacher warm-up of research/tta.md §4.3 step 4 (projector group off).
     private static func warmUp(
-        steps: Int, graph: Graph, teacherGraph: SharedWeightGraph, store: ParameterStore, optimizer: AdaptationOptimizerState,
+        steps: Int, graph: Graph, teacherGraph: SharedWeightGraph, student: [TensorView], optimizer: AdaptationOptimizerState,
         loss: SymmetricCrossEntropyLoss, source: SourceBatchProvider, images: TensorView, labels: TensorView,
         studentLogits: TensorView, gradient: TensorView, momentum: Float
     ) throws(LichenError) {
@@ -301,13 +308,14 @@ public final class RMT {
             try optimizer.zeroGradients()
             try graph.backward(outputGradient: try gradient.reshaped(zs.shape))
             try optimizer.step()
-            try teacherGraph.slots.exponentialMovingAverage(towards: store, momentum: momentum)
+            try teacherGraph.slots.exponentialMovingAverage(towards: student, momentum: momentum)
         }
         try optimizer.setLearningRate(lr, group: 0)
         try optimizer.setEnabled(true, group: 1)
     }
 
-    /// The teacher's copy of trained parameter `k` (store index `trainedParameters[k]`).
+    /// The teacher's copy of trained value `k` (store index `trainedParameters[k]`; after them, A
+    /// and B of each LoRA target).
     public func teacherValue(_ k: Int) -> TensorView { teacherGraph.slots.tensors[k] }
 
     // MARK: - Step
@@ -385,7 +393,7 @@ public final class RMT {
             try graph.backward(outputGradient: try g.reshaped(zs.shape))
         }
         try optimizer.step()
-        try teacher.exponentialMovingAverage(towards: store, momentum: configuration.emaMomentum)
+        try teacher.exponentialMovingAverage(towards: trainables.values, momentum: configuration.emaMomentum)
         lastSelfTrainingLoss = selfTrainingLoss
         lastContrastiveLoss = contrastiveLoss
         lastSourceLoss = sourceLoss
@@ -459,9 +467,9 @@ public final class RMT {
     /// (prototypes and warm-up are not recomputed); the augmentation stream re-seeded.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
-        try savedStudent.load(into: store)
-        try savedTeacher.load(into: teacherGraph.store)
-        try savedProjector.load(into: projectorStore)
+        try savedStudent.load(into: trainables.values)
+        try savedTeacher.load(into: teacherGraph.slots.tensors)
+        try savedProjector.load(into: projectorValues)
         try optimizer.restore(from: savedOptimizer)
         try optimizer.zeroGradients()
         random = SplitMix64Random(seed: configuration.seed)

@@ -3,7 +3,8 @@ import Foundation
 import Lichen
 
 /// `lichen adapt --model M.gguf --stream S --method source|bn|tent [--compare m1,m2,..]
-/// [--mode frugal|full] [--batch N | --window B --every K [--frame-predict window|saved]] [--passes N] [--guard BOUND]
+/// [--mode frugal|full] [--lora-rank r [--lora-alpha a] [--lora-targets list]]
+/// [--batch N | --window B --every K [--frame-predict window|saved]] [--passes N] [--guard BOUND]
 /// [--reset-every N] [--plot out.svg] [--json]`: online test-time adaptation over a stream.
 struct AdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,11 @@ struct AdaptCommand: ParsableCommand {
             soft cross-entropy, Adam lr 1e-3, stochastic restore; same modes), rmt (symmetric \
             cross-entropy against an EMA teacher on a clean and an augmented view, contrastive loss \
             towards source class prototypes, source replay, warm-up on source data; same modes). \
+            --lora-rank r adds a LoRA adapter to frugal mode's trainables for tent, cotta and rmt: \
+            y = W x + (alpha / r) B (A x) on the --lora-targets layers (conv, linear, or layer \
+            names; default conv,linear), over the frozen base; B starts at 0, so the model starts \
+            as stored; A and B are trained, copied into teacher and anchor, restored and reset \
+            like the norm parameters. \
             Frame mode (--window B [--every K], K defaults to B): frames arrive one at a time; \
             each frame is predicted from the window of the last B frames ending at it, and the \
             method adapts on that window every K frames once it is full (K = B makes the same \
@@ -41,6 +47,8 @@ struct AdaptCommand: ParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @OptionGroup var lora: AdaptationLoRAOptions
 
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
     var model: String
@@ -152,6 +160,7 @@ struct AdaptCommand: ParsableCommand {
     func validate() throws {
         _ = try methods()
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
+        if lora.loraRank != nil && mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
         if let batch, !(batch >= 1 && batch <= 10_000) { throw ValidationError("--batch must be in 1...10000") }
         if window != nil && batch != nil { throw ValidationError("give --batch N or --window B [--every K], not both") }
         if every != nil && window == nil { throw ValidationError("--every needs --window") }
@@ -214,6 +223,8 @@ struct AdaptCommand: ParsableCommand {
         let rejectedFrames: Int
         let adaptationSteps: Int
         let seconds: Double
+        /// Values trained (store parameters and LoRA A, B).
+        let trainedValues: Int
         var perRecord: [Accuracy] { passes[0] }
     }
 
@@ -244,7 +255,12 @@ struct AdaptCommand: ParsableCommand {
         if method == .rmt { log("rmt: prototypes and \(rmt.warmUpSamples / rows) warm-up steps on the source data") }
         let session = try naming(model) { () throws(LichenError) in
             try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: rows, arena: loaded.arena,
-                                  mode: mode, cotta: cotta, rmt: rmt, source: source)
+                                  mode: mode, cotta: cotta, rmt: rmt, source: source,
+                                  lora: method == .source || method == .bnAdapt ? nil : lora.configuration(seed: seed))
+        }
+        if let adapter = session.loraAdapter {
+            log("\(method.name): \(session.trainedValueCount) trained values, of which \(session.trainedValueCount - normValues(session)) in "
+                + "\(lora.text ?? "LoRA") (\(adapter.targets.map { $0.weightName }.joined(separator: ", ")))")
         }
         let frames: FrameAdapter? = try window.map { b in
             try naming(model) { () throws(LichenError) in
@@ -308,7 +324,12 @@ struct AdaptCommand: ParsableCommand {
         }
         return Outcome(method: method, passes: passes, collapseResets: collapseResets, periodicResets: periodicResets,
                        rejectedFrames: frames?.rejectedFrameCount ?? 0, adaptationSteps: frames?.adaptationCount ?? batchSteps,
-                       seconds: Date().timeIntervalSince(start))
+                       seconds: Date().timeIntervalSince(start), trainedValues: session.trainedValueCount)
+    }
+
+    /// Values of the store parameters a session trains (the norm parameters in frugal mode).
+    func normValues(_ session: AdaptationSession) -> Int {
+        session.trainedParameters.reduce(0) { $0 + session.store[$1].value.elementCount }
     }
 
     func report(_ outcomes: [Outcome], mode: AdaptationMode, file: StreamFile, architecture: String) throws {
@@ -325,7 +346,10 @@ struct AdaptCommand: ParsableCommand {
             return (e, e.isEmpty ? 0 : e.reduce(0, +) / Double(e.count), total)
         }
         func modeName(_ m: AdaptationMethod) -> String? { m == .source || m == .bnAdapt ? nil : mode.name }
-        func label(_ o: Outcome) -> String { modeName(o.method).map { "\(o.method.name) (\($0))" } ?? o.method.name }
+        func label(_ o: Outcome) -> String {
+            let suffix = lora.loraRank.map { r in "+lora r\(r)" } ?? ""
+            return modeName(o.method).map { m in "\(o.method.name) (\(m)\(suffix))" } ?? o.method.name
+        }
         let resetting = `guard` != nil || resetEvery != nil
         if let plot {
             var series: [(name: String, values: [Double])] = []
@@ -378,6 +402,7 @@ struct AdaptCommand: ParsableCommand {
                     ("resets", .int(o.collapseResets.reduce(0, +) + o.periodicResets.reduce(0, +))),
                     ("rejected_frames", .int(o.rejectedFrames)),
                     ("adaptation_steps", .int(o.adaptationSteps)),
+                    ("trained_values", .int(o.trainedValues)),
                     ("seconds", .number(o.seconds)),
                 ]))
             }
@@ -396,6 +421,7 @@ struct AdaptCommand: ParsableCommand {
             ]
             pairs.append(("guard", `guard`.map { .object([("min_effective_classes", .number($0)), ("window", .int(guardWindow))]) } ?? .null))
             pairs.append(("reset_every", resetEvery.map { .int($0) } ?? .null))
+            pairs.append(("lora", lora.json(trainedValues: nil)))
             pairs.append(("methods", .array(methods)))
             print(JSON.object(pairs).rendered())
             return
@@ -453,7 +479,8 @@ struct AdaptCommand: ParsableCommand {
 
     /// "batch 200" or "frame mode, window 64, every 16".
     var modeText: String {
-        if let window { return "frame mode, window \(window), every \(every ?? window), \(framePrediction.name) prediction" }
-        return "batch \(batchSize ?? 200)"
+        let loraText = lora.text.map { ", " + $0 } ?? ""
+        if let window { return "frame mode, window \(window), every \(every ?? window), \(framePrediction.name) prediction" + loraText }
+        return "batch \(batchSize ?? 200)" + loraText
     }
 }

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Lichen
 
-/// `lichen inspect --model M.gguf [--batch N] [--method NAME[,NAME..]] [--window B] [--json]`.
+/// `lichen inspect --model M.gguf [--batch N] [--method NAME[,NAME..]] [--window B]
+/// [--lora-rank r [--lora-alpha a] [--lora-targets list]] [--json]`.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
@@ -17,11 +18,15 @@ struct InspectCommand: ParsableCommand {
             at --window) and prints the budget it takes, measured from the arena: the planned step region, the \
             session's persistent objects (gradients, loss scratch, logits, snapshots of the initial trainables, \
             optimizer state; for Tent the snapshot and optimizer shares are given from the trained values), \
-            the frame window and the heap.
+            the frame window and the heap. --lora-rank r (frugal mode) adds the LoRA adapter to tent, cotta \
+            and rmt's trainables: its A and B (with gradients) and the adapter sets' workspaces are in the heap, \
+            their copies (teacher, anchor, snapshots) and optimizer moments in the session.
             """
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @OptionGroup var lora: AdaptationLoRAOptions
 
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
     var model: String
@@ -63,6 +68,8 @@ struct InspectCommand: ParsableCommand {
     func validate() throws {
         _ = try methods()
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
+        if lora.loraRank != nil && mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
+        if lora.loraRank != nil && method == nil { throw ValidationError("--lora-rank goes with --method") }
         if let window, !(window >= 1 && window <= batch) { throw ValidationError("--window must be in 1...--batch") }
         guard load == "map" || load == "read" else { throw ValidationError("--load must be map or read, not '\(load)'") }
         guard batch >= 1 && batch <= 65_536 else { throw ValidationError("--batch must be in 1...65536") }
@@ -110,7 +117,9 @@ struct InspectCommand: ParsableCommand {
         var plannedBytes: Int
         /// Persistent bytes the session took (everything but the planned region).
         var sessionPersistentBytes: Int
-        /// Trained values (Tent), and the shares of snapshots and optimizer state in the above.
+        /// LoRA values trained (A and B), 0 without LoRA.
+        var loraValues: Int
+        /// Trained values (store parameters and LoRA A, B), and the shares of snapshots and optimizer state in the above.
         var trainedValues: Int
         var snapshotBytes: Int
         var optimizerStateBytes: Int
@@ -133,12 +142,14 @@ struct InspectCommand: ParsableCommand {
             try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
             let s0 = arena.stats
             let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: batch, arena: arena, mode: mode,
-                                                cotta: cotta, rmt: rmt, source: source)
+                                                cotta: cotta, rmt: rmt, source: source,
+                                                lora: method == .source || method == .bnAdapt ? nil : loraSettings)
             let s1 = arena.stats
             if let window { _ = try FrameAdapter(session: session, window: window, every: window, arena: arena) }
             let s2 = arena.stats
-            var trained = 0
-            for i in session.trainedParameters { trained += store[i].value.elementCount }
+            let trained = session.trainedValueCount
+            var norm = 0
+            for i in session.trainedParameters { norm += store[i].value.elementCount }
             // Adam keeps two moments per value, SGD with momentum one.
             var copies = 1
             if case .adam = session.optimizerConfiguration { copies = 2 }
@@ -146,17 +157,22 @@ struct InspectCommand: ParsableCommand {
             let planned = s1.plannedBytes - s0.plannedBytes
             let persistent = s1.persistentBytes - s0.persistentBytes
             return MethodBudget(method: method, mode: mode, parameterBytes: s0.persistentBytes, plannedBytes: planned,
-                                sessionPersistentBytes: persistent, trainedValues: trained,
+                                sessionPersistentBytes: persistent, loraValues: trained - norm, trainedValues: trained,
                                 snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
                                 windowBytes: s2.persistentBytes - s1.persistentBytes, heapBytes: s2.heapInUseBytes,
                                 totalBytes: s2.lowUsedBytes + s2.heapInUseBytes)
         }
     }
 
+    /// The LoRA settings of --lora-rank (nil without).
+    var loraSettings: AdaptationLoRA? { lora.configuration(seed: 1) }
+
     func run() throws {
         let (file, spec) = try openModel(model, mode: load == "read" ? .read : .map)
         let budgets = try methods().map { try methodBudget($0, file, spec) }
-        func budgetName(_ b: MethodBudget) -> String { b.method == .tent ? "\(b.method.name) (\(b.mode.name))" : b.method.name }
+        func budgetName(_ b: MethodBudget) -> String {
+            b.trainedValues == 0 ? b.method.name : "\(b.method.name) (\(b.mode.name)\(b.loraValues > 0 ? "+lora" : ""))"
+        }
         let shapes = try naming(model) { () throws(LichenError) in try spec.inferShapes() }
         let parameters = try naming(model) { () throws(LichenError) in try ModelFile.expectedParameters(spec) }
         let name = (try? file.string("general.name")) ?? ""
@@ -224,12 +240,13 @@ struct InspectCommand: ParsableCommand {
                 ("metadata", .object(metadata)),
                 ("methods", .array(budgets.map { b in
                     .object([
-                        ("method", .string(b.method.name)), ("mode", b.method == .tent ? .string(b.mode.name) : .null),
+                        ("method", .string(b.method.name)), ("mode", b.trainedValues > 0 ? .string(b.mode.name) : .null),
                         ("batch", .int(batch)), ("window", window.map { .int($0) } ?? .null),
                         ("parameter_bytes_in_budget", .int(b.parameterBytes)),
                         ("planned_step_bytes", .int(b.plannedBytes)),
                         ("session_persistent_bytes", .int(b.sessionPersistentBytes)),
                         ("trained_values", .int(b.trainedValues)),
+                        ("lora", b.loraValues > 0 ? lora.json(trainedValues: b.loraValues) : .null),
                         ("snapshot_bytes", .int(b.snapshotBytes)),
                         ("optimizer_state_bytes", .int(b.optimizerStateBytes)),
                         ("window_bytes", .int(b.windowBytes)),
@@ -273,15 +290,18 @@ struct InspectCommand: ParsableCommand {
         if !budgets.isEmpty {
             print("")
             print("adaptation budget at batch \(batch)" + (window.map { ", frame window \($0)" } ?? "") + " (bytes, measured from the arena):")
-            var t = Table(["method", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
-                           "window", "heap", "total"], rightAligned: Set(1..<9))
+            var t = Table(["method", "trained values", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
+                           "window", "heap", "total"], rightAligned: Set(1..<10))
             for b in budgets {
-                t.add([budgetName(b), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
+                t.add([budgetName(b), String(b.trainedValues), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
                        String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.heapBytes),
                        String(b.totalBytes)])
             }
             print(t.rendered())
             print("session: gradients, loss scratch, logits, snapshots of the initial trainables, optimizer state (and any teacher copies)")
+            if let text = lora.text {
+                print("\(text): A and B with their gradients and the adapter sets' workspaces are in the heap column")
+            }
         }
         if !provenance.isEmpty {
             print("")

@@ -76,9 +76,30 @@ struct StepAllocationTests {
         }
     }
 
+    /// Frugal mode with LoRA trainables (rank 4 on every conv and linear layer of the Q8_0 CNN):
+    /// (method, protocol).
+    static let loraCases: [(String, String)] = {
+        var out: [(String, String)] = []
+        for method in ["tent", "cotta", "rmt"] {
+            for protocolName in ["batch", "window", "saved"] { out.append((method, protocolName)) }
+        }
+        return out
+    }()
+
     @Test("a steady-state step allocates nothing and stays inside the budget", arguments: 0..<cases.count)
     func steadyStateStep(_ index: Int) throws {
         let (file, methodName, modeName, protocolName) = Self.cases[index]
+        try Self.checkSteadyState(file: file, methodName: methodName, modeName: modeName, protocolName: protocolName, lora: nil)
+    }
+
+    @Test("a steady-state step with LoRA trainables allocates nothing and stays inside the budget", arguments: 0..<loraCases.count)
+    func steadyStateStepWithLoRA(_ index: Int) throws {
+        let (methodName, protocolName) = Self.loraCases[index]
+        try Self.checkSteadyState(file: "fmnist-cnn-q8_0.gguf", methodName: methodName, modeName: "frugal", protocolName: protocolName,
+                                  lora: AdaptationLoRA(rank: 4, targets: ["conv", "linear"]))
+    }
+
+    static func checkSteadyState(file: String, methodName: String, modeName: String, protocolName: String, lora: AdaptationLoRA?) throws {
         let prediction = FrameAdapter.Prediction(name: protocolName)
         let frameMode = prediction != nil
         let method = try #require(AdaptationMethod(name: methodName))
@@ -94,7 +115,8 @@ struct StepAllocationTests {
         let cotta = CoTTA.Configuration(threshold: 1, augmentations: 2)
         let rmt = RMT.Configuration(projectionDimension: 16, warmUpSamples: 2 * rows, prototypeSamples: 2 * rows)
         let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: rows, arena: arena, mode: mode,
-                                            cotta: cotta, rmt: rmt, source: RandomSource(classes: spec.classCount))
+                                            cotta: cotta, rmt: rmt, source: RandomSource(classes: spec.classCount), lora: lora)
+        if lora != nil { #expect(session.loraAdapter != nil, "the session trains a LoRA adapter") }
         let adapter = try prediction.map { try FrameAdapter(session: session, window: rows, every: 2, prediction: $0, arena: arena) }
         var dims = [rows]
         dims += spec.inputShape.dimensions
@@ -116,7 +138,7 @@ struct StepAllocationTests {
         // Frame mode alternates predicting frames and adapting frames (every 2): count both.
         for k in 0..<4 {
             let delta = try Self.counted { try step() }
-            let what = "\(methodName) \(modeName) \(protocolName) step \(k): \(delta.allocated) bytes allocated, \(delta.deallocated) freed"
+            let what = "\(methodName) \(modeName)\(lora == nil ? "" : "+lora") \(protocolName) step \(k): \(delta.allocated) bytes allocated, \(delta.deallocated) freed"
             #expect(delta.allocated == 0 && delta.deallocated == 0, "\(what)")
         }
         if let policy = session.cotta {
