@@ -163,7 +163,8 @@ typedef struct lcr_kernel_table {
      *    (1) or the portable body compiled for it (0): the inference path prefers them only
      *    when native, and keeps the im2row + gemm path otherwise -- */
     int qconv_native;
-    /// The activation panel of output rows oy0 ..< oy1 of a convolution with stride_w == 1,
+    /// The activation panel of output rows oy0 ..< oy1 of a convolution with stride_w == 1 and
+    /// kernel_h, kernel_w <= 16,
     /// quantized straight from the NCHW image: every position's im2row row (lcr_im2row's order)
     /// as Q8_0 blocks byte-exact with quantize_row_q8_0, stored as lcr_qconv_acts_bytes says.
     void (*qconv_acts)(const struct lcr_conv_geometry_s *g, const float *img, int64_t oy0, int64_t oy1, void *acts);
@@ -179,6 +180,13 @@ typedef struct lcr_kernel_table {
     /// y row stride ldy. scratch: lcr_qgemv_scratch_bytes(k) bytes, any alignment.
     void (*qgemv)(const void *packed, const float *x, float *y, const float *bias, int64_t rows, int64_t n,
                   int64_t k, int64_t ldy, int act, void *scratch);
+    /// y = act(bias + conv(img)) for an f32 convolution with stride 1 and one group, weights
+    /// [n, c * kh * kw] in im2row order, read straight from the NCHW image (no im2col), output
+    /// NCHW planes of oh * ow values; pool != 0 fuses the 2 x 2 stride-2 max pool as qconv_gemm
+    /// does (planes of (oh / 2) * (ow / 2)). kernel_w <= 16. bias may be NULL. Under the same
+    /// qconv_native flag.
+    void (*conv_f32_direct)(const struct lcr_conv_geometry_s *g, const float *img, const float *w, const float *bias,
+                            int64_t n, float *y, int act, int pool);
 } lcr_kernel_table;
 
 /// The table for `isa`, or NULL when the CPU or this build does not support it.
@@ -276,9 +284,11 @@ void lcr_pool2d(const lcr_pool_geometry *g, const float *x, float *y, int is_max
  *   then scales float [nb][np], then corrections int32 [nb][np].
  */
 static inline int64_t lcr_qconv_lanes(int64_t ow) { return (ow + 15) / 16 * 16; }
+/// Bytes of a panel of `rows` output rows, with room after it for a table of depth * 5 bytes
+/// that qconv_acts may build there.
 static inline size_t lcr_qconv_acts_bytes(int64_t rows, int64_t ow, int64_t depth) {
     const size_t slots = (size_t)(rows * lcr_qconv_lanes(ow));
-    return slots * (size_t)depth + slots * (size_t)(depth / LCR_QK) * 4;
+    return slots * (size_t)depth + slots * (size_t)(depth / LCR_QK) * 4 + (size_t)depth * 5;
 }
 static inline size_t lcr_qconv_weights_bytes(int64_t n, int64_t depth) { return (size_t)(n * (depth / LCR_QK)) * 40; }
 static inline int64_t lcr_qgemv_padded(int64_t n) { return (n + 15) / 16 * 16; }

@@ -26,6 +26,8 @@ void lcr_quantize_row_q8_0_avx2(const float *x, lcr_block_q8_0 *y, int64_t k);
 void lcr_qconv_acts_avx512(const lcr_conv_geometry *g, const float *img, int64_t oy0, int64_t oy1, void *acts);
 void lcr_qconv_gemm_avx512(const void *packed, int64_t n, int64_t depth, const void *acts, int64_t rows, int64_t ow,
                            const float *bias, float *y, int64_t ldc, int act, int pool);
+void lcr_conv_f32_direct_avx512(const lcr_conv_geometry *g, const float *img, const float *w, const float *bias,
+                                int64_t n, float *y, int act, int pool);
 void lcr_qgemv_avx512(const void *packed, const float *x, float *y, const float *bias, int64_t rows, int64_t n,
                       int64_t k, int64_t ldy, int act, void *scratch);
 #endif

@@ -149,7 +149,7 @@ struct InferenceBuilder {
                     last += 1
                 }
                 var pool = false
-                if layer.kind == .conv2d, try directConv(i), follows(last + 1, last, .maxPool2d) {
+                if layer.kind == .conv2d, try directMethod(i) != nil, follows(last + 1, last, .maxPool2d) {
                     let p = spec.layers[last + 1]
                     if p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2 && p.padH == 0 && p.padW == 0 {
                         pool = true
@@ -265,14 +265,22 @@ struct InferenceBuilder {
     /// Whether the table's direct quantized kernels are its own SIMD code (`qconv_native`).
     var directKernels: Bool { kernels.table.pointee.qconv_native != 0 }
 
-    /// Whether conv layer `i` runs as `InferenceConvMethod.quantizedDirect`: quantized weights
-    /// in whole blocks, one group, stride 1 along the width, native direct kernels.
-    func directConv(_ i: Int) throws(LichenError) -> Bool {
+    /// The direct method of conv layer `i`, or nil: with native direct kernels, one group,
+    /// stride 1 along the width and kernels at most 16 wide and high, `.quantizedDirect` for
+    /// quantized weights in whole blocks, `.f32Direct` for f32 weights of at most
+    /// `InferenceModel.smallDepth` values per output that also have stride 1 along the height.
+    func directMethod(_ i: Int) throws(LichenError) -> InferenceConvMethod? {
         let layer = spec.layers[i]
-        guard directKernels, layer.groups == 1, layer.kind == .conv1d || layer.strideW == 1 else { return false }
-        if layer.kind == .conv1d && layer.strideW != 1 { return false }
+        let is1d = layer.kind == .conv1d
+        guard directKernels, layer.groups == 1, layer.strideW == 1, layer.kernelW <= 16, is1d || layer.kernelH <= 16 else {
+            return nil
+        }
         let w = try parameter(i, "weight")
-        return (w.type == .q8_0 || w.type == .q4_0) && w.shape.last % 32 == 0
+        if w.type == .q8_0 || w.type == .q4_0 { return w.shape.last % 32 == 0 ? .quantizedDirect : nil }
+        let taps = layer.kernelW * (is1d ? 1 : layer.kernelH)
+        let depth = w.elementCount / max(layer.outputs, 1)
+        guard w.type == .f32, is1d || layer.strideH == 1, taps > 0, depth <= InferenceModel.smallDepth else { return nil }
+        return .f32Direct
     }
 
     /// The quantized weights (folded when `norm >= 0`) of a conv or linear layer packed for the
@@ -344,7 +352,25 @@ struct InferenceBuilder {
         gg.channels = c / layer.groups
         conv.groupGeometry = gg.c
         conv.act = act
-        if try directConv(i) {
+        let direct = try directMethod(i)
+        if direct == .f32Direct {
+            let wb = try weightsAndBias(i, norm: norm, rows: conv.outChannels, depth: conv.depth)
+            conv.method = .f32Direct
+            conv.weightsF32 = wb.f32
+            conv.bias = wb.bias
+            let oh = is1d ? 1 : out[1]
+            conv.outputHeight = Int64(oh)
+            conv.outputWidth = Int64(conv.positions / oh)
+            conv.pool = pool >= 0
+            if conv.pool { conv.outPerSample = count(shapes[pool]) }
+            read(input)
+            conv.input = input
+            conv.output = newStorage(floatsPerSample: conv.outPerSample)
+            storageOf[i] = conv.output
+            steps.append(.conv(conv))
+            return
+        }
+        if direct == .quantizedDirect {
             let packed = try packedWeights(i, norm: norm, rows: conv.outChannels, depth: conv.depth, convolution: true)
             conv.method = .quantizedDirect
             conv.packed = packed.packed

@@ -210,6 +210,9 @@ public final class InferenceModel {
                     }
                 }
                 table.transpose_bias_act(product, nil, y, Int64(p), Int64(oc), Int64(oc), c.act)
+            case .f32Direct:
+                guard let w = c.weightsF32 else { return }
+                table.conv_f32_direct(&geometry, x, w, c.bias, Int64(oc), y, c.act, c.pool ? 1 : 0)
             case .quantizedDirect:
                 guard let w = c.packed else { return }
                 let acts = scratchPointers[c.actsScratch]

@@ -37,6 +37,11 @@ enum InferenceConvMethod {
     /// NCHW input (no f32 rows), and `qconv_gemm` writes NCHW with bias, activation and, when a
     /// 2 x 2 stride-2 max pool follows, the pool (fused: the step's output is the pool's).
     case quantizedDirect
+    /// f32 weights with at most `InferenceModel.smallDepth` values per output, stride 1, one
+    /// group, under the same native-kernel condition: the table's `conv_f32_direct` reads the
+    /// NCHW input in place (no im2col) and writes NCHW with bias, activation and the fused pool
+    /// as `quantizedDirect` does.
+    case f32Direct
 }
 
 struct InferenceConv {

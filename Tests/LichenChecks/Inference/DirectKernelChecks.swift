@@ -6,7 +6,7 @@ import Lichen
 /// Q8_0 quantization written out (`naiveQuantizeQ8_0`), and block products with exact integer
 /// sums (`naiveDecode`).
 let directKernelChecks: [Check] = [
-    Check("Inference/DirectKernels", "qconv_acts is the im2row rows quantized to Q8_0, byte for byte, in every table (padding, dilation, row stride 2, widths past 16, a kernel 32 wide, exact rounding ties)") { c in
+    Check("Inference/DirectKernels", "qconv_acts is the im2row rows quantized to Q8_0, byte for byte, in every table (padding, dilation, row stride 2, widths past 16, a kernel 16 wide, exact rounding ties)") { c in
         var rng = SplitMix64(seed: 81)
         for geometry in directCheckGeometries() {
             var g = geometry
@@ -152,6 +152,73 @@ let directKernelChecks: [Check] = [
             }
         }
     },
+    Check("Inference/DirectKernels", "conv_f32_direct (plain and with the 2x2 max pool, relu or none, padding, dilation, odd sizes, widths past 32) matches the naive convolution in every table") { c in
+        var rng = SplitMix64(seed: 84)
+        for (ch, h, w, k, pad, dil, n) in [(1, 28, 28, 3, 1, 1, 32), (2, 7, 9, 3, 1, 1, 5), (3, 6, 40, 2, 1, 2, 7), (1, 5, 5, 5, 2, 1, 3),
+                                           (2, 9, 33, 1, 0, 1, 9)] {
+            var g = lcr_conv_geometry(channels: Int64(ch), height: Int64(h), width: Int64(w), kernel_h: Int64(k), kernel_w: Int64(k),
+                                      stride_h: 1, stride_w: 1, pad_h: Int64(pad), pad_w: Int64(pad), dilation_h: Int64(dil),
+                                      dilation_w: Int64(dil))
+            let oh = Int(lcr_conv_out_h(&g)), ow = Int(lcr_conv_out_w(&g)), depth = ch * k * k
+            let img = rng.floats(ch * h * w), weights = rng.floats(n * depth), bias = rng.floats(n, -0.5, 0.5)
+            let im = CheckMemory.floats(img), wm = CheckMemory.floats(weights), bm = CheckMemory.floats(bias)
+            // The naive sums and their magnitudes, once for all tables.
+            var value = [Float](repeating: 0, count: n * oh * ow), magnitude = value
+            for o in 0..<n {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var s = 0.0, m = 0.0
+                        for ci in 0..<ch {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let iy = oy - pad + ky * dil, ix = ox - pad + kx * dil
+                                    if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                                    let term = Double(weights[o * depth + (ci * k + ky) * k + kx]) * Double(img[(ci * h + iy) * w + ix])
+                                    s += term
+                                    m += abs(term)
+                                }
+                            }
+                        }
+                        value[(o * oh + oy) * ow + ox] = Float(s)
+                        magnitude[(o * oh + oy) * ow + ox] = Float(m)
+                    }
+                }
+            }
+            for kernels in supportedKernels {
+                guard let t = lcr_kernels_for(lcr_isa(rawValue: kernels.isa.rawValue))?.pointee else { continue }
+                for pool in [false, true] {
+                    for act in [LCR_ACT_NONE, LCR_ACT_RELU] {
+                        let outH = pool ? oh / 2 : oh, outW = pool ? ow / 2 : ow, count = n * outH * outW
+                        let y = CheckMemory.floats([Float](repeating: 9, count: count + 16))
+                        t.conv_f32_direct(&g, im.floats, wm.floats, bm.floats, Int64(n), y.floats, act, pool ? 1 : 0)
+                        var bad = 0, worst: Float = 0, untouched = true
+                        for o in 0..<n {
+                            for oy in 0..<outH {
+                                for ox in 0..<outW {
+                                    var best = -Float.infinity, mag: Float = 0
+                                    for (dy, dx) in (pool ? [(0, 0), (0, 1), (1, 0), (1, 1)] : [(0, 0)]) {
+                                        let p = (o * oh + (pool ? 2 * oy + dy : oy)) * ow + (pool ? 2 * ox + dx : ox)
+                                        best = max(best, value[p])
+                                        mag = max(mag, magnitude[p])
+                                    }
+                                    var e = best + bias[o]
+                                    if act == LCR_ACT_RELU && !(e > 0) { e = 0 }
+                                    let err = abs(y.floats[(o * outH + oy) * outW + ox] - e)
+                                    worst = max(worst, err)
+                                    if !(err <= 1e-5 * mag + 1e-6) { bad += 1 }
+                                }
+                            }
+                        }
+                        for i in count..<(count + 16) where y.floats[i] != 9 { untouched = false }
+                        c.expect(bad == 0, kernels.isaName + " conv_f32_direct " + String(ch) + "x" + String(h) + "x" + String(w) + " k" + String(k)
+                                 + " n " + String(n) + (pool ? " pooled" : "") + (act == LCR_ACT_RELU ? " relu" : "") + ": " + String(bad)
+                                 + " outputs off, worst " + show(worst))
+                        c.expect(untouched, kernels.isaName + " conv_f32_direct writes nothing past its output")
+                    }
+                }
+            }
+        }
+    },
 ]
 
 // MARK: - Support
@@ -168,7 +235,7 @@ func directCheckGeometries() -> [lcr_conv_geometry] {
         g(8, 5, 7, 2, 2, pad: 1),           // odd output 6 x 8
         g(4, 9, 19, 2, 4, pad: 2, dil: 2),  // dilated, output 9 x 17: two lane chunks
         g(4, 8, 37, 2, 4, pad: 1, sh: 2),   // row stride 2, output 4 x 36
-        g(1, 3, 40, 1, 32, pad: 0),         // one row of 32 taps: column masks computed per tap
+        g(2, 3, 40, 1, 16, pad: 0),         // one row of 16 taps (the widest kernel the direct path takes)
         g(16, 7, 9, 2, 2, pad: 0),          // depth 64, output 6 x 8
     ]
 }

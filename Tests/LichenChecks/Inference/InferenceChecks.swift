@@ -294,7 +294,8 @@ func inferenceLayer(_ kind: LayerKind, _ name: String, _ inputs: [Int], _ config
     return l
 }
 
-/// Small models that reach every fusion and every step kind: conv + bn + relu + max pool with a
+/// Small models that reach every fusion and every step kind (the direct methods and their fused
+/// pool where the best table's direct kernels are native): conv + bn + relu + max pool with a
 /// quantizable depth (8 channels x 2x2 = 32), strided, grouped (quantizable per group) and 1x1
 /// convolutions, bn that cannot fold (after an add), residual add, gelu / silu / tanh, average
 /// and global pooling, conv1d, linear + bn1d + relu, softmax.
@@ -346,6 +347,18 @@ func inferenceCheckSpecs() -> [ModelSpec] {
     d.append(inferenceLayer(.flatten, "f", [2]))
     d.append(inferenceLayer(.linear, "l1", [3]) { $0.outputs = 3 })
     specs.append(ModelSpec(architecture: "check", inputShape: (try? Shape(dimensions: [1, 47])) ?? .graphUnchecked1, classCount: 3, layers: d))
+    // 3: the direct methods with the 2 x 2 pool fused on odd sizes: conv (depth 27, f32 in every
+    // variant) + bn + relu + pool, conv (depth 32) + pool with no activation, linear 64 -> 5.
+    var e: [LayerSpec] = []
+    e.append(conv("c1", -1, 8, k: 3, p: 1))                // 0: [8, 7, 9]
+    e.append(inferenceLayer(.batchNorm, "b1", [0]))
+    e.append(inferenceLayer(.relu, "r1", [1]))
+    e.append(inferenceLayer(.maxPool2d, "p1", [2]) { $0.kernelH = 2; $0.kernelW = 2; $0.strideH = 2; $0.strideW = 2 })  // 3: [8, 3, 4]
+    e.append(conv("c2", 3, 16, k: 2, p: 1))                // 4: [16, 4, 5]
+    e.append(inferenceLayer(.maxPool2d, "p2", [4]) { $0.kernelH = 2; $0.kernelW = 2; $0.strideH = 2; $0.strideW = 2 })  // 5: [16, 2, 2]
+    e.append(inferenceLayer(.flatten, "f", [5]))
+    e.append(inferenceLayer(.linear, "l1", [6]) { $0.outputs = 5 })
+    specs.append(ModelSpec(architecture: "check", inputShape: (try? Shape(dimensions: [3, 7, 9])) ?? .graphUnchecked1, classCount: 5, layers: e))
     return specs
 }
 

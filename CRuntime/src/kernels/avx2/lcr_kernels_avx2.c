@@ -963,6 +963,7 @@ const lcr_kernel_table lcr_kernel_table_avx512vnni = {
     .qconv_acts = lcr_qconv_acts_avx512,
     .qconv_gemm = lcr_qconv_gemm_avx512,
     .qgemv = lcr_qgemv_avx512,
+    .conv_f32_direct = lcr_conv_f32_direct_avx512,
 };
 
 #endif /* __x86_64__ */

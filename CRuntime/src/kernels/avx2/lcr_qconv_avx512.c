@@ -41,28 +41,34 @@ LCR_Z_INLINE __m512i round_half_away_512(__m512 v) {
     return _mm512_cvttps_epi32(_mm512_add_round_ps(v, _mm512_castsi512_ps(h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
 }
 
-/* Quantizes one block for 16 positions (v[i] = value i of the block at each lane): 8 dword
- * vectors of codes + 128 and the fp16-rounded scales. */
-LCR_Z_INLINE void quantize_block16(const __m512 v[32], __m512i q[8], __m512 *scale) {
+/* One block of 32 values for 16 positions, read through masked loads twice (once for the
+ * amax, once for the codes) rather than kept: 32 vectors do not fit beside the rest, and
+ * stores cost more than loads. Writes 8 dword vectors of codes + 128 and the scales. */
+LCR_Z_INLINE void quantize_block16(uintptr_t corner, const int32_t *offset, const uint8_t *tap, const __mmask16 *mask,
+                                   uint8_t *dst, float *scale) {
+#define LCR_QC_LOAD(i) _mm512_maskz_loadu_ps(mask[tap[i]], (const void *)(corner + (uintptr_t)((int64_t)offset[i] * 4)))
     const __m512 zero = _mm512_setzero_ps();
-    __m512 amax = _mm512_abs_ps(v[0]);
-    LCR_UNROLL for (int i = 1; i < 32; i++) amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
+    // four independent max chains, so the reduction is not one 32-long dependency
+    __m512 m[4] = {zero, zero, zero, zero};
+    LCR_UNROLL for (int i = 0; i < 32; i++) m[i & 3] = _mm512_max_ps(m[i & 3], _mm512_abs_ps(LCR_QC_LOAD(i)));
+    const __m512 amax = _mm512_max_ps(_mm512_max_ps(m[0], m[1]), _mm512_max_ps(m[2], m[3]));
     const __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
     const __mmask16 nonzero = _mm512_cmp_ps_mask(d, zero, _CMP_NEQ_OQ);
     const __m512 id = _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(1.0f), d);
-    *scale = _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm512_storeu_ps(scale, _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
     // packs work per 128-bit lane: lane L holds codes 0..3 of elements 4L..4L+3; the shuffle
     // turns that 4 x 4 byte block around so each element's four codes form its dword
     const __m512i transpose = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     LCR_UNROLL for (int t = 0; t < 8; t++) {
-        const __m512i q0 = round_half_away_512(_mm512_mul_ps(v[4 * t], id));
-        const __m512i q1 = round_half_away_512(_mm512_mul_ps(v[4 * t + 1], id));
-        const __m512i q2 = round_half_away_512(_mm512_mul_ps(v[4 * t + 2], id));
-        const __m512i q3 = round_half_away_512(_mm512_mul_ps(v[4 * t + 3], id));
+        const __m512i q0 = round_half_away_512(_mm512_mul_ps(LCR_QC_LOAD(4 * t), id));
+        const __m512i q1 = round_half_away_512(_mm512_mul_ps(LCR_QC_LOAD(4 * t + 1), id));
+        const __m512i q2 = round_half_away_512(_mm512_mul_ps(LCR_QC_LOAD(4 * t + 2), id));
+        const __m512i q3 = round_half_away_512(_mm512_mul_ps(LCR_QC_LOAD(4 * t + 3), id));
         const __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
-        q[t] = _mm512_xor_si512(_mm512_shuffle_epi8(p, transpose), flip);
+        _mm512_storeu_si512(dst + 64 * t, _mm512_xor_si512(_mm512_shuffle_epi8(p, transpose), flip));
     }
+#undef LCR_QC_LOAD
 }
 
 /* Lanes lo ..< hi of 16 set (empty when hi <= lo). */
@@ -73,50 +79,45 @@ static inline __mmask16 lane_range(int64_t lo, int64_t hi) {
     return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-/* Kernel widths up to this keep their column masks in a stack array; wider kernels compute
- * each mask as they go. */
+/* The direct kernels take kernels up to this wide (their column masks sit in a stack array). */
 #define LCR_QC_MAX_KW 16
 
 LCR_Z void lcr_qconv_acts_avx512(const lcr_conv_geometry *g, const float *img, int64_t oy0, int64_t oy1, void *acts) {
     const int64_t ow = lcr_conv_out_w(g), lanes = lcr_qconv_lanes(ow), slots = (oy1 - oy0) * lanes;
-    const int64_t kh = g->kernel_h, kw = g->kernel_w, depth = g->channels * kh * kw;
+    const int64_t kh = g->kernel_h, kw = g->kernel_w, depth = g->channels * kh * kw, nb = depth / LCR_QK;
     const int64_t H = g->height, W = g->width;
     uint8_t *codes = (uint8_t *)acts;
     float *scales = (float *)(codes + slots * depth);
-    __m512 v[32];
-    __m512i q[8];
-    __mmask16 colmask[LCR_QC_MAX_KW];
+    // Per weight-order value k: its input offset from the window's corner and its tap (ky, kx),
+    // made once per call in the panel's tail (lcr_qconv_acts_bytes counts it).
+    int32_t *tap_offset = (int32_t *)(scales + nb * slots);
+    uint8_t *tap = (uint8_t *)(tap_offset + depth);
+    int64_t k = 0;
+    for (int64_t c = 0; c < g->channels; c++)
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++, k++) {
+                tap_offset[k] = (int32_t)((c * H + ky * g->dilation_h) * W + kx * g->dilation_w);
+                tap[k] = (uint8_t)(ky * kw + kx);
+            }
+    __mmask16 colmask[LCR_QC_MAX_KW], mask[LCR_QC_MAX_KW * LCR_QC_MAX_KW];
     for (int64_t oy = oy0; oy < oy1; oy++)
         for (int64_t x0 = 0; x0 < lanes; x0 += 16) {
             const int64_t s0 = (oy - oy0) * lanes + x0, valid = ow - x0 < 16 ? ow - x0 : 16;
-            for (int64_t kx = 0; kx < kw && kx < LCR_QC_MAX_KW; kx++) {
+            for (int64_t kx = 0; kx < kw; kx++) {
                 const int64_t ix0 = x0 + kx * g->dilation_w - g->pad_w;  // stride_w == 1
                 colmask[kx] = lane_range(-ix0, W - ix0 < valid ? W - ix0 : valid);
             }
-            int i = 0;
-            int64_t b = 0;
-            for (int64_t c = 0; c < g->channels; c++)
-                for (int64_t ky = 0; ky < kh; ky++) {
-                    const int64_t iy = oy * g->stride_h - g->pad_h + ky * g->dilation_h;
-                    const int inside = iy >= 0 && iy < H;
-                    const float *row = img + (c * H + (inside ? iy : 0)) * W;
-                    for (int64_t kx = 0; kx < kw; kx++) {
-                        const int64_t ix0 = x0 + kx * g->dilation_w - g->pad_w;
-                        __mmask16 m = kx < LCR_QC_MAX_KW ? colmask[kx] : lane_range(-ix0, W - ix0 < valid ? W - ix0 : valid);
-                        if (!inside) m = 0;
-                        // masked-off lanes are not read, so the address may lie before the row
-                        v[i] = _mm512_maskz_loadu_ps(m, (const void *)((uintptr_t)row + (uintptr_t)(ix0 * 4)));
-                        if (++i == 32) {
-                            __m512 sc;
-                            quantize_block16(v, q, &sc);
-                            uint8_t *dst = codes + (b * (slots / 16) + s0 / 16) * 512;
-                            for (int t = 0; t < 8; t++) _mm512_storeu_si512(dst + 64 * t, q[t]);
-                            _mm512_storeu_ps(scales + b * slots + s0, sc);
-                            i = 0;
-                            b++;
-                        }
-                    }
-                }
+            const int64_t iy0 = oy * g->stride_h - g->pad_h;
+            for (int64_t ky = 0; ky < kh; ky++) {
+                const int64_t iy = iy0 + ky * g->dilation_h;
+                for (int64_t kx = 0; kx < kw; kx++) mask[ky * kw + kx] = (iy >= 0 && iy < H) ? colmask[kx] : 0;
+            }
+            // The window's corner (row iy0, column x0 - pad_w) may lie outside the image; every
+            // lane read through it is inside (masked-off lanes are not read).
+            const uintptr_t corner = (uintptr_t)img + (uintptr_t)((iy0 * W + x0 - g->pad_w) * 4);
+            for (int64_t b = 0; b < nb; b++)
+                quantize_block16(corner, tap_offset + b * LCR_QK, tap + b * LCR_QK, mask,
+                                 codes + (b * (slots / 16) + s0 / 16) * 512, scales + b * slots + s0);
         }
 }
 
@@ -282,6 +283,94 @@ LCR_Z void lcr_qgemv_avx512(const void *packed, const float *x, float *y, const 
                 if (bias) o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, bias + c));
                 if (act == LCR_ACT_RELU) o = _mm512_max_ps(o, _mm512_setzero_ps());
                 _mm512_mask_storeu_ps(y + j * ldy + c, m, o);
+            }
+        }
+    }
+}
+
+/*
+ * conv_f32_direct: an f32 convolution with few input values per output (the shipped CNN's
+ * conv1: one input channel, 3 x 3) read straight from the NCHW image. A pass covers 4 output
+ * channels x 2 output rows x 32 columns (16 accumulators): per weight tap, 4 masked loads of the
+ * shifted input rows (padding comes in as zeros) feed 16 FMAs with the taps' weights broadcast.
+ * With the pool fused, the two rows and the column pairs are reduced in registers, so neither
+ * im2col columns nor the full-size output exist.
+ */
+LCR_Z_INLINE void conv_f32_pass(const lcr_conv_geometry *g, const float *img, const float *w, int64_t depth, const int CC,
+                                int64_t oy, int64_t x0, const __mmask16 colmask[][2], __m512 acc[4][2][2]) {
+    const int64_t kh = g->kernel_h, kw = g->kernel_w, H = g->height, W = g->width;
+    LCR_UNROLL for (int cc = 0; cc < CC; cc++)
+        for (int r = 0; r < 2; r++)
+            for (int ch = 0; ch < 2; ch++) acc[cc][r][ch] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (int64_t ci = 0; ci < g->channels; ci++)
+        for (int64_t ky = 0; ky < kh; ky++) {
+            const int64_t iy0 = oy - g->pad_h + ky * g->dilation_h, iy1 = iy0 + 1;
+            const int in0 = iy0 >= 0 && iy0 < H, in1 = iy1 >= 0 && iy1 < H;
+            const float *row0 = img + (ci * H + (in0 ? iy0 : 0)) * W, *row1 = img + (ci * H + (in1 ? iy1 : 0)) * W;
+            for (int64_t kx = 0; kx < kw; kx++, k++) {
+                const int64_t off = x0 - g->pad_w + kx * g->dilation_w;
+                __m512 v[2][2];
+                for (int ch = 0; ch < 2; ch++) {
+                    // masked-off lanes are not read, so the address may lie outside the row
+                    const uintptr_t o = (uintptr_t)((off + 16 * ch) * 4);
+                    v[0][ch] = _mm512_maskz_loadu_ps(in0 ? colmask[kx][ch] : 0, (const void *)((uintptr_t)row0 + o));
+                    v[1][ch] = _mm512_maskz_loadu_ps(in1 ? colmask[kx][ch] : 0, (const void *)((uintptr_t)row1 + o));
+                }
+                LCR_UNROLL for (int cc = 0; cc < CC; cc++) {
+                    const __m512 wv = _mm512_set1_ps(w[cc * depth + k]);
+                    for (int r = 0; r < 2; r++)
+                        for (int ch = 0; ch < 2; ch++) acc[cc][r][ch] = _mm512_fmadd_ps(wv, v[r][ch], acc[cc][r][ch]);
+                }
+            }
+        }
+}
+
+LCR_Z void lcr_conv_f32_direct_avx512(const lcr_conv_geometry *g, const float *img, const float *w, const float *bias,
+                                      int64_t n, float *y, int act, int pool) {
+    const int64_t oh = lcr_conv_out_h(g), ow = lcr_conv_out_w(g), kw = g->kernel_w, W = g->width;
+    const int64_t depth = g->channels * g->kernel_h * kw, ph = oh / 2, pw = ow / 2;
+    const int64_t end = pool ? ph * 2 : oh;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+    __mmask16 colmask[LCR_QC_MAX_KW][2];
+    for (int64_t x0 = 0; x0 < ow; x0 += 32) {
+        for (int64_t kx = 0; kx < kw && kx < LCR_QC_MAX_KW; kx++)
+            for (int ch = 0; ch < 2; ch++) {
+                const int64_t xc = x0 + 16 * ch, ix0 = xc - g->pad_w + kx * g->dilation_w;
+                colmask[kx][ch] = lane_range(-ix0, W - ix0 < ow - xc ? W - ix0 : ow - xc);
+            }
+        for (int64_t c0 = 0; c0 < n; c0 += 4) {
+            const int CC = (int)(n - c0 < 4 ? n - c0 : 4);
+            const float *wc = w + c0 * depth;
+            for (int64_t oy = 0; oy < end; oy += 2) {
+                __m512 acc[4][2][2];
+                switch (CC) {
+                case 4: conv_f32_pass(g, img, wc, depth, 4, oy, x0, colmask, acc); break;
+                case 3: conv_f32_pass(g, img, wc, depth, 3, oy, x0, colmask, acc); break;
+                case 2: conv_f32_pass(g, img, wc, depth, 2, oy, x0, colmask, acc); break;
+                default: conv_f32_pass(g, img, wc, depth, 1, oy, x0, colmask, acc); break;
+                }
+                for (int cc = 0; cc < CC; cc++) {
+                    const float b = bias ? bias[c0 + cc] : 0.0f;
+                    for (int ch = 0; ch < 2; ch++) {
+                        const int64_t xc = x0 + 16 * ch;
+                        if (pool) {
+                            const int64_t count = pw - xc / 2 < 8 ? pw - xc / 2 : 8;
+                            if (count <= 0) continue;
+                            const __m512 rowmax = _mm512_max_ps(acc[cc][0][ch], acc[cc][1][ch]);
+                            const __m512 p = _mm512_max_ps(_mm512_permutexvar_ps(even, rowmax), _mm512_permutexvar_ps(odd, rowmax));
+                            _mm512_mask_storeu_ps(y + ((c0 + cc) * ph + oy / 2) * pw + xc / 2, (__mmask16)((1u << count) - 1u),
+                                                  bias_act_512(p, b, act));
+                        } else {
+                            const int64_t count = ow - xc < 16 ? ow - xc : 16;
+                            if (count <= 0) continue;
+                            const __mmask16 m = (__mmask16)((1u << count) - 1u);
+                            for (int r = 0; r < 2 && oy + r < oh; r++)
+                                _mm512_mask_storeu_ps(y + ((c0 + cc) * oh + oy + r) * ow + xc, m, bias_act_512(acc[cc][r][ch], b, act));
+                        }
+                    }
+                }
             }
         }
     }

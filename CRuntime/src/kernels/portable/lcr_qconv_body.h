@@ -121,6 +121,49 @@ LCR_QC_TARGET static void LCR_QC_NAME(qgemv)(const void *packed, const float *x,
     }
 }
 
+/* One output value before bias and activation: channel c at (oy, ox). */
+static inline float LCR_QC_NAME(conv_value)(const lcr_conv_geometry *g, const float *img, const float *w, int64_t c,
+                                            int64_t oy, int64_t ox) {
+    const int64_t taps = g->kernel_h * g->kernel_w, depth = g->channels * taps;
+    float acc = 0.0f;
+    for (int64_t k = 0; k < depth; k++) {
+        const int64_t ci = k / taps, ky = (k % taps) / g->kernel_w, kx = k % g->kernel_w;
+        const int64_t iy = oy - g->pad_h + ky * g->dilation_h, ix = ox - g->pad_w + kx * g->dilation_w;
+        if (iy >= 0 && iy < g->height && ix >= 0 && ix < g->width) acc += w[c * depth + k] * img[(ci * g->height + iy) * g->width + ix];
+    }
+    return acc;
+}
+
+LCR_QC_TARGET static void LCR_QC_NAME(conv_f32_direct)(const lcr_conv_geometry *g, const float *img, const float *w,
+                                                       const float *bias, int64_t n, float *y, int act, int pool) {
+    const int64_t oh = lcr_conv_out_h(g), ow = lcr_conv_out_w(g);
+    for (int64_t c = 0; c < n; c++) {
+        const float bc = bias ? bias[c] : 0.0f;
+        if (pool) {
+            const int64_t ph = oh / 2, pw = ow / 2;
+            for (int64_t py = 0; py < ph; py++)
+                for (int64_t px = 0; px < pw; px++) {
+                    float m = -INFINITY;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            const float v = LCR_QC_NAME(conv_value)(g, img, w, c, 2 * py + dy, 2 * px + dx);
+                            m = v > m ? v : m;
+                        }
+                    float v = m + bc;
+                    if (act == LCR_ACT_RELU) v = v > 0.0f ? v : 0.0f;
+                    y[(c * ph + py) * pw + px] = v;
+                }
+        } else {
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    float v = LCR_QC_NAME(conv_value)(g, img, w, c, oy, ox) + bc;
+                    if (act == LCR_ACT_RELU) v = v > 0.0f ? v : 0.0f;
+                    y[(c * oh + oy) * ow + ox] = v;
+                }
+        }
+    }
+}
+
 #define LCR_QC_TABLE_ENTRIES                                                                          \
     .qconv_native = 0, .qconv_acts = LCR_QC_NAME(qconv_acts), .qconv_gemm = LCR_QC_NAME(qconv_gemm), \
-    .qgemv = LCR_QC_NAME(qgemv)
+    .qgemv = LCR_QC_NAME(qgemv), .conv_f32_direct = LCR_QC_NAME(conv_f32_direct)
