@@ -183,8 +183,8 @@ typedef struct lcr_kernel_table {
     /// y = act(bias + conv(img)) for an f32 convolution with stride 1 and one group, weights
     /// [n, c * kh * kw] in im2row order, read straight from the NCHW image (no im2col), output
     /// NCHW planes of oh * ow values; pool != 0 fuses the 2 x 2 stride-2 max pool as qconv_gemm
-    /// does (planes of (oh / 2) * (ow / 2)). kernel_w <= 16. bias may be NULL. Under the same
-    /// qconv_native flag.
+    /// does (planes of (oh / 2) * (ow / 2)). kernel_w <= 16, c * kh * kw <= 64. bias may be
+    /// NULL. Under the same qconv_native flag.
     void (*conv_f32_direct)(const struct lcr_conv_geometry_s *g, const float *img, const float *w, const float *bias,
                             int64_t n, float *y, int act, int pool);
 } lcr_kernel_table;

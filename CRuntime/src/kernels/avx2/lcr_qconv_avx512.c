@@ -293,63 +293,77 @@ LCR_Z void lcr_qgemv_avx512(const void *packed, const float *x, float *y, const 
  * conv1: one input channel, 3 x 3) read straight from the NCHW image. A pass covers 4 output
  * channels x 2 output rows x 32 columns (16 accumulators): per weight tap, 4 masked loads of the
  * shifted input rows (padding comes in as zeros) feed 16 FMAs with the taps' weights broadcast.
- * With the pool fused, the two rows and the column pairs are reduced in registers, so neither
- * im2col columns nor the full-size output exist.
+ * The taps are one flat loop over a table made per row pair (offsets and masks), so the
+ * accumulators stay in registers for the whole pass. With the pool fused, the two rows and the
+ * column pairs are reduced in registers, so neither im2col columns nor the full-size output exist.
  */
-LCR_Z_INLINE void conv_f32_pass(const lcr_conv_geometry *g, const float *img, const float *w, int64_t depth, const int CC,
-                                int64_t oy, int64_t x0, const __mmask16 colmask[][2], __m512 acc[4][2][2]) {
-    const int64_t kh = g->kernel_h, kw = g->kernel_w, H = g->height, W = g->width;
+#define LCR_CF_MAX_DEPTH 64
+
+LCR_Z_INLINE void conv_f32_pass(const float *w, int64_t depth, const int CC, const uintptr_t *row0, int64_t W,
+                                const __mmask16 (*mask)[4], __m512 out[4][2][2]) {
+    __m512 acc[4][2][2];
     LCR_UNROLL for (int cc = 0; cc < CC; cc++)
-        for (int r = 0; r < 2; r++)
-            for (int ch = 0; ch < 2; ch++) acc[cc][r][ch] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (int64_t ci = 0; ci < g->channels; ci++)
-        for (int64_t ky = 0; ky < kh; ky++) {
-            const int64_t iy0 = oy - g->pad_h + ky * g->dilation_h, iy1 = iy0 + 1;
-            const int in0 = iy0 >= 0 && iy0 < H, in1 = iy1 >= 0 && iy1 < H;
-            const float *row0 = img + (ci * H + (in0 ? iy0 : 0)) * W, *row1 = img + (ci * H + (in1 ? iy1 : 0)) * W;
-            for (int64_t kx = 0; kx < kw; kx++, k++) {
-                const int64_t off = x0 - g->pad_w + kx * g->dilation_w;
-                __m512 v[2][2];
-                for (int ch = 0; ch < 2; ch++) {
-                    // masked-off lanes are not read, so the address may lie outside the row
-                    const uintptr_t o = (uintptr_t)((off + 16 * ch) * 4);
-                    v[0][ch] = _mm512_maskz_loadu_ps(in0 ? colmask[kx][ch] : 0, (const void *)((uintptr_t)row0 + o));
-                    v[1][ch] = _mm512_maskz_loadu_ps(in1 ? colmask[kx][ch] : 0, (const void *)((uintptr_t)row1 + o));
-                }
-                LCR_UNROLL for (int cc = 0; cc < CC; cc++) {
-                    const __m512 wv = _mm512_set1_ps(w[cc * depth + k]);
-                    for (int r = 0; r < 2; r++)
-                        for (int ch = 0; ch < 2; ch++) acc[cc][r][ch] = _mm512_fmadd_ps(wv, v[r][ch], acc[cc][r][ch]);
-                }
-            }
+        LCR_UNROLL for (int r = 0; r < 2; r++)
+            LCR_UNROLL for (int ch = 0; ch < 2; ch++) acc[cc][r][ch] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < depth; k++) {
+        // masked-off lanes are not read, so the addresses may lie outside the image
+        const uintptr_t a = row0[k];
+        const __m512 v00 = _mm512_maskz_loadu_ps(mask[k][0], (const void *)a);
+        const __m512 v01 = _mm512_maskz_loadu_ps(mask[k][1], (const void *)(a + 64));
+        const __m512 v10 = _mm512_maskz_loadu_ps(mask[k][2], (const void *)(a + (uintptr_t)(W * 4)));
+        const __m512 v11 = _mm512_maskz_loadu_ps(mask[k][3], (const void *)(a + (uintptr_t)(W * 4) + 64));
+        LCR_UNROLL for (int cc = 0; cc < CC; cc++) {
+            const __m512 wv = _mm512_set1_ps(w[cc * depth + k]);
+            acc[cc][0][0] = _mm512_fmadd_ps(wv, v00, acc[cc][0][0]);
+            acc[cc][0][1] = _mm512_fmadd_ps(wv, v01, acc[cc][0][1]);
+            acc[cc][1][0] = _mm512_fmadd_ps(wv, v10, acc[cc][1][0]);
+            acc[cc][1][1] = _mm512_fmadd_ps(wv, v11, acc[cc][1][1]);
         }
+    }
+    LCR_UNROLL for (int cc = 0; cc < CC; cc++)
+        LCR_UNROLL for (int r = 0; r < 2; r++)
+            LCR_UNROLL for (int ch = 0; ch < 2; ch++) out[cc][r][ch] = acc[cc][r][ch];
 }
 
 LCR_Z void lcr_conv_f32_direct_avx512(const lcr_conv_geometry *g, const float *img, const float *w, const float *bias,
                                       int64_t n, float *y, int act, int pool) {
-    const int64_t oh = lcr_conv_out_h(g), ow = lcr_conv_out_w(g), kw = g->kernel_w, W = g->width;
-    const int64_t depth = g->channels * g->kernel_h * kw, ph = oh / 2, pw = ow / 2;
+    const int64_t oh = lcr_conv_out_h(g), ow = lcr_conv_out_w(g), kh = g->kernel_h, kw = g->kernel_w, H = g->height, W = g->width;
+    const int64_t depth = g->channels * kh * kw, ph = oh / 2, pw = ow / 2;
     const int64_t end = pool ? ph * 2 : oh;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
     __mmask16 colmask[LCR_QC_MAX_KW][2];
+    __mmask16 mask[LCR_CF_MAX_DEPTH][4];  // per tap: row 0 columns 0..15, 16..31, row 1 likewise
+    uintptr_t row0[LCR_CF_MAX_DEPTH];
     for (int64_t x0 = 0; x0 < ow; x0 += 32) {
-        for (int64_t kx = 0; kx < kw && kx < LCR_QC_MAX_KW; kx++)
+        for (int64_t kx = 0; kx < kw; kx++)
             for (int ch = 0; ch < 2; ch++) {
                 const int64_t xc = x0 + 16 * ch, ix0 = xc - g->pad_w + kx * g->dilation_w;
                 colmask[kx][ch] = lane_range(-ix0, W - ix0 < ow - xc ? W - ix0 : ow - xc);
             }
-        for (int64_t c0 = 0; c0 < n; c0 += 4) {
-            const int CC = (int)(n - c0 < 4 ? n - c0 : 4);
-            const float *wc = w + c0 * depth;
-            for (int64_t oy = 0; oy < end; oy += 2) {
+        for (int64_t oy = 0; oy < end; oy += 2) {
+            int64_t k = 0;
+            for (int64_t ci = 0; ci < g->channels; ci++)
+                for (int64_t ky = 0; ky < kh; ky++) {
+                    const int64_t iy0 = oy - g->pad_h + ky * g->dilation_h, iy1 = iy0 + 1;
+                    const __mmask16 in0 = (iy0 >= 0 && iy0 < H) ? 0xffff : 0, in1 = (iy1 >= 0 && iy1 < H) ? 0xffff : 0;
+                    for (int64_t kx = 0; kx < kw; kx++, k++) {
+                        row0[k] = (uintptr_t)img + (uintptr_t)(((ci * H + iy0) * W + x0 - g->pad_w + kx * g->dilation_w) * 4);
+                        mask[k][0] = colmask[kx][0] & in0;
+                        mask[k][1] = colmask[kx][1] & in0;
+                        mask[k][2] = colmask[kx][0] & in1;
+                        mask[k][3] = colmask[kx][1] & in1;
+                    }
+                }
+            for (int64_t c0 = 0; c0 < n; c0 += 4) {
+                const int CC = (int)(n - c0 < 4 ? n - c0 : 4);
+                const float *wc = w + c0 * depth;
                 __m512 acc[4][2][2];
                 switch (CC) {
-                case 4: conv_f32_pass(g, img, wc, depth, 4, oy, x0, colmask, acc); break;
-                case 3: conv_f32_pass(g, img, wc, depth, 3, oy, x0, colmask, acc); break;
-                case 2: conv_f32_pass(g, img, wc, depth, 2, oy, x0, colmask, acc); break;
-                default: conv_f32_pass(g, img, wc, depth, 1, oy, x0, colmask, acc); break;
+                case 4: conv_f32_pass(wc, depth, 4, row0, W, mask, acc); break;
+                case 3: conv_f32_pass(wc, depth, 3, row0, W, mask, acc); break;
+                case 2: conv_f32_pass(wc, depth, 2, row0, W, mask, acc); break;
+                default: conv_f32_pass(wc, depth, 1, row0, W, mask, acc); break;
                 }
                 for (int cc = 0; cc < CC; cc++) {
                     const float b = bias ? bias[c0 + cc] : 0.0f;
