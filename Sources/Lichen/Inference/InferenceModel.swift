@@ -36,6 +36,10 @@ public final class InferenceModel {
     /// 138 us with 12,288-value chunks (5 per frame), alternating runs of `lichen-infer-worker`.
     public static let chunkValues = 65_536
 
+    /// Largest activation panel of a direct quantized convolution chunk, in bytes (see
+    /// `InferenceBuilder.addConv`).
+    public static let directPanelBytes = 96 * 1024
+
     let steps: [InferenceStep]
     let table: lcr_kernel_table
     /// Address of each storage's buffer (index 0 is set to the caller's input by `forward`).

@@ -175,14 +175,16 @@ LCR_Z void lcr_qconv_gemm_avx512(const void *packed, int64_t n, int64_t depth, c
     const float *as = (const float *)(codes + slots * depth);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
-    for (int64_t c0 = 0; c0 < n; c0 += LCR_QC_TILE_C) {
-        const int C = (int)(n - c0 < LCR_QC_TILE_C ? n - c0 : LCR_QC_TILE_C);
-        const int8_t *wcc = wc + c0 * LCR_QK;
-        const float *wsc = ws + c0;
-        const int32_t *wkc = wk + c0;
-        for (int64_t r = 0; r < rows; r += 2) {
-            const int V = r + 1 < rows ? 2 : 1;
-            if (pool && V == 1) break;  // an odd last row has no pooling partner
+    // Row pairs outside, channel tiles inside: a pair's panel (2 x depth x 16 bytes per 16
+    // columns) stays in L1 while every channel tile reads it, and the packed weights are small.
+    for (int64_t r = 0; r < rows; r += 2) {
+        const int V = r + 1 < rows ? 2 : 1;
+        if (pool && V == 1) break;  // an odd last row has no pooling partner
+        for (int64_t c0 = 0; c0 < n; c0 += LCR_QC_TILE_C) {
+            const int C = (int)(n - c0 < LCR_QC_TILE_C ? n - c0 : LCR_QC_TILE_C);
+            const int8_t *wcc = wc + c0 * LCR_QK;
+            const float *wsc = ws + c0;
+            const int32_t *wkc = wk + c0;
             for (int64_t x0 = 0; x0 < lanes; x0 += 16) {
                 const int64_t s0 = r * lanes + x0, s1 = s0 + lanes;
                 __m512 acc[LCR_QC_TILE_C][2];
