@@ -237,6 +237,18 @@ let kernelChecks: [Check] = [
             }
         }
     },
+    Check("Kernels/BandwidthProbe", "the read-bandwidth probe sums every value once (lengths around its 64-value steps and 4 KiB prefetch tail)") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 13)
+            for n in [1, 63, 64, 65, 1087, 1088, 1089, 1151, 1152, 1217, 5000] {
+                // small integers: the sum is exact in f32 whatever the order of additions
+                let values = (0..<n).map { _ in Float(rng.nextInt(-4, 4)) }
+                let x = CheckMemory.floats(values)
+                let expected = values.reduce(0, +)
+                c.expect(try Kernels.readBandwidthProbe(try x.view(.f32, [n])) == expected, "probe n=\(n)")
+            }
+        }
+    },
     Check("Kernels/Softmax", "softmax and log-softmax rows match naive formulas; rows sum to 1") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 8)

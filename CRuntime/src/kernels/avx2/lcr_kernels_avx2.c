@@ -574,12 +574,23 @@ static LCR_AVX2 void channel_stats_avx2(const float *x, int64_t batch, int64_t c
 #define LCR_QC_TARGET LCR_AVX2
 #include "../portable/lcr_qconv_body.h"
 
-/* ---- bandwidth probe: 256-bit loads into eight accumulators ---- */
+/* ---- bandwidth probe: 256-bit loads into eight accumulators ----
+ * Each 256-byte step also prefetches (T1) the lines 4 KiB ahead: one core then reads 5-10%
+ * faster than with the hardware prefetchers alone (measured on AMD EPYC (Zen 4) against the
+ * plain loop, alternating; 1 and 8 KiB ahead, NTA and T0 hints were slower), so the probe is
+ * the best sequential read we found, and the GEMVs that prefetch are not compared with a
+ * weaker reader than themselves. The last 4 KiB are read without prefetching past the end. */
+
+#define LCR_PROBE_AHEAD_FLOATS 1024
 
 LCR_AVX2 float lcr_read_bandwidth_probe_avx2(const float *x, int64_t n) {
     __m256 a[8];
     for (int c = 0; c < 8; c++) a[c] = _mm256_setzero_ps();
     int64_t i = 0;
+    for (; i + 64 + LCR_PROBE_AHEAD_FLOATS <= n; i += 64) {
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(x + i + LCR_PROBE_AHEAD_FLOATS) + 64 * l, _MM_HINT_T1);
+        for (int c = 0; c < 8; c++) a[c] = _mm256_add_ps(a[c], _mm256_loadu_ps(x + i + 8 * c));
+    }
     for (; i + 64 <= n; i += 64)
         for (int c = 0; c < 8; c++) a[c] = _mm256_add_ps(a[c], _mm256_loadu_ps(x + i + 8 * c));
     for (int c = 1; c < 8; c++) a[0] = _mm256_add_ps(a[0], a[c]);
