@@ -383,8 +383,9 @@ struct InferenceBuilder {
             if conv.pool { conv.outPerSample = count(shapes[pool]) }
             // Chunks of an even number of output rows (the pooled pairs) with a panel of at most
             // about 96 KiB: the GEMM walks it a row pair at a time, every channel tile reading the
-            // pair from L1. The shipped CNN's conv2 (14 rows, 72.6 KiB) is one chunk, which
-            // measured about 2 us faster per frame than seven 2-row chunks.
+            // pair from L1. The shipped CNN's conv2 (14 rows, 72.6 KiB) is one chunk: in a C
+            // harness (thread CPU time, loaded machine) it took 36-38 us against 39-41 us as
+            // seven 2-row chunks.
             let rowBytes = Int(lcr_qconv_lanes(Int64(ow))) * (conv.depth + conv.depth / 32 * 4)
             conv.chunkRows = max(2, min(oh + oh % 2, (InferenceModel.directPanelBytes / max(rowBytes, 1)) & ~1))
             read(input)
