@@ -575,11 +575,12 @@ static LCR_AVX2 void channel_stats_avx2(const float *x, int64_t batch, int64_t c
 #include "../portable/lcr_qconv_body.h"
 
 /* ---- bandwidth probe: 256-bit loads into eight accumulators ----
- * Each 256-byte step also prefetches (T1) the lines 4 KiB ahead: one core then reads 5-10%
+ * Each 256-byte step also prefetches (T1) the lines 4 KiB ahead: one core then reads 5-13%
  * faster than with the hardware prefetchers alone (measured on AMD EPYC (Zen 4) against the
- * plain loop, alternating; 1 and 8 KiB ahead, NTA and T0 hints were slower), so the probe is
- * the best sequential read we found, and the GEMVs that prefetch are not compared with a
- * weaker reader than themselves. The last 4 KiB are read without prefetching past the end. */
+ * plain loop, alternating; other distances from 1 to 128 KiB, NTA and T0 hints and 512-bit
+ * loads were slower), so the probe is the fastest sequential read measured, and the GEMVs
+ * that prefetch are not compared with a weaker reader than themselves. The last 4 KiB are
+ * read without prefetching past the end. */
 
 #define LCR_PROBE_AHEAD_FLOATS 1024
 
@@ -850,7 +851,10 @@ static LCR_VNNI void gemm_panel_vnni(const void *w, int is_q4, const float *x, f
  * xor (Q8_0) or nibble unpack (Q4_0), one VPDPBUSD started from the activation block's
  * correction (-128 or -8 times the sum of its codes, in lane 0; the lanes are summed at the
  * end anyway), one convert and one multiply-add with d_w * d_x. The next pass's rows are
- * prefetched into L2 as in the AVX2 GEMV (gemv_prefetch).
+ * prefetched into L2 as in the AVX2 GEMV (gemv_prefetch). A 512-bit body (two blocks per
+ * register) measured no faster from L2 or from memory on Zen 4, which splits 512-bit
+ * operations in two, so the 256-bit body stays; prefetching two passes ahead or with the T2
+ * hint measured the same as one pass with T1, and T0 (into L1) slower.
  */
 LCR_VNNI_INLINE lcr_gemv_acts gemv_prepare_vnni(const float *x, int64_t k, void *scratch) {
     const int64_t nb = k / LCR_QK;
