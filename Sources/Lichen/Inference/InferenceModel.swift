@@ -29,8 +29,9 @@ public final class InferenceModel {
     /// small-depth product instead of BLIS.
     public static let smallDepth = 64
 
-    /// Values per quantized-convolution chunk (columns, and as many in rows): 65,536 floats,
-    /// 256 KiB each. The quantized GEMM repacks its weight panel on every call, once per chunk,
+    /// Values per quantized-convolution chunk of the im2row path (`InferenceConvMethod.quantized`,
+    /// used where the direct kernels are not native): 65,536 floats of columns, and as many in
+    /// rows, 256 KiB each. The quantized GEMM repacks its weight panel on every call, once per chunk,
     /// so fewer, larger chunks cost less than chunks sized for L2: the shipped CNN's conv2
     /// (196 positions x depth 288) is one chunk, and its Q8_0 frame measured 112 us p50 against
     /// 138 us with 12,288-value chunks (5 per frame), alternating runs of `lichen-infer-worker`.
