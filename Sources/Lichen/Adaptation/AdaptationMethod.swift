@@ -42,7 +42,8 @@ public enum AdaptationMethod: Sendable, Equatable {
 
 /// Which parameters a gradient method trains.
 public enum AdaptationMode: Sendable, Equatable {
-    /// The norm layers' affine parameters (γ, β) only: Tent's own choice.
+    /// The norm layers' affine parameters (γ, β): Tent's own choice; plus, when a session is
+    /// given `AdaptationLoRA` settings, the A and B of LoRA adapters over the frozen base.
     case frugal
     /// Every f32 parameter (weights, biases and norm affine); needs an f32 model.
     case full
