@@ -15,7 +15,8 @@ struct AdaptBench: ParsableCommand {
             side by side): window forwards the whole window ending at each frame between updates, saved \
             a batch-1 forward normalised with the statistics saved by the last update's forward. Each \
             (method, protocol) starts from a freshly loaded model; the \
-            stream's first frames are copied out once, then --warmup steps run untimed and the next steps \
+            stream's first frames are copied out once, then --warmup steps run untimed (in frame mode at \
+            least --window, so the timed frames see a full window) and the next steps \
             are timed one by one. Frame mode times --frames steps, batch mode enough batches for --frames \
             frames (at least 5). Latency is per step (a frame, or a batch), p50 and p99 in ms; frames per \
             second counts the frames those steps consumed over their summed time. Memory: the budget's \
@@ -211,7 +212,9 @@ struct AdaptBench: ParsableCommand {
         // The stream's first frames, outside the budget (the camera's buffer, not Lichen's).
         let perStep = frameMode ? 1 : batch
         let timedSteps = frameMode ? frames : max(5, (frames + batch - 1) / batch)
-        let totalSteps = warmup + timedSteps
+        // Frame mode: the timed frames start once the window is full (steady state).
+        let warmupSteps = frameMode ? max(warmup, window) : warmup
+        let totalSteps = warmupSteps + timedSteps
         let available = min(file.frameCount, max(perStep, min(totalSteps * perStep, 8192)))
         let source = try naming("frames") { () throws(LichenError) in try Arena(byteCount: available * file.pixelsPerFrame * 4 + (4 << 20)) }
         var dims = [available]
@@ -240,7 +243,7 @@ struct AdaptBench: ParsableCommand {
                     _ = try session.step(batch: x)
                 }
                 let dt = now() - t0
-                if i >= warmup { samples.append(dt) }
+                if i >= warmupSteps { samples.append(dt) }
             }
         }
         let total = samples.reduce(0, +)
