@@ -14,11 +14,12 @@ struct InspectMethodTests {
         let tentPersistent = try #require(methods.first { $0["method"] as? String == "tent" }?["session_persistent_bytes"] as? Int)
         // Tent (frugal) trains every norm layer's scale and shift: count them in the tensor list.
         let tensors = try #require(doc["tensors"] as? [[String: Any]])
-        var normValues = 0
+        var normValues = 0, normLayers = 0
         for t in tensors {
             let name = t["name"] as? String ?? ""
             guard name.hasPrefix("bn"), name.hasSuffix(".weight") || name.hasSuffix(".bias") else { continue }
             normValues += (t["shape"] as? [Int] ?? []).reduce(1, *)
+            if name.hasSuffix(".weight") { normLayers += 1 }
         }
         #expect(normValues > 0)
         let step = try #require(doc["step_memory"] as? [String: Any])
@@ -28,8 +29,16 @@ struct InspectMethodTests {
             let planned = try #require(m["planned_step_bytes"] as? Int)
             let persistent = try #require(m["session_persistent_bytes"] as? Int)
             let snapshots = try #require(m["snapshot_bytes"] as? Int), optimizer = try #require(m["optimizer_state_bytes"] as? Int)
-            #expect(m["window_bytes"] as? Int == 8 * frameBytes, "\(name): the window holds 8 frames")
-            #expect(try #require(m["total_bytes"] as? Int) >= planned + persistent + 8 * frameBytes + (m["parameter_bytes_in_budget"] as? Int ?? 0))
+            // Frame mode: the ring of 8 frames, and the saved batch statistics (a mean and a
+            // variance per norm channel, i.e. normValues floats) of each graph that predicts
+            // between updates: none for source, the teacher's for CoTTA, student and teacher for
+            // RMT. Each 64-byte-aligned allocation may add padding.
+            let graphs = name == "source" ? 0 : name == "rmt" ? 2 : 1
+            let frameModeBytes = 8 * frameBytes + graphs * 4 * normValues
+            let window = try #require(m["window_bytes"] as? Int)
+            #expect(window >= frameModeBytes && window < frameModeBytes + 64 * (1 + 2 * graphs * normLayers),
+                    "\(name): the window holds 8 frames and \(graphs) graphs' saved statistics, \(window) bytes")
+            #expect(try #require(m["total_bytes"] as? Int) >= planned + persistent + frameModeBytes + (m["parameter_bytes_in_budget"] as? Int ?? 0))
             if name == "cotta" || name == "rmt" {
                 // Teacher (and CoTTA's anchor) copies, augmentation and projector buffers come on top of Tent's.
                 #expect(persistent > tentPersistent, "\(name): \(persistent) vs tent \(tentPersistent)")

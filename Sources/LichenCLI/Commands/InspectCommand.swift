@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("What Tent trains for --method: frugal or full.", valueName: "frugal|full"))
     var mode: String = "frugal"
 
-    @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring).", valueName: "B"))
+    @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring and the saved batch statistics).", valueName: "B"))
     var window: Int?
 
     @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (RMT's source batches for --method rmt).",
