@@ -236,8 +236,7 @@ public final class FrameAdapter {
         } else if let rmt = session.rmt, let sum {
             try sum.copy(from: try rmt.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1))
             let zt = try rmt.teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
-            let o = try sum.f32Elements("logits"), t = try zt.f32Elements("teacher")
-            for j in 0..<o.count { o[j] += t[j] }
+            try rmt.graph.kernels.axpy(1, zt, sum)
             z = sum
         } else {
             z = try session.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
