@@ -133,6 +133,12 @@ let package = Package(
             dependencies: ["LichenStreams", "Lichen"],
             path: "Tests/LichenStreamsTests"
         ),
+        // The C ABI's exports pinned to lichen.h's prototypes (a mismatch does not compile).
+        .testTarget(
+            name: "LichenCTests",
+            dependencies: ["LichenC", "Lichen", "CRuntime"],
+            path: "Tests/LichenCTests"
+        ),
         .testTarget(
             name: "LichenCLITests",
             dependencies: ["LichenCLI"],

@@ -3,7 +3,8 @@
  *
  * One runtime holds one model inside one memory budget fixed at creation. Each control tick
  * the robot hands it a sensor frame and gets a prediction back; the runtime adapts the model
- * to what it sees (source / BN-adapt / Tent over a window of recent frames) and applies the
+ * to what it sees (source / BN-adapt / Tent / CoTTA / RMT over a window of recent frames, with
+ * optional LoRA trainables and a collapse guard) and applies the
  * active LoRA adapters, which an operator can load, unload, swap and re-weight while the loop
  * runs (`lichen adapters ... --socket PATH` talks to the runtime's control endpoint).
  *
@@ -48,7 +49,10 @@
  *
  * ABI version policy: LICHEN_ABI_VERSION grows when a function, field or enum value is added;
  * enum values and struct fields are only ever appended; a change that breaks callers would
- * be a new major version with new names.
+ * be a new major version with new names. Params and metrics structs grow at their end, so a
+ * binary must be compiled against the header of the library it links: check
+ * lichen_abi_version() == LICHEN_ABI_VERSION at start (ABI 2 appended fields to
+ * lichen_method_params and lichen_metrics).
  */
 #ifndef LICHEN_H
 #define LICHEN_H
@@ -66,7 +70,7 @@ extern "C" {
 #define LICHEN_API
 #endif
 
-#define LICHEN_ABI_VERSION 1
+#define LICHEN_ABI_VERSION 2
 
 /* ====== Statuses ====== */
 
@@ -137,20 +141,62 @@ typedef enum lichen_method {
     LICHEN_METHOD_SOURCE = 0,   // the model as trained
     LICHEN_METHOD_BN = 1,       // BN-adapt: normalise with the window's statistics
     LICHEN_METHOD_TENT = 2,     // Tent: entropy minimisation over the norm layers (Adam)
+    LICHEN_METHOD_COTTA = 3,    // CoTTA: EMA teacher, augmentation-averaged pseudo-labels, stochastic restore
+    LICHEN_METHOD_RMT = 4,      // RMT: robust mean teacher, contrastive loss to source prototypes, source replay
 } lichen_method;
+
+/** How frames between two updates are predicted. */
+typedef enum lichen_prediction {
+    LICHEN_PREDICTION_SAVED = 0,   // batch-1 forward with the batch statistics saved by the last update (fast)
+    LICHEN_PREDICTION_WINDOW = 1,  // forward over the whole window ending at the frame (exact, window times the cost)
+} lichen_prediction;
 
 typedef struct lichen_method_params {
     lichen_method method;
-    uint32_t window;            // frames each prediction and update sees (default 16)
+    uint32_t window;            // frames each update sees (default 16; 1...4096)
     uint32_t every;             // frames between two updates (default 16)
-    float learning_rate;        // Tent's Adam learning rate (default 1e-3)
-    int32_t full;               // 0: train norm layers only (default); 1: every f32 parameter (f32 models)
+    float learning_rate;        // Adam's learning rate of Tent, CoTTA and RMT (default 1e-3)
+    int32_t full;               // 0: train norm layers only (default, "frugal"); 1: every f32 parameter (f32 models)
+    /* ABI 2 */
+    uint32_t lora_rank;         // frugal mode's LoRA trainables: rank r (0: none, the default)
+    float lora_alpha;           // B·A scaled by alpha / r (0: alpha = 2r, the default)
+    const char *lora_targets;   // NULL: "conv,linear"; else a comma-separated list of conv, linear or layer names
+    float guard_min_classes;    // collapse guard: reset when the effective number of predicted classes falls under
+                                // this (0: no guard, the default)
+    uint32_t guard_window;      // predictions the guard looks back over (default 200)
+    uint32_t reset_every;       // reset the trainables every N frames (0: never, the default)
+    lichen_prediction prediction; // frames between updates (default LICHEN_PREDICTION_SAVED)
+    const char *source_pack;    // a source pack file (`lichen source-pack`): labelled source frames, read into the
+                                // budget at lichen_method_set; needed by RMT and by CoTTA without cotta_threshold
+    uint64_t seed;              // seed of the method's random draws (default 1)
+    float cotta_threshold;      // CoTTA's confidence threshold; NaN (the default): from the source pack (5 % quantile
+                                // of the source model's top softmax probability, minus 0.05)
+    uint32_t cotta_augmentations; // CoTTA's augmented teacher passes when its gate opens (default 32)
+    uint32_t rmt_warmup_samples;  // RMT's warm-up on source frames at lichen_method_set (default 2048; 0: none)
+    uint32_t rmt_prototype_samples; // source frames averaged into RMT's prototypes (0, the default: the whole pack)
+    float rmt_lambda_source;    // RMT's source replay weight (default 1; 0: no replay)
+    float rmt_lambda_contrast;  // RMT's contrastive weight (default 1; 0: no prototypes, no projector)
 } lichen_method_params;
 
+/** The defaults of `method` (see each field). */
 LICHEN_API lichen_method_params lichen_method_default_params(lichen_method method);
-/** Chooses the method (trained values go back to the model's; the window starts empty).
- *  On failure the previous method keeps running. */
+/** Chooses the method and all its settings: trained values go back to the model's, the window
+ *  starts empty, and the method is assembled in the budget (the source pack read in, CoTTA's
+ *  threshold derived, RMT's prototypes and warm-up computed: lichen_method_setup_ns says what
+ *  that took). A bad setting, a source pack that cannot be read or does not fit the model, and
+ *  a method the model cannot run (full mode on a quantized model) return an error and change
+ *  nothing. When the budget cannot hold the new method (BUDGET_EXCEEDED) the previous method is
+ *  rebuilt and keeps running with its trained norm parameters (its optimizer, teacher and
+ *  LoRA state start over). */
 LICHEN_API lichen_status lichen_method_set(lichen_runtime *runtime, const lichen_method_params *params);
+/** Nanoseconds the last successful lichen_method_set spent assembling the method. */
+LICHEN_API lichen_status lichen_method_setup_ns(lichen_runtime *runtime, uint64_t *nanoseconds);
+/** Bytes of budget a runtime needs to load the model at `model_path` and run `params` (model
+ *  parameters, the method's step memory and state, its source pack, and the runtime's own
+ *  structures; no control endpoint, no adapters). Measured by assembling the plan in a scratch
+ *  reservation of `ceiling` bytes (0: 1 GiB) that is given back before it returns. */
+LICHEN_API lichen_status lichen_plan_budget(const char *model_path, const lichen_method_params *params, size_t ceiling,
+                                            size_t *bytes);
 
 /* ====== Step ====== */
 
@@ -198,6 +244,13 @@ typedef struct lichen_metrics {
     uint32_t active_adapters;   // adapters in the newest set
     uint32_t model_loaded;      // 1 once a model is loaded
     uint64_t adapter_generation;// generation of the newest adapter set (0: none ever published)
+    /* ABI 2 */
+    uint64_t updates;           // adaptation steps (updates on the window) since lichen_method_set
+    uint64_t guard_resets;      // resets by the collapse guard (collapse and periodic)
+    uint64_t rejected_frames;   // frames refused as bad input (NaN, infinity)
+    float last_loss;            // the method's loss on its last update (0 for source and BN-adapt)
+    float effective_classes;    // effective number of predicted classes the guard watches (0: no guard)
+    uint32_t method;            // the running lichen_method
 } lichen_metrics;
 
 LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metrics *metrics);

@@ -144,25 +144,127 @@ public func lichenModelInfo(_ handle: OpaquePointer?, _ frameValues: UnsafeMutab
 
 @_cdecl("lichen_method_default_params")
 public func lichenMethodDefaultParams(_ method: lichen_method) -> lichen_method_params {
-    lichen_method_params(method: method, window: 16, every: 16, learning_rate: 1e-3, full: 0)
+    lichen_method_params(
+        method: method, window: 16, every: 16, learning_rate: 1e-3, full: 0, lora_rank: 0, lora_alpha: 0, lora_targets: nil,
+        guard_min_classes: 0, guard_window: 200, reset_every: 0, prediction: LICHEN_PREDICTION_SAVED, source_pack: nil, seed: 1,
+        cotta_threshold: Float.nan, cotta_augmentations: 32, rmt_warmup_samples: 2048, rmt_prototype_samples: 0,
+        rmt_lambda_source: 1, rmt_lambda_contrast: 1)
+}
+
+/// The method of a lichen_method value.
+func adaptationMethod(_ m: lichen_method) throws(LichenError) -> AdaptationMethod {
+    switch m {
+    case LICHEN_METHOD_SOURCE: return .source
+    case LICHEN_METHOD_BN: return .bnAdapt
+    case LICHEN_METHOD_TENT: return .tent
+    case LICHEN_METHOD_COTTA: return .cotta
+    case LICHEN_METHOD_RMT: return .rmt
+    default: throw .invalidArgument(name: "method", value: Int(m.rawValue), reason: "not a lichen_method")
+    }
+}
+
+/// The lichen_method value of a method.
+func methodCode(_ m: AdaptationMethod) -> UInt32 {
+    switch m {
+    case .source: return LICHEN_METHOD_SOURCE.rawValue
+    case .bnAdapt: return LICHEN_METHOD_BN.rawValue
+    case .tent: return LICHEN_METHOD_TENT.rawValue
+    case .cotta: return LICHEN_METHOD_COTTA.rawValue
+    case .rmt: return LICHEN_METHOD_RMT.rawValue
+    }
+}
+
+/// The comma-separated items of `text` (spaces around items dropped, empty items refused).
+func commaList(_ text: String) throws(LichenError) -> [String] {
+    var items: [String] = []
+    for part in text.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+        var bytes = Array(part)
+        while let f = bytes.first, f == UInt8(ascii: " ") { bytes.removeFirst() }
+        while let l = bytes.last, l == UInt8(ascii: " ") { bytes.removeLast() }
+        guard !bytes.isEmpty else { throw .invalidArgument(name: "lora_targets", value: items.count, reason: "an empty item in the list") }
+        items.append(String(decoding: bytes, as: UTF8.self))
+    }
+    return items
+}
+
+/// The plan a lichen_method_params describes (every value checked here or by
+/// AdaptationPlan.validate before anything changes).
+func plan(of p: lichen_method_params) throws(LichenError) -> AdaptationPlan {
+    let method = try adaptationMethod(p.method)
+    guard p.learning_rate.isFinite && p.learning_rate > 0 && p.learning_rate <= 10 else {
+        throw argument("learning_rate", "must be finite and in (0, 10]")
+    }
+    guard p.window >= 1 && p.window <= UInt32(AdaptationPlan.maximumRows) else {
+        throw .invalidArgument(name: "window", value: Int(p.window), reason: "must be in 1...4096")
+    }
+    guard p.every >= 1 else { throw .invalidArgument(name: "every", value: Int(p.every), reason: "must be at least 1") }
+    let prediction: FrameAdapter.Prediction
+    switch p.prediction {
+    case LICHEN_PREDICTION_SAVED: prediction = .saved
+    case LICHEN_PREDICTION_WINDOW: prediction = .window
+    default: throw .invalidArgument(name: "prediction", value: Int(p.prediction.rawValue), reason: "not a lichen_prediction")
+    }
+    let optimizer = AdaptationOptimizer.adam(learningRate: p.learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+    var plan = AdaptationPlan(method, mode: p.full != 0 ? .full : .frugal, optimizer: optimizer,
+                              framing: .frames(window: Int(p.window), every: Int(p.every), prediction: prediction),
+                              seed: p.seed)
+    if p.lora_rank > 0 {
+        guard p.lora_rank <= 4096 else { throw .invalidArgument(name: "lora_rank", value: Int(p.lora_rank), reason: "must be in 0...4096") }
+        guard p.lora_alpha.isFinite && p.lora_alpha >= 0 else { throw argument("lora_alpha", "must be finite and >= 0") }
+        let targets = try string(p.lora_targets).map { s throws(LichenError) in try commaList(s) } ?? ["conv", "linear"]
+        plan.lora = AdaptationLoRA(rank: Int(p.lora_rank), alpha: p.lora_alpha == 0 ? nil : p.lora_alpha, targets: targets, seed: p.seed)
+    }
+    if p.guard_min_classes != 0 || p.reset_every != 0 {
+        guard p.guard_min_classes.isFinite && p.guard_min_classes >= 0 else { throw argument("guard_min_classes", "must be finite and >= 0") }
+        plan.collapseGuard = AdaptationPlan.Guard(minimumEffectiveClasses: Double(p.guard_min_classes), window: Int(p.guard_window),
+                                                  resetEvery: Int(p.reset_every))
+    }
+    plan.sourcePack = string(p.source_pack)
+    if !p.cotta_threshold.isNaN {
+        guard p.cotta_threshold.isFinite else { throw argument("cotta_threshold", "must be finite, or NaN for the source pack's") }
+        plan.cottaThreshold = .given(p.cotta_threshold)
+    }
+    plan.cotta = CoTTA.Configuration(threshold: 0, augmentations: Int(p.cotta_augmentations), optimizer: optimizer, seed: p.seed)
+    var rmt = RMT.Configuration(lambdaContrast: p.rmt_lambda_contrast, lambdaSource: p.rmt_lambda_source,
+                                warmUpSamples: Int(p.rmt_warmup_samples), optimizer: optimizer, seed: p.seed)
+    // 0: every frame of the pack (as many samples as it holds, at least one batch).
+    rmt.prototypeSamples = p.rmt_prototype_samples > 0 ? Int(p.rmt_prototype_samples) : 1
+    plan.rmt = rmt
+    if p.rmt_prototype_samples == 0, let path = plan.sourcePack, method == .rmt {
+        plan.rmt.prototypeSamples = max(1, (try? StreamFile(path: path, mode: .map).frameCount) ?? 1)
+    }
+    return plan
 }
 
 @_cdecl("lichen_method_set")
 public func lichenMethodSet(_ handle: OpaquePointer?, _ params: UnsafePointer<lichen_method_params>?) -> lichen_status {
     call(handle) { rt throws(LichenError) in
         guard let p = params?.pointee else { throw argument("params", "NULL") }
-        let method: AdaptationMethod
-        switch p.method {
-        case LICHEN_METHOD_SOURCE: method = .source
-        case LICHEN_METHOD_BN: method = .bnAdapt
-        case LICHEN_METHOD_TENT: method = .tent
-        default: throw .invalidArgument(name: "method", value: Int(p.method.rawValue), reason: "not a lichen_method")
-        }
-        guard p.learning_rate.isFinite && p.learning_rate > 0 else { throw argument("learning_rate", "must be finite and > 0") }
-        try rt.setMethod(RuntimeMethod(
-            method, mode: p.full != 0 ? .full : .frugal,
-            optimizer: .adam(learningRate: p.learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8),
-            window: Int(p.window), every: Int(p.every)))
+        try rt.setMethod(try plan(of: p))
+    }
+}
+
+@_cdecl("lichen_method_setup_ns")
+public func lichenMethodSetupNs(_ handle: OpaquePointer?, _ nanoseconds: UnsafeMutablePointer<UInt64>?) -> lichen_status {
+    call(handle) { rt throws(LichenError) in
+        guard let nanoseconds else { throw argument("nanoseconds", "NULL") }
+        guard let running = rt.running else { throw argument("model", "no model is loaded") }
+        nanoseconds.pointee = running.setupNanoseconds
+    }
+}
+
+@_cdecl("lichen_plan_budget")
+public func lichenPlanBudget(
+    _ modelPath: UnsafePointer<CChar>?, _ params: UnsafePointer<lichen_method_params>?, _ ceiling: Int,
+    _ bytes: UnsafeMutablePointer<Int>?
+) -> lichen_status {
+    guard let path = string(modelPath), let p = params?.pointee, let bytes else { return LICHEN_STATUS_INVALID_ARGUMENT }
+    guard ceiling >= 0 else { return LICHEN_STATUS_INVALID_ARGUMENT }
+    do {
+        bytes.pointee = try Runtime.requiredBudget(modelPath: path, plan: try plan(of: p), ceiling: ceiling == 0 ? 1 << 30 : ceiling)
+        return LICHEN_STATUS_OK
+    } catch {
+        return status(of: error)
     }
 }
 
@@ -269,11 +371,14 @@ public func lichenMetricsGet(_ handle: OpaquePointer?, _ metrics: UnsafeMutableP
     call(handle) { rt throws(LichenError) in
         guard let metrics else { throw argument("metrics", "NULL") }
         let s = rt.status()
+        let f = rt.methodFigures()
         metrics.pointee = lichen_metrics(
             steps: s.steps, resets: s.resets, swaps: s.swaps, step_p50_ns: s.stepP50Nanoseconds,
             step_p99_ns: s.stepP99Nanoseconds, step_max_ns: s.stepMaxNanoseconds, budget_bytes: UInt64(s.budgetBytes),
             used_bytes: UInt64(s.usedBytes), heap_in_use_bytes: UInt64(s.heapInUseBytes), active_adapters: UInt32(s.activeAdapters),
-            model_loaded: s.modelLoaded ? 1 : 0, adapter_generation: s.generation)
+            model_loaded: s.modelLoaded ? 1 : 0, adapter_generation: s.generation, updates: f.updates, guard_resets: f.guardResets,
+            rejected_frames: f.rejectedFrames, last_loss: f.lastLoss, effective_classes: Float(f.effectiveClasses),
+            method: methodCode(rt.method))
     }
 }
 

@@ -6,7 +6,7 @@ import Testing
 @Suite("lichen inspect --method")
 struct InspectMethodTests {
     @Test func budgetsAgreeWithTheModel() throws {
-        let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--batch", "16", "--method", "all", "--window", "8", "--json"])
+        let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--batch", "8", "--method", "all", "--window", "8", "--json"])
         try #require(r.status == 0, "stderr: \(r.stderr)")
         let doc = try AdaptCommandTests.json(r)
         let methods = try #require(doc["methods"] as? [[String: Any]])

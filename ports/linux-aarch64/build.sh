@@ -12,6 +12,7 @@
 #   liblichen-c.a         the one static library a robot binary links with lichen.h: the
 #                         objects of liblichen.a, liblichen-abi.a and liblichen-cruntime.a
 #   example-controller    ports/host/example/controller.c linked against liblichen-c.a
+#   abi-test              Tests/CABI/abi_test.c (the C ABI's test program), linked the same way
 #                         (ports/linux-aarch64/example/run.sh runs it under qemu)
 #
 # The flags come from ports/linux-aarch64/toolset.json (the one place they are written down).
@@ -153,6 +154,10 @@ rm -f "$out/liblichen-c.a"
 "$ld" -o "$out/example-controller" "$out/controller.o" "$out/liblichen-c.a" "${link_flags[@]}" \
     -Wl,-Map="$out/example-controller.map" \
     || die "linking the example controller failed"
+"$cc" "${c_flags[@]}" -Wextra -Werror -I CRuntime/include -c Tests/CABI/abi_test.c -o "$out/abi_test.o" \
+    || die "compiling the C ABI test program failed"
+"$ld" -o "$out/abi-test" "$out/abi_test.o" "$out/liblichen-c.a" "${link_flags[@]}" \
+    || die "linking the C ABI test program failed"
 step_done
 
 # ---- size summary ------------------------------------------------------------------------

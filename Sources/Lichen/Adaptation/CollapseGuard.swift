@@ -97,7 +97,7 @@ public final class CollapseGuard {
     public var resetCount: Int { collapseResetCount + periodicResetCount }
 
     /// The top-1 class of row `row` of `logits` ([n, classes]); the first of equal maxima.
-    static func topClass(_ z: F32Elements, row: Int, classes: Int) -> Int {
+    public static func topClass(_ z: F32Elements, row: Int, classes: Int) -> Int {
         var best = 0
         var bestValue = z[row * classes]
         for k in 1..<classes where z[row * classes + k] > bestValue {

@@ -102,6 +102,8 @@ public final class FrameAdapter {
     public private(set) var lastFrameAdapted = false
     /// Frames predicted by a batch-1 forward with saved statistics (`.saved`).
     public private(set) var savedPredictionCount = 0
+    /// Bytes construction took from the arena (the ring, the saved statistics, the logit row).
+    public private(set) var reservedBytes = 0
 
     /// [window, input shape...]: the last `window` frames, frame t at row (t - 1) % window.
     private let ring: TensorView
@@ -138,6 +140,7 @@ public final class FrameAdapter {
             throw .invalidArgument(name: "window", value: window, reason: "must be in 1...the session's batch size")
         }
         guard every >= 1 else { throw .invalidArgument(name: "every", value: every, reason: "must be at least 1") }
+        let before = arena.stats.persistentBytes
         self.session = session
         self.window = window
         self.every = every
@@ -163,6 +166,7 @@ public final class FrameAdapter {
                 }
             }
         }
+        reservedBytes = arena.stats.persistentBytes - before
     }
 
     /// Whether frame number `t` (1-based, counted from the last window clear) adapts.

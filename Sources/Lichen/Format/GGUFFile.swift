@@ -88,7 +88,7 @@ public final class GGUFFile {
     ///   - path: File system path.
     ///   - mode: `.map` (default) maps it read-only and reads it in place; `.read` copies it
     ///     into memory allocated here, for boards without mmap.
-    /// - Throws: `.systemError` when the file cannot be opened, sized, mapped or read
+    /// - Throws: `.fileError(path:call:errno:)` when the file cannot be opened, sized, mapped or read
     ///   (`.malformedFile(offset: 0, ...)` for an empty file); the validation errors
     ///   listed on the type.
     /// - Note: Allocates the metadata and tensor tables, and the whole file in `.read` mode.
@@ -97,11 +97,11 @@ public final class GGUFFile {
     public init(path: String, mode: LoadMode = .map) throws(LichenError) {
         var fd: Int32 = -1
         var status = path.withCString { lcr_file_open_read($0, &fd) }
-        guard status == 0 else { throw .systemError(call: "open", errno: status) }
+        guard status == 0 else { throw .fileError(path: path, call: "open", errno: status) }
         defer { _ = lcr_file_close(fd) }
         var size: UInt64 = 0
         status = lcr_file_size(fd, &size)
-        guard status == 0 else { throw .systemError(call: "fstat", errno: status) }
+        guard status == 0 else { throw .fileError(path: path, call: "fstat", errno: status) }
         guard let count = Int(exactly: size) else {
             throw .malformedFile(offset: 0, reason: GGUFReason.tensorTooLarge)
         }
@@ -112,7 +112,7 @@ public final class GGUFFile {
         case .map, .mapShared:
             var address: UnsafeRawPointer? = nil
             status = lcr_file_map(fd, count, mode == .mapShared ? 1 : 0, &address)
-            guard status == 0, let mapped = address else { throw .systemError(call: "mmap", errno: status) }
+            guard status == 0, let mapped = address else { throw .fileError(path: path, call: "mmap", errno: status) }
             base = mapped
             storage = .mapped
         case .read:
@@ -120,7 +120,7 @@ public final class GGUFFile {
             status = lcr_file_read_all(fd, buffer, count)
             guard status == 0 else {
                 buffer.deallocate()
-                throw .systemError(call: "read", errno: status)
+                throw .fileError(path: path, call: "read", errno: status)
             }
             base = UnsafeRawPointer(buffer)
             storage = .owned

@@ -32,7 +32,11 @@ public final class Runtime: @unchecked Sendable {
     // newest adapter generation.
     let counters: UnsafeMutableRawPointer
     static let stepsCell = 0, resetsCell = 1, swapsCell = 2, methodCell = 3, loadedCell = 4
-    static let activeAdaptersCell = 5, adapterGenerationCell = 6, cellCount = 7
+    static let activeAdaptersCell = 5, adapterGenerationCell = 6
+    // The running method's figures, published by the loop after each step: updates, guard
+    // resets, rejected frames, last loss (f32 bits), effective classes (f64 bits).
+    static let updatesCell = 7, guardResetsCell = 8, rejectedCell = 9, lossCell = 10, effectiveCell = 11
+    static let cellCount = 12
 
     /// The active adapter set, handed from the control side to the loop at step boundaries.
     public let adapters: StepBoundarySwap<AdapterSet>
@@ -56,17 +60,20 @@ public final class Runtime: @unchecked Sendable {
     public private(set) var file: GGUFFile?
     public private(set) var spec: ModelSpec?
     public private(set) var store: ParameterStore?
-    /// The method running frame by frame (its session, graph and window).
-    public private(set) var frames: FrameAdapter?
+    /// The method running frame by frame (assembled from `plan`: its session, frame adapter,
+    /// guard and source pack).
+    public private(set) var running: RunningMethod?
+    /// The running method's frame adapter (nil before a model is loaded).
+    public var frames: FrameAdapter? { running?.frames }
     /// The method's session (nil before a model is loaded).
-    public var session: AdaptationSession? { frames?.session }
+    public var session: AdaptationSession? { running?.session }
     /// [1, input shape...]: the shape a frame is viewed with.
     private var frameShape: Shape?
     /// The low end after the parameters: `setMethod` rolls back to here to rebuild the session.
     private var afterParameters: LowEndMark?
-    /// The method and its settings (`setMethod`).
-    public private(set) var methodSettings = RuntimeMethod()
-    public var method: AdaptationMethod { methodSettings.method }
+    /// The running method's plan (`setMethod`).
+    public private(set) var plan = AdaptationPlan()
+    public var method: AdaptationMethod { plan.method }
 
     var endpoint: ControlEndpoint?
 
@@ -123,7 +130,7 @@ public final class Runtime: @unchecked Sendable {
         endpoint?.stop()
         endpoint = nil
         // The graph and its set refer to each other: break the cycle so both go.
-        try? frames?.session.graph.setAdapters(nil)
+        try? running?.session.graph.setAdapters(nil)
         lcr_os_mutex_destroy(controlMutex)
         lcr_os_mutex_destroy(errorMutex)
         lcr_os_mutex_destroy(metricsMutex)
@@ -143,7 +150,7 @@ public final class Runtime: @unchecked Sendable {
     /// Whether `loadModel` succeeded.
     public var isModelLoaded: Bool { lcr_atomic_u64_load(cell(Runtime.loadedCell)) != 0 }
 
-    static let methods: [AdaptationMethod] = [.source, .bnAdapt, .tent]
+    static let methods: [AdaptationMethod] = [.source, .bnAdapt, .tent, .cotta, .rmt]
 
     static func methodCode(_ m: AdaptationMethod) -> UInt64 {
         for (i, x) in methods.enumerated() where x == m { return UInt64(i + 1) }
@@ -215,7 +222,7 @@ public final class Runtime: @unchecked Sendable {
                 dims += s.inputShape.dimensions
                 let shape = try Shape(dimensions: dims)
                 let mark = arena.lowEndMark()
-                let adapter = try makeFrameAdapter(methodSettings, spec: s, store: st)
+                let adapter = try assemble(plan, spec: s, store: st)
                 // The identity adapters are checked against: the model's initial parameters.
                 let base = try AdapterBase(name: (try? f.string("general.name")) ?? s.architecture, store: st)
                 lcr_os_mutex_lock(controlMutex)
@@ -225,7 +232,7 @@ public final class Runtime: @unchecked Sendable {
                 store = st
                 frameShape = shape
                 afterParameters = mark
-                frames = adapter
+                running = adapter
                 lcr_os_mutex_unlock(controlMutex)
                 lcr_atomic_u64_store(cell(Runtime.loadedCell), 1)
             } catch {
@@ -241,48 +248,84 @@ public final class Runtime: @unchecked Sendable {
     /// Logits per frame (the class count); 0 before a model is loaded.
     public var classCount: Int { session?.classes ?? 0 }
 
-    private func makeFrameAdapter(_ m: RuntimeMethod, spec: ModelSpec, store: ParameterStore) throws(LichenError) -> FrameAdapter {
-        let session = try AdaptationSession(
-            method: m.method, spec: spec, store: store, batchSize: m.window, arena: arena, mode: m.mode, optimizer: m.optimizer)
-        return try FrameAdapter(session: session, window: m.window, every: m.every, arena: arena)
+    /// The runtime's one way to build a method: the plan, assembled in the budget. The
+    /// runtime steps frames, so a batch plan is refused.
+    private func assemble(_ p: AdaptationPlan, spec: ModelSpec, store: ParameterStore) throws(LichenError) -> RunningMethod {
+        guard case .frames = p.framing else {
+            throw .invalidArgument(name: "framing", value: p.framing.rows, reason: "a runtime steps frames: give the plan a window and an every")
+        }
+        return try p.assemble(spec: spec, store: store, arena: arena)
     }
 
-    /// Chooses the adaptation method, its settings and its window for the following steps.
-    /// The trained parameters go back to the model's values, the optimizer state is cleared,
-    /// the frame window starts empty, and the step memory is planned again in the space the
-    /// previous method used. The active adapter set is rebuilt for the new graph.
+    /// Chooses the adaptation method and all its settings (`AdaptationPlan`, frame mode) for
+    /// the following steps: the running method is let go (its trained values back to the
+    /// model's), the step memory is planned again in the space it used, and the plan is
+    /// assembled there (source pack, CoTTA's threshold, RMT's prototypes and warm-up included:
+    /// `running.setupNanoseconds` says what that cost). The active adapter set is rebuilt for
+    /// the new graph.
+    ///
+    /// A plan that `AdaptationPlan.validate` refuses, a source pack that cannot be read or
+    /// does not fit the model, or a batch plan changes nothing. A failure during the assembly
+    /// itself (`.budgetExceeded`) rebuilds the previous plan and puts back its trained values
+    /// (the norm parameters; LoRA, teacher and optimizer state start over): the runtime keeps
+    /// running the previous method.
     ///
     /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded; what
-    ///   `AdaptationSession.init` and `FrameAdapter.init` throw (full mode on a quantized
-    ///   model, a window of 0, `.budgetExceeded`...). The previous method is then rebuilt, so
-    ///   the runtime keeps working as before.
-    public func setMethod(_ settings: RuntimeMethod) throws(LichenError) {
+    ///   `AdaptationPlan.validate`, `SourcePack.check` and `AdaptationPlan.assemble` throw.
+    public func setMethod(_ newPlan: AdaptationPlan) throws(LichenError) {
         try recording { () throws(LichenError) in
-            guard let spec, let store, let mark = afterParameters, let current = frames else {
+            guard let spec, let store, let mark = afterParameters, let current = running else {
                 throw .invalidArgument(name: "model", value: 0, reason: "load a model before choosing a method")
             }
-            try current.reset()
-            let previous = methodSettings
+            guard case .frames = newPlan.framing else {
+                throw .invalidArgument(name: "framing", value: newPlan.framing.rows,
+                                       reason: "a runtime steps frames: give the plan a window and an every")
+            }
+            try newPlan.validate(spec: spec, store: store, hasProvider: false)
+            if newPlan.needsSource, let path = newPlan.sourcePack { try SourcePack.check(path: path, spec: spec) }
+            // The running method's trained values, staged on the budget's heap (when it has
+            // room) so that a failure after the teardown can put them back.
+            let stagedCount = checkpointByteCount
+            let staged: UnsafeMutableRawPointer? = stagedCount > 16 ? try? arena.heapAllocate(byteCount: stagedCount) : nil
+            defer { if let staged { _ = arena.heapFree(staged) } }
+            var stagedBytes = 0
+            if let staged { stagedBytes = (try? checkpoint(into: UnsafeMutableRawBufferPointer(start: staged, count: stagedCount))) ?? 0 }
+            let previous = plan
+            try current.resetTrainables()
             lcr_os_mutex_lock(controlMutex)
             defer { lcr_os_mutex_unlock(controlMutex) }
             // The old graph lets go of its set (the control side still holds it, so this frees
             // nothing here); the set is rebuilt for the new graph below.
             try current.session.graph.setAdapters(nil)
-            frames = nil
+            running = nil
             try arena.resetLowEnd(to: mark)
             do throws(LichenError) {
-                frames = try makeFrameAdapter(settings, spec: spec, store: store)
-                methodSettings = settings
+                running = try assemble(newPlan, spec: spec, store: store)
+                plan = newPlan
             } catch {
                 try arena.resetLowEnd(to: mark)
-                frames = try makeFrameAdapter(previous, spec: spec, store: store)
+                running = try assemble(previous, spec: spec, store: store)
                 try graphChangedLocked()
+                if let staged, stagedBytes > 0 {
+                    try? restore(from: UnsafeRawBufferPointer(start: staged, count: stagedBytes))
+                }
                 throw error
             }
             try graphChangedLocked()
-            lcr_atomic_u64_store(cell(Runtime.methodCell), Runtime.methodCode(settings.method))
+            lcr_atomic_u64_store(cell(Runtime.methodCell), Runtime.methodCode(newPlan.method))
+            publishMethodFigures()
             stepTimes.clear()
         }
+    }
+
+    /// Copies the running method's figures into the atomic cells `status()` reads (loop thread).
+    func publishMethodFigures() {
+        guard let running else { return }
+        lcr_atomic_u64_store(cell(Runtime.updatesCell), UInt64(running.updateCount))
+        lcr_atomic_u64_store(cell(Runtime.guardResetsCell), UInt64(running.guardResetCount))
+        lcr_atomic_u64_store(cell(Runtime.rejectedCell), UInt64(running.rejectedFrameCount))
+        lcr_atomic_u64_store(cell(Runtime.lossCell), UInt64(running.lastLoss.bitPattern))
+        lcr_atomic_u64_store(cell(Runtime.effectiveCell), running.effectiveClasses.bitPattern)
     }
 
     // MARK: - Step
@@ -303,14 +346,14 @@ public final class Runtime: @unchecked Sendable {
     public func step(frame: UnsafeBufferPointer<Float>, logits: UnsafeMutableBufferPointer<Float>) throws(LichenError) -> Int {
         let started = lcr_os_monotonic_ns()
         let set = adapters.acquire()
-        guard let frames, let frameShape else {
+        guard let running, let frameShape else {
             throw failed(.invalidArgument(name: "model", value: 0, reason: "load a model before stepping"))
         }
         let n = frameShape.elementCount ?? 0
         guard frame.count == n else {
             throw failed(.shapeMismatch(operand: "frame", dimension: 0, expected: n, got: frame.count))
         }
-        let classes = frames.session.classes
+        let classes = running.classes
         guard logits.count >= classes else {
             throw failed(.bufferTooSmall(operand: "logits", needed: classes * 4, available: logits.count * 4))
         }
@@ -321,10 +364,11 @@ public final class Runtime: @unchecked Sendable {
         do throws(LichenError) {
             // safe: the view is only read (FrameAdapter copies it into its window).
             let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
-            let graph = frames.session.graph
+            let graph = running.session.graph
             if graph.adapters !== set { try graph.setAdapters(set) }
-            out = try frames.step(frame: view)
+            out = try running.step(frame: view)
         } catch {
+            if case .nonFiniteValue = error { lcr_atomic_u64_store(cell(Runtime.rejectedCell), UInt64(running.rejectedFrameCount)) }
             throw failed(error)
         }
         let values = out.floats
@@ -335,6 +379,7 @@ public final class Runtime: @unchecked Sendable {
         }
         if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
         _ = lcr_atomic_u64_fetch_add(cell(Runtime.stepsCell), 1)
+        publishMethodFigures()
         stepTimes.record(nanoseconds: lcr_os_monotonic_ns() &- started)
         return best
     }
@@ -344,10 +389,10 @@ public final class Runtime: @unchecked Sendable {
     /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded.
     public func reset() throws(LichenError) {
         try recording { () throws(LichenError) in
-            guard let frames else {
+            guard let running else {
                 throw .invalidArgument(name: "model", value: 0, reason: "load a model before resetting")
             }
-            try frames.reset()
+            try running.resetTrainables()
             _ = lcr_atomic_u64_fetch_add(cell(Runtime.resetsCell), 1)
         }
     }
@@ -391,25 +436,45 @@ public struct RuntimeConfiguration: Sendable {
     }
 }
 
-/// The adaptation method a runtime runs, with its settings.
-public struct RuntimeMethod: Sendable, Equatable {
-    public var method: AdaptationMethod
-    /// Which parameters a gradient method trains.
-    public var mode: AdaptationMode
-    public var optimizer: AdaptationOptimizer
-    /// B: the frames each prediction and adaptation step sees (`FrameAdapter.window`).
-    public var window: Int
-    /// K: frames between two adaptation steps (`FrameAdapter.every`).
-    public var every: Int
+extension Runtime {
+    /// The running method's figures as of the loop's last step (any thread).
+    public func methodFigures() -> MethodFigures {
+        MethodFigures(
+            updates: lcr_atomic_u64_load(cell(Runtime.updatesCell)),
+            guardResets: lcr_atomic_u64_load(cell(Runtime.guardResetsCell)),
+            rejectedFrames: lcr_atomic_u64_load(cell(Runtime.rejectedCell)),
+            lastLoss: Float(bitPattern: UInt32(truncatingIfNeeded: lcr_atomic_u64_load(cell(Runtime.lossCell)))),
+            effectiveClasses: Double(bitPattern: lcr_atomic_u64_load(cell(Runtime.effectiveCell))))
+    }
+}
 
-    /// The defaults: the source model; for the others a window of 16 frames adapted on every
-    /// 16 frames (disjoint batches of 16), Tent frugal with the reference's Adam.
-    public init(_ method: AdaptationMethod = .source, mode: AdaptationMode = .frugal,
-                optimizer: AdaptationOptimizer = .tentCIFAR, window: Int = 16, every: Int = 16) {
-        self.method = method
-        self.mode = mode
-        self.optimizer = optimizer
-        self.window = window
-        self.every = every
+/// What the running method has done, published by the loop after every step.
+public struct MethodFigures: Equatable, Sendable {
+    /// Adaptation steps (updates on the window) since the method was set.
+    public var updates: UInt64
+    /// Resets by the collapse guard (collapse and periodic).
+    public var guardResets: UInt64
+    /// Frames refused as bad input (NaN, infinity, wrong shape).
+    public var rejectedFrames: UInt64
+    /// The method's loss on its last update (0 for source and BN-adapt).
+    public var lastLoss: Float
+    /// The effective number of predicted classes the guard watches (0 without a guard).
+    public var effectiveClasses: Double
+}
+
+extension Runtime {
+    /// Bytes of budget a runtime needs to load the model at `modelPath` and run `plan`: a
+    /// runtime is made over a scratch reservation of `ceiling` bytes, loads the model, sets the
+    /// plan (the source pack read, RMT's warm-up run), and its use is read from the arena's
+    /// accounting; everything is given back before it returns.
+    ///
+    /// - Throws: what `init`, `loadModel` and `setMethod` throw (`.budgetExceeded` when
+    ///   `ceiling` is too small).
+    public static func requiredBudget(modelPath: String, plan: AdaptationPlan, ceiling: Int) throws(LichenError) -> Int {
+        let rt = try Runtime(budgetBytes: ceiling)
+        try rt.loadModel(path: modelPath)
+        try rt.setMethod(plan)
+        let s = rt.arena.stats
+        return s.reservedBytes - s.bytesLeft
     }
 }

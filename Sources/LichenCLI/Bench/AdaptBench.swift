@@ -197,17 +197,15 @@ struct AdaptBench: ParsableCommand {
         let loaded = try LoadedModel(path: model, budgetBytes: budget << 20, trainable: false)
         try requireStreamFits(file, path: stream, model: loaded)
         let rows = frameMode ? window : batch
-        let cotta: CoTTA.Configuration? = method == .cotta ? CoTTA.Configuration(threshold: cottaThreshold) : nil
-        let rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: rows)
-        let sourceData: FashionMNISTSource? = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
-        let session = try naming(model) { () throws(LichenError) in
-            try AdaptationSession(method: method, spec: loaded.spec, store: loaded.store, batchSize: rows, arena: loaded.arena, mode: mode,
-                                  cotta: cotta, rmt: rmt, source: sourceData)
-        }
-        let adapter: FrameAdapter? = try prediction.map { p in
-            try naming(model) { () throws(LichenError) in
-                try FrameAdapter(session: session, window: window, every: every, prediction: p, arena: loaded.arena)
-            }
+        // The plan: CoTTA's threshold as given, RMT's prototypes from one batch of the training
+        // split and no warm-up (neither changes the cost of a step).
+        var plan = AdaptationPlan(method, mode: mode,
+                                  framing: prediction.map { .frames(window: window, every: every, prediction: $0) } ?? .batch(size: rows),
+                                  cottaThreshold: .given(cottaThreshold))
+        plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: rows)
+        let sourceData: FashionMNISTSource? = plan.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
+        let running = try naming(model) { () throws(LichenError) in
+            try plan.assemble(spec: loaded.spec, store: loaded.store, arena: loaded.arena, source: sourceData)
         }
         // The stream's first frames, outside the budget (the camera's buffer, not Lichen's).
         let perStep = frameMode ? 1 : batch
@@ -237,10 +235,10 @@ struct AdaptBench: ParsableCommand {
             for i in 0..<totalSteps {
                 let x = try nextInput()
                 let t0 = now()
-                if let adapter {
-                    _ = try adapter.step(frame: x)
+                if frameMode {
+                    _ = try running.step(frame: x)
                 } else {
-                    _ = try session.step(batch: x)
+                    _ = try running.step(batch: x)
                 }
                 let dt = now() - t0
                 if i >= warmupSteps { samples.append(dt) }

@@ -50,6 +50,8 @@ struct AdaptCommand: ParsableCommand {
 
     @OptionGroup var lora: AdaptationLoRAOptions
 
+    @OptionGroup var planOptions: PlanOptions
+
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
     var model: String
 
@@ -62,10 +64,6 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Methods to run one after another, comma-separated (e.g. source,bn,tent).",
                                             valueName: "m1,m2,.."))
     var compare: String?
-
-    @Option(name: .long, help: ArgumentHelp("What Tent trains: frugal (norm scale and shift) or full (every f32 parameter).",
-                                            valueName: "frugal|full"))
-    var mode: String = "frugal"
 
     @Option(name: .long, help: ArgumentHelp("Frames per batch (the reference uses 200; default 200).", valueName: "n"))
     var batch: Int?
@@ -83,52 +81,15 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run the stream this many times without reset.", valueName: "n"))
     var passes: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("Collapse guard: reset when the effective number of predicted classes falls under this bound (e.g. 3).",
-                                            valueName: "bound"))
-    var `guard`: Double?
-
-    @Option(name: .long, help: ArgumentHelp("Predictions the collapse guard looks back over.", valueName: "n"))
-    var guardWindow: Int = 200
-
-    @Option(name: .long, help: ArgumentHelp("Reset the trainables every N frames.", valueName: "n"))
-    var resetEvery: Int?
-
     @Option(name: .long, help: ArgumentHelp("Write the error per domain of each method as an SVG bar chart.", valueName: "out.svg"))
     var plot: String?
 
+    @Option(name: .long, help: ArgumentHelp("Frame mode: write each frame's predicted class (first pass), one line per frame, \"method frame class\" (-1: frame refused), to this file.",
+                                            valueName: "path"))
+    var predictions: String?
+
     @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
     var budget: Int = 256
-
-    @Option(name: .long, help: ArgumentHelp("CoTTA's confidence threshold; default: computed from the source model on the Fashion-MNIST training images (5 % quantile of the top softmax probability, minus 0.05).",
-                                            valueName: "p"))
-    var cottaThreshold: Float?
-
-    @Option(name: .long, help: ArgumentHelp("CoTTA: augmented teacher passes averaged when the gate fires (the reference uses 32).", valueName: "n"))
-    var augmentations: Int = 32
-
-    @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (source data of cotta's threshold and rmt).",
-                                            valueName: "path"))
-    var dataDirectory: String = FashionMNIST.defaultDirectory
-
-    @Option(name: .long, help: ArgumentHelp("Seed of the methods' random draws (augmentations, restore masks, source order).", valueName: "s"))
-    var seed: UInt64 = 1
-
-    @Flag(name: .long, help: "RMT without source replay (the source-free variant, --lambda-src 0).")
-    var rmtSourceFree = false
-
-    @Option(name: .long, help: ArgumentHelp("RMT: weight of the source replay loss (the reference uses 1).", valueName: "λ"))
-    var lambdaSrc: Float = 1
-
-    @Option(name: .long, help: ArgumentHelp("RMT: weight of the contrastive loss (the reference uses 1; 0 turns it off).", valueName: "λ"))
-    var lambdaCont: Float = 1
-
-    @Option(name: .long, help: ArgumentHelp("RMT: source samples of the mean-teacher warm-up (the reference uses 50000; 0 turns it off).",
-                                            valueName: "n"))
-    var warmupSamples: Int = 50_000
-
-    @Option(name: .long, help: ArgumentHelp("RMT: source samples averaged into the class prototypes (default: the whole training split).",
-                                            valueName: "n"))
-    var prototypeSamples: Int = 60_000
 
     static let available = ["source", "bn", "tent", "cotta", "rmt"]
     static let planned: [String] = []
@@ -159,51 +120,19 @@ struct AdaptCommand: ParsableCommand {
 
     func validate() throws {
         _ = try methods()
-        guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
-        if lora.loraRank != nil && mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
-        if let batch, !(batch >= 1 && batch <= 10_000) { throw ValidationError("--batch must be in 1...10000") }
+        if lora.loraRank != nil && planOptions.mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
+        if let batch, !(batch >= 1 && batch <= AdaptationPlan.maximumRows) { throw ValidationError("--batch must be in 1...4096") }
         if window != nil && batch != nil { throw ValidationError("give --batch N or --window B [--every K], not both") }
         if every != nil && window == nil { throw ValidationError("--every needs --window") }
         if let framePredict {
             guard window != nil else { throw ValidationError("--frame-predict needs --window") }
             guard FrameAdapter.Prediction(name: framePredict) != nil else { throw ValidationError("--frame-predict must be saved or window") }
         }
-        if let window, !(window >= 1 && window <= 10_000) { throw ValidationError("--window must be in 1...10000") }
+        if let window, !(window >= 1 && window <= AdaptationPlan.maximumRows) { throw ValidationError("--window must be in 1...4096") }
         if let every, !(every >= 1 && every <= 1_000_000) { throw ValidationError("--every must be in 1...1000000") }
         guard passes >= 1 && passes <= 1000 else { throw ValidationError("--passes must be in 1...1000") }
-        if let bound = `guard`, !(bound > 0 && bound <= 1000) { throw ValidationError("--guard must be in (0, 1000]: a number of classes") }
-        guard guardWindow >= 1 && guardWindow <= 1 << 20 else { throw ValidationError("--guard-window must be in 1...1048576") }
-        if let resetEvery, resetEvery < 1 { throw ValidationError("--reset-every must be at least 1") }
+        if predictions != nil && window == nil { throw ValidationError("--predictions needs frame mode (--window)") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
-        if let cottaThreshold { guard cottaThreshold.isFinite else { throw ValidationError("--cotta-threshold must be finite") } }
-        guard augmentations >= 1 && augmentations <= 1024 else { throw ValidationError("--augmentations must be in 1...1024") }
-        guard lambdaSrc.isFinite && lambdaSrc >= 0 else { throw ValidationError("--lambda-src must be >= 0") }
-        guard lambdaCont.isFinite && lambdaCont >= 0 else { throw ValidationError("--lambda-cont must be >= 0") }
-        guard warmupSamples >= 0 && warmupSamples <= 10_000_000 else { throw ValidationError("--warmup-samples must be in 0...10000000") }
-        guard prototypeSamples >= 1 && prototypeSamples <= 10_000_000 else { throw ValidationError("--prototype-samples must be in 1...10000000") }
-    }
-
-    /// RMT's settings from the flags.
-    var rmtConfiguration: RMT.Configuration {
-        RMT.Configuration(lambdaContrast: lambdaCont, lambdaSource: rmtSourceFree ? 0 : lambdaSrc, warmUpSamples: warmupSamples,
-                          prototypeSamples: prototypeSamples, seed: seed)
-    }
-
-    /// CoTTA's settings: the threshold as given, or computed from the source model on the
-    /// whole Fashion-MNIST training split (`sourceConfidenceThreshold`).
-    func cottaConfiguration(_ loaded: LoadedModel, batch: Int) throws -> CoTTA.Configuration {
-        var threshold = cottaThreshold
-        if threshold == nil {
-            let source = try FashionMNISTSource(directory: dataDirectory, seed: seed)
-            let batches = source.count / batch
-            guard batches >= 1 else { throw ValidationError("--batch is larger than the source set") }
-            threshold = try naming(model) { () throws(LichenError) in
-                try sourceConfidenceThreshold(spec: loaded.spec, store: loaded.store, provider: source, batchSize: batch,
-                                              batchCount: batches, arena: loaded.arena)
-            }
-            log("cotta: threshold \(fixed(Double(threshold ?? 0), 4)) from \(batches * batch) source images")
-        }
-        return CoTTA.Configuration(threshold: threshold ?? 0, augmentations: augmentations, seed: seed)
     }
 
     /// Frame mode's prediction between updates (`FrameAdapter`'s default unless --frame-predict).
@@ -211,6 +140,12 @@ struct AdaptCommand: ParsableCommand {
 
     /// The batch size of batch mode (nil in frame mode).
     var batchSize: Int? { window == nil ? (batch ?? 200) : nil }
+
+    /// Batches of --batch, or frames with --window.
+    var framing: AdaptationPlan.Framing {
+        if let window { return .frames(window: window, every: every ?? window, prediction: framePrediction) }
+        return .batch(size: batchSize ?? 200)
+    }
 
     /// Correct and total counts of one method, per domain record of the stream, per pass.
     struct Outcome {
@@ -230,7 +165,8 @@ struct AdaptCommand: ParsableCommand {
 
     func run() throws {
         let methods = try methods()
-        let adaptationMode = AdaptationMode(name: mode) ?? .frugal
+        if let predictions { FileManager.default.createFile(atPath: predictions, contents: nil) }
+        let adaptationMode = planOptions.adaptationMode
         let file = try openStream(stream)
         var outcomes: [Outcome] = []
         var architecture = ""
@@ -247,69 +183,64 @@ struct AdaptCommand: ParsableCommand {
         let spec = loaded.spec
         architecture = spec.architecture
         try requireStreamFits(file, path: stream, model: loaded)
-        let rows = batchSize ?? window ?? 1
-        let cotta = method == .cotta ? try cottaConfiguration(loaded, batch: rows) : nil
-        let rmt = rmtConfiguration
-        let source = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: seed) : nil
+        let provider = try planOptions.provider(for: method)
+        let plan = planOptions.plan(method, framing: framing, lora: lora,
+                                    sourceFrames: try planOptions.sourceFrameCount(for: method, provider: provider))
         let (input, labels) = try batchBuffers(loaded, batch: batchSize ?? 1)
-        if method == .rmt { log("rmt: prototypes and \(rmt.warmUpSamples / rows) warm-up steps on the source data") }
-        let session = try naming(model) { () throws(LichenError) in
-            try AdaptationSession(method: method, spec: spec, store: loaded.store, batchSize: rows, arena: loaded.arena,
-                                  mode: mode, cotta: cotta, rmt: rmt, source: source,
-                                  lora: method == .source || method == .bnAdapt ? nil : lora.configuration(seed: seed))
+        if method == .rmt { log("rmt: prototypes and \(plan.rmt.warmUpSamples / plan.framing.rows) warm-up steps on \(planOptions.sourceText)") }
+        let running = try naming(model) { () throws(LichenError) in
+            try plan.assemble(spec: spec, store: loaded.store, arena: loaded.arena, source: provider)
         }
+        if let threshold = running.cottaThreshold, planOptions.cottaThreshold == nil {
+            log("cotta: threshold \(fixed(Double(threshold), 4)) from \(planOptions.sourceText)")
+        }
+        let session = running.session
         if let adapter = session.loraAdapter {
             log("\(method.name): \(session.trainedValueCount) trained values, of which \(session.trainedValueCount - normValues(session)) in "
                 + "\(lora.text ?? "LoRA") (\(adapter.targets.map { $0.weightName }.joined(separator: ", ")))")
         }
-        let frames: FrameAdapter? = try window.map { b in
-            try naming(model) { () throws(LichenError) in
-                try FrameAdapter(session: session, window: b, every: every ?? b, prediction: framePrediction, arena: loaded.arena)
-            }
-        }
-        let watch: CollapseGuard? = try (`guard` != nil || resetEvery != nil) ? naming(model) { () throws(LichenError) in
-            try CollapseGuard(classes: session.classes, historyLength: guardWindow, minimumEffectiveClasses: min(`guard` ?? 0, Double(session.classes)),
-                              resetEvery: resetEvery ?? 0, arena: loaded.arena)
-        } : nil
+        let frames = running.frames
+        let watch = running.collapseGuard
+        let rows = plan.framing.rows
         let start = Date()
         var passes: [[Accuracy]] = []
         var collapseResets: [Int] = [], periodicResets: [Int] = []
-        var batchSteps = 0
         for pass in 1...self.passes {
             let label = self.passes > 1 ? "adapt \(method.name) pass \(pass)/\(self.passes)" : "adapt \(method.name)"
             let progress = ProgressBar(label, total: file.frameCount, enabled: (stderrIsTerminal && !global.json) || global.verbose)
             let collapsesBefore = watch?.collapseResetCount ?? 0, periodicBefore = watch?.periodicResetCount ?? 0
-            func observe(_ z: TensorView) throws {
-                guard let watch else { return }
-                let verdict = try naming(method.name) { () throws(LichenError) in try watch.observe(logits: z, resetting: session) }
-                if verdict != .none && global.verbose {
-                    log("\(method.name): pass \(pass): \(verdict == .collapseReset ? "collapse" : "periodic") reset after prediction \(watch.lastResetAt)"
-                        + (verdict == .collapseReset ? " (effective classes \(fixed(watch.lastEffectiveClasses, 2)))" : ""))
-                }
+            func observe() {
+                guard let watch, running.lastVerdict != .none, global.verbose else { return }
+                let verdict = running.lastVerdict
+                log("\(method.name): pass \(pass): \(verdict == .collapseReset ? "collapse" : "periodic") reset after prediction \(watch.lastResetAt)"
+                    + (verdict == .collapseReset ? " (effective classes \(fixed(watch.lastEffectiveClasses, 2)))" : ""))
             }
             let perRecord: [Accuracy]
-            if let frames {
+            if frames != nil {
+                var classes: [Int] = []
+                defer { if pass == 1, let predictions { appendPredictions(classes, method: method, to: predictions) } }
                 perRecord = try frameAccuracy(file, path: stream, input: input, labels: labels, progress: progress) { x in
                     let z: TensorView
                     do throws(LichenError) {
-                        z = try frames.step(frame: x)
+                        z = try running.step(frame: x)
+                        if predictions != nil { classes.append(try CollapseGuard.topClass(z.f32Elements("logits"), row: 0, classes: z.shape[1])) }
                     } catch {
                         switch error {
                         case .nonFiniteValue, .shapeMismatch:
                             if global.verbose { log("\(method.name): frame skipped: \(error.description)") }
+                            if predictions != nil { classes.append(-1) }
                             return nil
                         default:
                             throw CommandFailure("\(method.name): \(error.description)")
                         }
                     }
-                    try observe(z)
+                    observe()
                     return z
                 }
             } else {
                 perRecord = try streamAccuracy(file, path: stream, input: input, labels: labels, batch: rows, progress: progress) { x in
-                    let z = try naming(method.name) { () throws(LichenError) in try session.step(batch: x) }
-                    batchSteps += 1
-                    try observe(z)
+                    let z = try naming(method.name) { () throws(LichenError) in try running.step(batch: x) }
+                    observe()
                     return z
                 }
             }
@@ -323,8 +254,19 @@ struct AdaptCommand: ParsableCommand {
             }
         }
         return Outcome(method: method, passes: passes, collapseResets: collapseResets, periodicResets: periodicResets,
-                       rejectedFrames: frames?.rejectedFrameCount ?? 0, adaptationSteps: frames?.adaptationCount ?? batchSteps,
+                       rejectedFrames: frames?.rejectedFrameCount ?? 0, adaptationSteps: frames?.adaptationCount ?? running.batchCount,
                        seconds: Date().timeIntervalSince(start), trainedValues: session.trainedValueCount)
+    }
+
+    /// Appends "method frame class" lines to the --predictions file.
+    func appendPredictions(_ classes: [Int], method: AdaptationMethod, to path: String) {
+        var text = ""
+        for (i, k) in classes.enumerated() { text += "\(method.name) \(i) \(k)\n" }
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile()
+            handle.write(text.data(using: .utf8) ?? Data())
+            handle.closeFile()
+        }
     }
 
     /// Values of the store parameters a session trains (the norm parameters in frugal mode).
@@ -350,7 +292,7 @@ struct AdaptCommand: ParsableCommand {
             let suffix = lora.loraRank.map { r in "+lora r\(r)" } ?? ""
             return modeName(o.method).map { m in "\(o.method.name) (\(m)\(suffix))" } ?? o.method.name
         }
-        let resetting = `guard` != nil || resetEvery != nil
+        let resetting = planOptions.guard != nil || planOptions.resetEvery != nil
         if let plot {
             var series: [(name: String, values: [Double])] = []
             for o in outcomes {
@@ -419,8 +361,8 @@ struct AdaptCommand: ParsableCommand {
                 ("frame_predict", window.map { _ in .string(framePrediction.name) } ?? .null),
                 ("passes", .int(passes)),
             ]
-            pairs.append(("guard", `guard`.map { .object([("min_effective_classes", .number($0)), ("window", .int(guardWindow))]) } ?? .null))
-            pairs.append(("reset_every", resetEvery.map { .int($0) } ?? .null))
+            pairs.append(("guard", planOptions.guard.map { .object([("min_effective_classes", .number($0)), ("window", .int(planOptions.guardWindow))]) } ?? .null))
+            pairs.append(("reset_every", planOptions.resetEvery.map { .int($0) } ?? .null))
             pairs.append(("lora", lora.json(trainedValues: nil)))
             pairs.append(("methods", .array(methods)))
             print(JSON.object(pairs).rendered())
@@ -468,8 +410,8 @@ struct AdaptCommand: ParsableCommand {
             print("mean error (%) by pass: " + means.joined(separator: "; "))
         }
         if resetting {
-            let what = [`guard`.map { "guard: effective classes under \(fixed($0, 2)) over \(guardWindow) predictions" },
-                        resetEvery.map { "reset every \($0) frames" }].compactMap { $0 }.joined(separator: ", ")
+            let what = [planOptions.guard.map { "guard: effective classes under \(fixed($0, 2)) over \(planOptions.guardWindow) predictions" },
+                        planOptions.resetEvery.map { "reset every \($0) frames" }].compactMap { $0 }.joined(separator: ", ")
             let counts = outcomes.map { "\($0.method.name) \($0.collapseResets.reduce(0, +)) collapse + \($0.periodicResets.reduce(0, +)) periodic" }
             print("resets (\(what)): " + counts.joined(separator: ", "))
         }

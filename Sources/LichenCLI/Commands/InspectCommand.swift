@@ -14,8 +14,8 @@ struct InspectCommand: ParsableCommand {
             sample, outermost first. Memory: with --load map (the default) the weights are a read-only \
             mapping of the file (page cache, shared) and nothing is copied; with --load read the whole \
             file is copied into memory, as on boards without mmap. --method (source, bn, tent, cotta, \
-            rmt, several comma-separated, or all) builds each method's session at --batch (and its frame window \
-            at --window) and prints the budget it takes, measured from the arena: the planned step region, the \
+            rmt, several comma-separated, or all) assembles each method's plan as a runtime does (batches of --batch, \
+            or with --window frame mode: the session at the window's rows, the ring and the saved statistics) and prints the budget it takes, measured from the arena: the planned step region, the \
             session's persistent objects (gradients, loss scratch, logits, snapshots of the initial trainables, \
             optimizer state; for Tent the snapshot and optimizer shares are given from the trained values), \
             the frame window and the heap. --lora-rank r (frugal mode) adds the LoRA adapter to tent, cotta \
@@ -70,7 +70,7 @@ struct InspectCommand: ParsableCommand {
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
         if lora.loraRank != nil && mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
         if lora.loraRank != nil && method == nil { throw ValidationError("--lora-rank goes with --method") }
-        if let window, !(window >= 1 && window <= batch) { throw ValidationError("--window must be in 1...--batch") }
+        if let window, !(window >= 1 && window <= AdaptationPlan.maximumRows) { throw ValidationError("--window must be in 1...4096") }
         guard load == "map" || load == "read" else { throw ValidationError("--load must be map or read, not '\(load)'") }
         guard batch >= 1 && batch <= 65_536 else { throw ValidationError("--batch must be in 1...65536") }
     }
@@ -133,20 +133,22 @@ struct InspectCommand: ParsableCommand {
         // The budget does not depend on CoTTA's threshold; RMT's prototypes need source batches
         // (one batch here: the prototype buffer has the same size whatever the sample count)
         // and its warm-up is skipped (it changes values, not sizes).
-        let cotta: CoTTA.Configuration? = method == .cotta ? CoTTA.Configuration(threshold: 0.5) : nil
-        let rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: batch)
-        let source: FashionMNISTSource? = method == .rmt && rmt.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
+        var plan = AdaptationPlan(method, mode: mode,
+                                  framing: window.map { .frames(window: $0, every: $0, prediction: .saved) } ?? .batch(size: batch),
+                                  lora: method == .source || method == .bnAdapt ? nil : loraSettings, cottaThreshold: .given(0.5))
+        plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: batch)
+        let source: FashionMNISTSource? = plan.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
         return try naming(model) { () throws(LichenError) in
             let arena = try Arena(byteCount: 4 << 30)
             let store = ParameterStore(arena: arena)
             try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
             let s0 = arena.stats
-            let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: batch, arena: arena, mode: mode,
-                                                cotta: cotta, rmt: rmt, source: source,
-                                                lora: method == .source || method == .bnAdapt ? nil : loraSettings)
-            let s1 = arena.stats
-            if let window { _ = try FrameAdapter(session: session, window: window, every: window, arena: arena) }
+            let running = try plan.assemble(spec: spec, store: store, arena: arena, source: source)
+            let session = running.session
+            let windowBytes = running.frames?.reservedBytes ?? 0
             let s2 = arena.stats
+            var s1 = s2
+            s1.persistentBytes -= windowBytes
             let trained = session.trainedValueCount
             var norm = 0
             for i in session.trainedParameters { norm += store[i].value.elementCount }
@@ -159,7 +161,7 @@ struct InspectCommand: ParsableCommand {
             return MethodBudget(method: method, mode: mode, parameterBytes: s0.persistentBytes, plannedBytes: planned,
                                 sessionPersistentBytes: persistent, loraValues: trained - norm, trainedValues: trained,
                                 snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
-                                windowBytes: s2.persistentBytes - s1.persistentBytes, heapBytes: s2.heapInUseBytes,
+                                windowBytes: windowBytes, heapBytes: s2.heapInUseBytes,
                                 totalBytes: s2.lowUsedBytes + s2.heapInUseBytes)
         }
     }

@@ -25,6 +25,10 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var lora: AdaptationLoRAOptions
+
+    @OptionGroup var planOptions: PlanOptions
+
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF).", valueName: "path"))
     var model: String
 
@@ -43,8 +47,13 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stop after this many frames (overrides --seconds).", valueName: "n"))
     var frames: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Adaptation method: source, bn or tent.", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Adaptation method: source, bn, tent, cotta or rmt (cotta without --cotta-threshold and rmt need --source-pack).",
+                                            valueName: "name"))
     var method: String = "source"
+
+    @Option(name: .long, help: ArgumentHelp("Frames between updates predicted from the saved batch statistics (batch 1) or the whole window.",
+                                            valueName: "saved|window"))
+    var framePredict: String = "saved"
 
     @Option(name: .long, help: ArgumentHelp("Frames per window (each prediction and update sees them).", valueName: "b"))
     var window: Int = 16
@@ -67,7 +76,9 @@ struct ServeCommand: ParsableCommand {
     var swapRate: Double = 20
 
     func validate() throws {
-        guard ["source", "bn", "tent"].contains(method) else { throw ValidationError("--method must be source, bn or tent") }
+        guard AdaptationMethod(name: method) != nil else { throw ValidationError("--method must be source, bn, tent, cotta or rmt") }
+        guard FrameAdapter.Prediction(name: framePredict) != nil else { throw ValidationError("--frame-predict must be saved or window") }
+        if lora.loraRank != nil && planOptions.mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
         guard rate >= 0 && rate <= 100_000 else { throw ValidationError("--rate must be in 0...100000") }
         guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
         if let frames { guard frames >= 1 else { throw ValidationError("--frames must be >= 1") } }
@@ -77,13 +88,23 @@ struct ServeCommand: ParsableCommand {
         guard swapRate > 0 && swapRate <= 10_000 else { throw ValidationError("--swap-rate must be in (0, 10000]") }
     }
 
+    /// The runtime's plan from the flags: frame mode, the source pack (if any) as the source data.
+    func servePlan() throws(LichenError) -> AdaptationPlan {
+        let m = AdaptationMethod(name: method) ?? .source
+        let packFrames = try planOptions.sourcePack.map { path throws(LichenError) in try StreamFile(path: path).frameCount } ?? 0
+        var p = planOptions.plan(m, framing: .frames(window: window, every: every, prediction: FrameAdapter.Prediction(name: framePredict) ?? .saved),
+                                 lora: lora, sourceFrames: packFrames)
+        if planOptions.prototypeSamples == nil { p.rmt.prototypeSamples = max(1, packFrames) }
+        return p
+    }
+
     func run() throws {
         let file = try naming(stream) { () throws(LichenError) in try StreamFile(path: stream) }
         let runtime = try naming(model) { () throws(LichenError) in
             let rt = try Runtime(budgetBytes: budgetMib << 20,
                                  configuration: RuntimeConfiguration(socketPath: socket, metricsWindow: metricsWindow))
             try rt.loadModel(path: model)
-            try rt.setMethod(RuntimeMethod(AdaptationMethod(name: method) ?? .source, window: window, every: every))
+            try rt.setMethod(try servePlan())
             return rt
         }
         guard file.pixelsPerFrame == runtime.frameElementCount else {

@@ -9,10 +9,10 @@ import Testing
 struct RuntimeTests {
     typealias S = RuntimeTestSupport
 
-    static func loaded(_ method: RuntimeMethod = RuntimeMethod(), type: String = "q8_0") throws -> Runtime {
+    static func loaded(_ method: AdaptationPlan = AdaptationPlan(), type: String = "q8_0") throws -> Runtime {
         let rt = try Runtime(budgetBytes: 48 << 20)
         try rt.loadModel(path: S.model("cnn", type))
-        if method != RuntimeMethod() { try rt.setMethod(method) }
+        if method != AdaptationPlan() { try rt.setMethod(method) }
         return rt
     }
 
@@ -59,7 +59,7 @@ struct RuntimeTests {
 
     @Test("Tent through the runtime equals a frame adapter driven directly")
     func tentMatchesFrameAdapter() throws {
-        let settings = RuntimeMethod(.tent, window: 4, every: 4)
+        let settings = AdaptationPlan(.tent, window: 4, every: 4)
         let rt = try Self.loaded(settings)
         #expect(rt.methodName == "tent")
         let arena = try Arena(byteCount: 48 << 20)
@@ -121,26 +121,35 @@ struct RuntimeTests {
         #expect(missing.lastError != nil)
     }
 
-    @Test("a method that cannot be built leaves the previous one running")
+    @Test("a method that cannot be built changes nothing: the running method carries on as if never asked")
     func setMethodFailure() throws {
-        let rt = try Self.loaded(RuntimeMethod(.bnAdapt, window: 4, every: 4))
-        let frames = S.frames(6, count: 784, seed: 5)
-        var before: [[Float]] = []
-        for f in frames { before.append(try Self.step(rt, f).1) }
+        let plan = AdaptationPlan(.tent, window: 4, every: 2)
+        let rt = try Self.loaded(plan)
+        let twin = try Self.loaded(plan)
+        let frames = S.frames(12, count: 784, seed: 5)
+        for f in frames[0..<6] { #expect(try Self.step(rt, f).1 == (try Self.step(twin, f).1)) }
         let low = rt.arena.stats.lowUsedBytes
         // Full mode trains every parameter: refused on a quantized model.
-        #expect(throws: LichenError.self) { try rt.setMethod(RuntimeMethod(.tent, mode: .full)) }
-        #expect(rt.methodName == "bn")
-        #expect(rt.methodSettings == RuntimeMethod(.bnAdapt, window: 4, every: 4))
+        do {
+            try rt.setMethod(AdaptationPlan(.tent, mode: .full))
+            Issue.record("full mode on a quantized model was accepted")
+        } catch {
+            guard case .invalidArgument(let name, _, _) = error else { Issue.record("\(error)"); return }
+            #expect("\(name)" == "mode")
+        }
+        #expect(throws: LichenError.invalidArgument(name: "window", value: 0, reason: "must be in 1...4096")) {
+            try rt.setMethod(AdaptationPlan(.bnAdapt, window: 0, every: 1))
+        }
+        #expect(rt.methodName == "tent")
+        #expect(rt.plan == plan)
         #expect(rt.arena.stats.lowUsedBytes == low)
-        var after: [[Float]] = []
-        for f in frames { after.append(try Self.step(rt, f).1) }
-        #expect(after == before)
+        // The window, the trained values and the optimizer state are the twin's.
+        for f in frames[6...] { #expect(try Self.step(rt, f).1 == (try Self.step(twin, f).1)) }
     }
 
     @Test("reset returns Tent's parameters to the model's and counts")
     func reset() throws {
-        let rt = try Self.loaded(RuntimeMethod(.tent, window: 4, every: 2))
+        let rt = try Self.loaded(AdaptationPlan(.tent, window: 4, every: 2))
         let session = try #require(rt.session)
         let initial = try session.trainedParameters.map { try session.store[$0].value.toArray() }
         for f in S.frames(12, count: 784, seed: 9) { _ = try Self.step(rt, f) }
@@ -153,7 +162,7 @@ struct RuntimeTests {
 
     @Test("checkpoint and restore the trained state; corrupt checkpoints change nothing")
     func checkpoints() throws {
-        let rt = try Self.loaded(RuntimeMethod(.tent, window: 4, every: 2))
+        let rt = try Self.loaded(AdaptationPlan(.tent, window: 4, every: 2))
         let session = try #require(rt.session)
         func values() throws -> [[Float]] { try session.trainedParameters.map { try session.store[$0].value.toArray() } }
         let frames = S.frames(16, count: 784, seed: 21)

@@ -2,6 +2,7 @@
 # Builds the example robot controller for the host (x86-64 Linux) against the C ABI:
 #
 #   liblichen static library  swift build --product LichenC (Lichen + LichenC + CRuntime objects)
+#   abi_test                  Tests/CABI/abi_test.c, the C ABI's test program, linked the same way
 #   controller                ports/host/example/controller.c (C11) linked with it, the Swift
 #                             runtime (shared, from the toolchain), BLIS (pthread build, static),
 #                             jemalloc, pthread, m, z
@@ -49,5 +50,11 @@ gcc -o "$out/controller" "$swift_usr/lib/swift/linux/$(uname -m)/swiftrt.o" "$ou
     -L"$swift_usr/lib/swift/linux" -Wl,-rpath,"$swift_usr/lib/swift/linux" -lswiftCore "${onone[@]}" \
     "$blis" -ljemalloc -lpthread -lm -lz -lstdc++ \
     || die "linking the controller failed"
+echo "== the C ABI test program (Tests/CABI/abi_test.c)"
+gcc -std=c11 -Wall -Wextra -Werror -O2 -ICRuntime/include -c Tests/CABI/abi_test.c -o "$out/abi_test.o"
+gcc -o "$out/abi_test" "$swift_usr/lib/swift/linux/$(uname -m)/swiftrt.o" "$out/abi_test.o" "$out/liblichen.a" \
+    -L"$swift_usr/lib/swift/linux" -Wl,-rpath,"$swift_usr/lib/swift/linux" -lswiftCore "${onone[@]}" \
+    "$blis" -ljemalloc -lpthread -lm -lz -lstdc++ \
+    || die "linking the C ABI test program failed"
 printf '%-16s %10d bytes\n' liblichen.a "$(stat -c %s "$out/liblichen.a")" controller "$(stat -c %s "$out/controller")"
 echo "example/build.sh: OK; outputs in $out"

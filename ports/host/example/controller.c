@@ -8,8 +8,12 @@
  * Every second it prints steps, step p99 and the active adapters; at the end a summary.
  *
  *   controller --model M.gguf --stream S.stream --socket /tmp/lichen.sock
- *              [--rate 200] [--seconds 10 | --frames N] [--method source|bn|tent]
- *              [--window 16] [--every 16] [--budget-mib 64]
+ *              [--rate 200] [--seconds 10 | --frames N] [--method source|bn|tent|cotta|rmt]
+ *              [--window 16] [--every 16] [--budget-mib 64] [--source-pack P.stream]
+ *              [--lora-rank R] [--guard BOUND] [--cotta-threshold P]
+ *
+ * CoTTA (without --cotta-threshold) and RMT read labelled source frames from a source pack
+ * (`lichen source-pack`), which the runtime loads into its budget at lichen_method_set.
  *
  * The same source is built for the host (ports/host/example/build.sh) and cross-built for
  * aarch64 (ports/linux-aarch64/example/build.sh). Exit status: 0, 1 on a runtime failure,
@@ -128,14 +132,15 @@ static int fail(lichen_runtime *rt, const char *what, lichen_status status) {
 static int usage(void) {
     fprintf(stderr,
             "usage: controller --model M.gguf --stream S.stream --socket PATH [--rate HZ] [--seconds S | --frames N]\n"
-            "                  [--method source|bn|tent] [--window B] [--every K] [--budget-mib MIB]\n");
+            "                  [--method source|bn|tent|cotta|rmt] [--window B] [--every K] [--budget-mib MIB]\n"
+            "                  [--source-pack P] [--lora-rank R] [--guard BOUND] [--cotta-threshold P]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *stream_path = NULL, *socket_path = NULL, *method_name = "source";
-    double rate = 200, seconds = 10;
-    long long frame_limit = -1, window = 16, every = 16, budget_mib = 64;
+    const char *model = NULL, *stream_path = NULL, *socket_path = NULL, *method_name = "source", *source_pack = NULL;
+    double rate = 200, seconds = 10, guard = 0, cotta_threshold = -1;
+    long long frame_limit = -1, window = 16, every = 16, budget_mib = 64, lora_rank = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) return usage();
@@ -151,6 +156,10 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--window") == 0) window = strtoll(v, &end, 10);
         else if (strcmp(a, "--every") == 0) every = strtoll(v, &end, 10);
         else if (strcmp(a, "--budget-mib") == 0) budget_mib = strtoll(v, &end, 10);
+        else if (strcmp(a, "--source-pack") == 0) source_pack = v;
+        else if (strcmp(a, "--lora-rank") == 0) lora_rank = strtoll(v, &end, 10);
+        else if (strcmp(a, "--guard") == 0) guard = strtod(v, &end);
+        else if (strcmp(a, "--cotta-threshold") == 0) cotta_threshold = strtod(v, &end);
         else return usage();
         if (end && *end) return usage();
     }
@@ -158,7 +167,10 @@ int main(int argc, char **argv) {
     if (strcmp(method_name, "source") == 0) method = LICHEN_METHOD_SOURCE;
     else if (strcmp(method_name, "bn") == 0) method = LICHEN_METHOD_BN;
     else if (strcmp(method_name, "tent") == 0) method = LICHEN_METHOD_TENT;
+    else if (strcmp(method_name, "cotta") == 0) method = LICHEN_METHOD_COTTA;
+    else if (strcmp(method_name, "rmt") == 0) method = LICHEN_METHOD_RMT;
     else return usage();
+    if (lora_rank < 0 || lora_rank > 4096 || !(guard >= 0 && guard <= 1000)) return usage();
     if (!model || !stream_path || !socket_path || !(rate > 0 && rate <= 100000) || !(seconds > 0) || window < 1 ||
         window > 4096 || every < 1 || budget_mib < 8 || budget_mib > (1 << 20) || frame_limit == 0) {
         return usage();
@@ -177,7 +189,14 @@ int main(int argc, char **argv) {
     lichen_method_params mp = lichen_method_default_params(method);
     mp.window = (uint32_t)window;
     mp.every = (uint32_t)every;
+    mp.source_pack = source_pack;
+    mp.lora_rank = (uint32_t)lora_rank;
+    mp.guard_min_classes = (float)guard;
+    if (cotta_threshold >= 0) mp.cotta_threshold = (float)cotta_threshold;
     if ((st = lichen_method_set(rt, &mp)) != LICHEN_STATUS_OK) return fail(rt, "choosing the method", st);
+    uint64_t setup_ns = 0;
+    lichen_method_setup_ns(rt, &setup_ns);
+    fprintf(stderr, "controller: %s set up in %.1f ms\n", method_name, setup_ns / 1e6);
     size_t frame_values = 0, classes = 0;
     lichen_model_info(rt, &frame_values, &classes);
     if (frame_values != (size_t)s.width * s.height) {
@@ -233,11 +252,13 @@ int main(int argc, char **argv) {
     lichen_metrics m;
     lichen_metrics_get(rt, &m);
     printf("done: steps=%llu seconds=%.2f online_error=%.4f overruns=%llu failures=%llu p50_ms=%.3f p99_ms=%.3f "
-           "max_ms=%.3f active_adapters=%u swaps=%llu used_bytes=%llu budget_bytes=%llu\n",
+           "max_ms=%.3f active_adapters=%u swaps=%llu used_bytes=%llu budget_bytes=%llu updates=%llu guard_resets=%llu "
+           "last_loss=%.4f\n",
            (unsigned long long)m.steps, (now_ns() - start) / 1e9, stepped ? 1.0 - (double)correct / (double)stepped : 0.0,
            (unsigned long long)overruns, (unsigned long long)failures, m.step_p50_ns / 1e6, m.step_p99_ns / 1e6,
            m.step_max_ns / 1e6, m.active_adapters, (unsigned long long)m.swaps, (unsigned long long)m.used_bytes,
-           (unsigned long long)m.budget_bytes);
+           (unsigned long long)m.budget_bytes, (unsigned long long)m.updates, (unsigned long long)m.guard_resets,
+           (double)m.last_loss);
     lichen_runtime_destroy(rt);
     free(frame);
     free(logits);

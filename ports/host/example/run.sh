@@ -81,4 +81,19 @@ swaps=$(echo "$done_line" | sed -E 's/.* swaps=([0-9]+).*/\1/')
 active=$(echo "$done_line" | sed -E 's/.* active_adapters=([0-9]+).*/\1/')
 [ "$swaps" -ge 2 ] || die "the loop picked up $swaps adapter sets (expected at least 2)"
 [ "$active" -eq 1 ] || die "$active adapters active at the end (expected 1)"
-echo "example/run.sh: OK (swaps picked up: $swaps)"
+
+# CoTTA and RMT through the same C ABI: their source data comes from a source pack the runtime
+# reads into its budget (CoTTA derives its threshold from it; RMT its prototypes, warm-up and replay).
+echo "== a source pack, then CoTTA and RMT in the controller"
+"$lichen" source-pack --model "$model" --frames 256 --out "$work/pack.stream" || die "lichen source-pack failed"
+for method in cotta rmt; do
+    # shellcheck disable=SC2086
+    timeout 600 ${CONTROLLER_PREFIX:-} "$controller" --model "$model" --stream "$work/s.stream" --socket "$work/$method.sock" \
+        --rate 200 --frames 64 --method "$method" --window 8 --every 8 --source-pack "$work/pack.stream" --guard 1.5 \
+        >"$work/$method.txt" 2>"$work/$method.err" || { cat "$work/$method.err" >&2; die "the controller failed with $method"; }
+    line=$(grep '^done: ' "$work/$method.txt" | tail -1) || die "$method: no summary line"
+    echo "$method: $line"
+    updates=$(echo "$line" | sed -E 's/.* updates=([0-9]+).*/\1/')
+    [ "$updates" -eq 8 ] || die "$method made $updates updates over 64 frames with window 8, every 8 (expected 8)"
+done
+echo "example/run.sh: OK (swaps picked up: $swaps; cotta and rmt adapted)"

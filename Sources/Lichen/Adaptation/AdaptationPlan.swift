@@ -1,0 +1,380 @@
+import CRuntime
+
+/// Everything that describes a running adaptation method, in one value: the method and its
+/// settings, which parameters it trains, its LoRA trainables, the collapse guard, the batch or
+/// frame protocol, where its source data comes from, and the seed of its random draws.
+///
+/// A plan is the one way a running method is put together: `assemble(spec:store:arena:...)`
+/// builds the session, the frame adapter and the guard from a plan, a model and the budget,
+/// and every client (`Runtime`, the C ABI's `lichen_method_set`, `lichen adapt`, `lichen bench
+/// adapt`, `lichen inspect --method`, `lichen serve`) builds through it. Two clients given the
+/// same plan, model and frames make the same predictions.
+public struct AdaptationPlan: Sendable, Equatable {
+    /// How frames reach the method.
+    public enum Framing: Sendable, Equatable {
+        /// Batches of up to `size` frames: each batch is predicted, then adapted on.
+        case batch(size: Int)
+        /// One frame at a time (`FrameAdapter`): a window of `window` frames, adapted on every
+        /// `every` frames, frames between updates predicted by `prediction`.
+        case frames(window: Int, every: Int, prediction: FrameAdapter.Prediction)
+
+        /// Rows of the method's graphs: the batch size, or the window.
+        public var rows: Int {
+            switch self {
+            case .batch(let size): return size
+            case .frames(let window, _, _): return window
+            }
+        }
+    }
+
+    /// Where CoTTA's confidence threshold p_th comes from.
+    public enum Threshold: Sendable, Equatable {
+        /// As given.
+        case given(Float)
+        /// From the source model on the source data (`sourceConfidenceThreshold`): the
+        /// `quantile` of the max-softmax confidence minus `margin`, over at most `frames` source
+        /// frames in batches of the plan's rows (0: every full batch the source pack holds; a
+        /// caller's provider without a pack needs a count).
+        case fromSource(quantile: Float, margin: Float, frames: Int)
+
+        /// The CoTTA maintainer's rule: 5 % quantile minus 0.05.
+        public static let maintainerRule = Threshold.fromSource(quantile: 0.05, margin: 0.05, frames: 0)
+    }
+
+    /// The collapse guard's settings (`CollapseGuard`).
+    public struct Guard: Sendable, Equatable {
+        /// Reset when the effective number of predicted classes falls under this (0: off).
+        public var minimumEffectiveClasses: Double
+        /// Predictions the guard looks back over.
+        public var window: Int
+        /// Reset every this many predictions (0: never).
+        public var resetEvery: Int
+
+        public init(minimumEffectiveClasses: Double, window: Int = 200, resetEvery: Int = 0) {
+            self.minimumEffectiveClasses = minimumEffectiveClasses
+            self.window = window
+            self.resetEvery = resetEvery
+        }
+    }
+
+    public var method: AdaptationMethod
+    /// Which parameters a gradient method trains.
+    public var mode: AdaptationMode
+    /// Tent's optimizer (CoTTA and RMT carry theirs in their own settings).
+    public var optimizer: AdaptationOptimizer
+    public var framing: Framing
+    /// Frugal mode's LoRA trainables for Tent, CoTTA and RMT (nil: the norm parameters alone).
+    public var lora: AdaptationLoRA?
+    /// The collapse guard (nil: none).
+    public var collapseGuard: Guard?
+    /// CoTTA: the threshold's origin, the augmented teacher passes, and the rest of its settings
+    /// (the configuration's threshold and seed are replaced by the plan's).
+    public var cottaThreshold: Threshold
+    public var cotta: CoTTA.Configuration
+    /// RMT's settings (its seed is replaced by the plan's).
+    public var rmt: RMT.Configuration
+    /// A source pack file (`SourcePack`) loaded into the budget by `assemble`; nil: the source
+    /// provider the caller hands to `assemble`, if any.
+    public var sourcePack: String?
+    /// Seed of the method's random draws (augmentations, restore masks, LoRA's A, source order).
+    public var seed: UInt64
+
+    /// A plan with the methods' reference settings: Tent's Adam (lr 1e-3), CoTTA's CIFAR
+    /// configuration with the maintainer's threshold rule, RMT's CIFAR configuration.
+    public init(
+        _ method: AdaptationMethod = .source, mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR,
+        framing: Framing = .frames(window: 16, every: 16, prediction: .saved), lora: AdaptationLoRA? = nil,
+        collapseGuard: Guard? = nil, cottaThreshold: Threshold = .maintainerRule,
+        cotta: CoTTA.Configuration = CoTTA.Configuration(threshold: 0), rmt: RMT.Configuration = RMT.Configuration(),
+        sourcePack: String? = nil, seed: UInt64 = 1
+    ) {
+        self.method = method
+        self.mode = mode
+        self.optimizer = optimizer
+        self.framing = framing
+        self.lora = lora
+        self.collapseGuard = collapseGuard
+        self.cottaThreshold = cottaThreshold
+        self.cotta = cotta
+        self.rmt = rmt
+        self.sourcePack = sourcePack
+        self.seed = seed
+    }
+
+    /// Frame mode with a window of `window` frames adapted on every `every` frames.
+    public init(_ method: AdaptationMethod, mode: AdaptationMode = .frugal, optimizer: AdaptationOptimizer = .tentCIFAR,
+                window: Int, every: Int, prediction: FrameAdapter.Prediction = .saved) {
+        self.init(method, mode: mode, optimizer: optimizer, framing: .frames(window: window, every: every, prediction: prediction))
+    }
+
+    /// Whether the method reads source data with these settings.
+    public var needsSource: Bool {
+        switch method {
+        case .rmt: return rmt.needsSource
+        case .cotta: if case .fromSource = cottaThreshold { return true } else { return false }
+        case .source, .bnAdapt, .tent: return false
+        }
+    }
+
+    /// Whether the method trains anything.
+    public var trains: Bool { method == .tent || method == .cotta || method == .rmt }
+
+    /// The largest window or batch a plan may ask for.
+    public static let maximumRows = 4096
+
+    // MARK: - Validation
+
+    /// Checks everything about the plan that needs no memory: the framing's ranges, the mode
+    /// against the model's parameters, LoRA's rank and targets, the guard, the methods'
+    /// settings, and that source data will be there (a pack, or `hasProvider`).
+    ///
+    /// `Runtime.setMethod` calls it before it lets go of the running method, so a plan refused
+    /// here changes nothing.
+    ///
+    /// - Throws: `.invalidArgument` naming the setting (`window`, `every`, `batch`, `mode`,
+    ///   `lora`, `guard.*`, `cotta.*`, `rmt.*`, `source`); what `AdaptationLoRA.targetShapes`
+    ///   throws.
+    public func validate(spec: ModelSpec, store: ParameterStore, hasProvider: Bool) throws(LichenError) {
+        switch framing {
+        case .batch(let size):
+            guard size >= 1 && size <= AdaptationPlan.maximumRows else {
+                throw .invalidArgument(name: "batch", value: size, reason: "must be in 1...4096")
+            }
+        case .frames(let window, let every, _):
+            guard window >= 1 && window <= AdaptationPlan.maximumRows else {
+                throw .invalidArgument(name: "window", value: window, reason: "must be in 1...4096")
+            }
+            guard every >= 1 && every <= 1 << 24 else {
+                throw .invalidArgument(name: "every", value: every, reason: "must be in 1...16777216")
+            }
+        }
+        if trains {
+            if mode == .full {
+                guard lora == nil else { throw .invalidArgument(name: "lora", value: lora?.rank ?? 0, reason: "LoRA trainables are for frugal mode") }
+                _ = try AdaptationSession.selectTrainable(store, mode: .full)
+            }
+            if let lora {
+                guard lora.alpha.isFinite && lora.alpha >= 0 && lora.alpha <= 1e6 else {
+                    throw .invalidArgument(name: "lora.alpha", value: Int(clamping: lora.rank), reason: "must be finite and in 0...1e6")
+                }
+                _ = try lora.targetShapes(spec: spec)
+            }
+            switch optimizer {
+            case .adam(let lr, _, _, _), .sgd(let lr, _, _):
+                guard lr.isFinite && lr > 0 && lr <= 10 else {
+                    throw .invalidArgument(name: "learning_rate", value: 0, reason: "must be finite and in (0, 10]")
+                }
+            }
+        }
+        if let g = collapseGuard {
+            guard g.minimumEffectiveClasses.isFinite && g.minimumEffectiveClasses >= 0 else {
+                throw .invalidArgument(name: "guard.minimumEffectiveClasses", value: 0, reason: "must be finite and >= 0")
+            }
+            guard g.window >= 1 && g.window <= 1 << 24 else {
+                throw .invalidArgument(name: "guard.window", value: g.window, reason: "must be in 1...16777216")
+            }
+            guard g.resetEvery >= 0 else { throw .invalidArgument(name: "guard.resetEvery", value: g.resetEvery, reason: "must be >= 0") }
+        }
+        if method == .cotta {
+            switch cottaThreshold {
+            case .given(let p):
+                guard p.isFinite else { throw .invalidArgument(name: "cotta.threshold", value: 0, reason: "must be finite") }
+            case .fromSource(let q, let margin, let frames):
+                guard q >= 0 && q <= 1 && margin.isFinite && frames >= 0 else {
+                    throw .invalidArgument(name: "cotta.threshold", value: frames,
+                                           reason: "the quantile must lie in [0, 1], the margin be finite, the frame count >= 0")
+                }
+                guard frames > 0 || sourcePack != nil else {
+                    throw .invalidArgument(name: "cotta.threshold", value: 0, reason: "a threshold from a caller's source provider needs a frame count")
+                }
+            }
+            guard cotta.augmentations >= 1 && cotta.augmentations <= 1024 else {
+                throw .invalidArgument(name: "cotta.augmentations", value: cotta.augmentations, reason: "must be in 1...1024")
+            }
+        }
+        if method == .rmt {
+            for v in [rmt.lambdaSource, rmt.lambdaContrast, rmt.lambdaTarget] where !(v.isFinite && v >= 0 && v <= 1e6) {
+                throw .invalidArgument(name: "rmt.lambda", value: 0, reason: "every λ must be finite and in 0...1e6")
+            }
+            guard rmt.warmUpSamples >= 0 && rmt.warmUpSamples <= 100_000_000 else {
+                throw .invalidArgument(name: "rmt.warmUpSamples", value: rmt.warmUpSamples, reason: "must be in 0...100000000")
+            }
+            guard rmt.prototypeSamples >= 1 && rmt.prototypeSamples <= 100_000_000 else {
+                throw .invalidArgument(name: "rmt.prototypeSamples", value: rmt.prototypeSamples, reason: "must be in 1...100000000")
+            }
+        }
+        if needsSource && sourcePack == nil && !hasProvider {
+            throw .invalidArgument(name: "source", value: 0,
+                                   reason: "this method needs labelled source frames: give a source pack (lichen source-pack)")
+        }
+    }
+
+    // MARK: - Assembly
+
+    /// Builds the running method: loads the source pack (when the plan names one) into
+    /// `arena`, derives CoTTA's threshold, builds the session (RMT's prototypes and warm-up run
+    /// here), the frame adapter in frame mode and the collapse guard, all from `arena`.
+    ///
+    /// - Parameters:
+    ///   - source: the caller's source batches, used when the plan names no pack.
+    /// - Throws: what `validate` throws; what `SourcePack`, `sourceConfidenceThreshold`,
+    ///   `AdaptationSession`, `FrameAdapter` and `CollapseGuard` throw; `.budgetExceeded`.
+    ///   On failure the arena's low end is rolled back to where it was.
+    /// - Note: Allocates (construction time only).
+    public func assemble(
+        spec: ModelSpec, store: ParameterStore, arena: Arena, source: SourceBatchProvider? = nil, kernels: Kernels = .best
+    ) throws(LichenError) -> RunningMethod {
+        try validate(spec: spec, store: store, hasProvider: source != nil)
+        let mark = arena.lowEndMark()
+        do throws(LichenError) {
+            let started = lcrMonotonicNanoseconds()
+            var provider = source
+            var pack: SourcePack? = nil
+            if needsSource, let path = sourcePack {
+                let p = try SourcePack(path: path, spec: spec, arena: arena, seed: seed)
+                pack = p
+                provider = p
+            }
+            let rows = framing.rows
+            var cottaSettings: CoTTA.Configuration? = nil
+            var threshold: Float? = nil
+            if method == .cotta {
+                var c = cotta
+                c.seed = seed
+                switch cottaThreshold {
+                case .given(let p):
+                    c.threshold = p
+                case .fromSource(let q, let margin, let frames):
+                    guard let provider else { throw .invalidArgument(name: "source", value: 0, reason: "CoTTA's threshold needs source frames") }
+                    let available = frames > 0 ? frames : (pack?.frameCount ?? 0)
+                    let batches = max(1, available / rows)
+                    if let pack, rows > pack.frameCount {
+                        throw .invalidArgument(name: "source", value: pack.frameCount, reason: "the source pack holds fewer frames than one window")
+                    }
+                    c.threshold = try sourceConfidenceThreshold(spec: spec, store: store, provider: provider, batchSize: rows,
+                                                                batchCount: batches, arena: arena, quantile: q, margin: margin,
+                                                                kernels: kernels)
+                }
+                threshold = c.threshold
+                cottaSettings = c
+            }
+            var rmtSettings = rmt
+            rmtSettings.seed = seed
+            if method == .rmt, let pack, rows > pack.frameCount {
+                throw .invalidArgument(name: "source", value: pack.frameCount, reason: "the source pack holds fewer frames than one window")
+            }
+            let session = try AdaptationSession(
+                method: method, spec: spec, store: store, batchSize: rows, arena: arena, mode: mode, optimizer: optimizer,
+                cotta: cottaSettings, rmt: rmtSettings, source: method == .rmt ? provider : nil, lora: trains ? lora : nil,
+                kernels: kernels)
+            var frames: FrameAdapter? = nil
+            if case .frames(let window, let every, let prediction) = framing {
+                frames = try FrameAdapter(session: session, window: window, every: every, prediction: prediction, arena: arena)
+            }
+            var watch: CollapseGuard? = nil
+            if let g = collapseGuard {
+                watch = try CollapseGuard(classes: session.classes, historyLength: g.window,
+                                          minimumEffectiveClasses: min(g.minimumEffectiveClasses, Double(session.classes)),
+                                          resetEvery: g.resetEvery, arena: arena)
+            }
+            return RunningMethod(plan: self, session: session, frames: frames, collapseGuard: watch, source: provider, pack: pack,
+                                 cottaThreshold: threshold, setupNanoseconds: lcrMonotonicNanoseconds() &- started)
+        } catch {
+            try? arena.resetLowEnd(to: mark)
+            throw error
+        }
+    }
+}
+
+/// A method assembled from a plan (`AdaptationPlan.assemble`): the session, the frame adapter
+/// (frame mode) and the collapse guard, stepped together. The one step a robot's runtime, the
+/// CLI and the benches share.
+///
+/// - Note: `step(frame:)`, `step(batch:)` and `reset()` allocate nothing.
+public final class RunningMethod {
+    public let plan: AdaptationPlan
+    public let session: AdaptationSession
+    /// The frame adapter (frame mode), else nil.
+    public let frames: FrameAdapter?
+    public let collapseGuard: CollapseGuard?
+    /// The source batches the method reads (the pack, or the caller's provider), kept alive.
+    public let source: SourceBatchProvider?
+    /// The source pack loaded into the budget, if the plan named one.
+    public let pack: SourcePack?
+    /// CoTTA's threshold as used (nil for the other methods).
+    public let cottaThreshold: Float?
+    /// Time the assembly took: source pack, CoTTA's threshold, RMT's prototypes and warm-up.
+    public let setupNanoseconds: UInt64
+    /// Batches stepped in batch mode.
+    public private(set) var batchCount = 0
+    /// The guard's verdict on the last step.
+    public private(set) var lastVerdict = CollapseGuard.Verdict.none
+
+    init(plan: AdaptationPlan, session: AdaptationSession, frames: FrameAdapter?, collapseGuard: CollapseGuard?,
+         source: SourceBatchProvider?, pack: SourcePack?, cottaThreshold: Float?, setupNanoseconds: UInt64) {
+        self.plan = plan
+        self.session = session
+        self.frames = frames
+        self.collapseGuard = collapseGuard
+        self.source = source
+        self.pack = pack
+        self.cottaThreshold = cottaThreshold
+        self.setupNanoseconds = setupNanoseconds
+    }
+
+    public var classes: Int { session.classes }
+    /// Adaptation steps taken (frame mode: updates on the window; batch mode: batches).
+    public var updateCount: Int { frames?.adaptationCount ?? (session.method == .source || session.method == .bnAdapt ? 0 : batchCount) }
+    /// Frames refused as bad input (frame mode).
+    public var rejectedFrameCount: Int { frames?.rejectedFrameCount ?? 0 }
+    /// Resets by the guard (collapse and periodic).
+    public var guardResetCount: Int { collapseGuard?.resetCount ?? 0 }
+    /// The method's loss on its last update.
+    public var lastLoss: Float { session.lastLoss }
+    /// The effective class count the guard watches (0 without a guard, or before its history is full).
+    public var effectiveClasses: Double { collapseGuard?.lastEffectiveClasses ?? 0 }
+
+    /// One frame (frame mode): its prediction, with an update when the schedule says so, then
+    /// the guard's look at the prediction (it resets the trainables on collapse).
+    ///
+    /// - Returns: the frame's logits `[1, classes]`, valid until the next call.
+    /// - Throws: `.invalidArgument(name: "framing", ...)` in batch mode; what
+    ///   `FrameAdapter.step` throws (bad frames are refused before any change and counted).
+    /// - Note: Allocates nothing.
+    public func step(frame: TensorView) throws(LichenError) -> TensorView {
+        guard let frames else { throw .invalidArgument(name: "framing", value: 0, reason: "the plan steps batches, not frames") }
+        let z = try frames.step(frame: frame)
+        try observe(z)
+        return z
+    }
+
+    /// One batch (batch mode): predicted, then adapted on; then the guard's look.
+    ///
+    /// - Returns: the batch's logits `[n, classes]` from before the update.
+    /// - Throws: `.invalidArgument(name: "framing", ...)` in frame mode; what
+    ///   `AdaptationSession.step` throws.
+    /// - Note: Allocates nothing.
+    public func step(batch: TensorView) throws(LichenError) -> TensorView {
+        guard frames == nil else { throw .invalidArgument(name: "framing", value: 0, reason: "the plan steps frames, not batches") }
+        let z = try session.step(batch: batch)
+        batchCount += 1
+        try observe(z)
+        return z
+    }
+
+    private func observe(_ z: TensorView) throws(LichenError) {
+        guard let collapseGuard else { return }
+        lastVerdict = try collapseGuard.observe(logits: z, resetting: nil)
+        if lastVerdict != .none { try resetTrainables() }
+    }
+
+    /// The trainables and optimizer state back to where assembly left them (the guard's reset
+    /// and `lichen_reset`); the window and the guard's counts carry on.
+    /// - Note: Allocates nothing.
+    public func resetTrainables() throws(LichenError) {
+        if let frames { try frames.reset() } else { try session.reset() }
+    }
+}
+
+@inline(__always)
+func lcrMonotonicNanoseconds() -> UInt64 { lcr_os_monotonic_ns() }

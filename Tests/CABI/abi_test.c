@@ -1,0 +1,327 @@
+/*
+ * abi_test.c — Lichen's C ABI tested as a robot binary uses it: plain C11 over lichen.h and the
+ * static library, nothing else. It calls every function of lichen.h: each method (source,
+ * BN-adapt, Tent, CoTTA, RMT, with LoRA trainables and the collapse guard), every status a
+ * caller can provoke, misuse (NULL pointers, wrong sizes, calls in the wrong order, a second
+ * lichen_model_load), NaN frames, and checks that a failed call changes nothing: a twin
+ * runtime given the same plan and frames, but none of the failing calls, must predict the same
+ * logits bit for bit afterwards.
+ *
+ *   abi_test MODEL.gguf SOURCE_PACK.stream [ADAPTER.gguf]
+ *
+ * Frames are made here (a seeded generator); the source pack comes from `lichen source-pack`.
+ * Prints one line per failed check and ends with "abi_test: N passed, M failed"; exit status 0
+ * only when nothing failed.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lichen.h"
+
+static int passed = 0, failed = 0;
+
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (cond) {                                                   \
+            passed++;                                                 \
+        } else {                                                      \
+            failed++;                                                 \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);      \
+            fprintf(stderr, __VA_ARGS__);                             \
+            fprintf(stderr, "\n");                                    \
+        }                                                             \
+    } while (0)
+
+#define EXPECT_STATUS(call, want)                                                                       \
+    do {                                                                                                \
+        lichen_status got_ = (call);                                                                    \
+        CHECK(got_ == (want), "%s: got %s, expected %s", #call, lichen_status_string(got_),              \
+              lichen_status_string(want));                                                              \
+    } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+static float uniform01(void) {
+    rng_state += 0x9E3779B97F4A7C15u;
+    uint64_t z = rng_state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    z ^= z >> 31;
+    return (float)(z >> 40) / (float)(1u << 24);
+}
+
+#define FRAMES 48
+#define MAX_VALUES 4096
+#define MAX_CLASSES 64
+static float frames[FRAMES][MAX_VALUES];
+
+static lichen_runtime *make_runtime(const char *model) {
+    lichen_runtime_params p = lichen_runtime_default_params();
+    p.budget_bytes = (size_t)96 << 20;
+    lichen_runtime *rt = NULL;
+    lichen_status s = lichen_runtime_create(&p, &rt);
+    CHECK(s == LICHEN_STATUS_OK && rt != NULL, "lichen_runtime_create: %s", lichen_status_string(s));
+    if (!rt) return NULL;
+    s = lichen_model_load(rt, model);
+    CHECK(s == LICHEN_STATUS_OK, "lichen_model_load(%s): %s", model, lichen_status_string(s));
+    return rt;
+}
+
+static void last_error(lichen_runtime *rt, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    lichen_last_error(rt, buf, cap, &n);
+}
+
+/* Steps `count` frames from `first` on both runtimes; every logit must agree bit for bit. */
+static int step_twins(lichen_runtime *a, lichen_runtime *b, size_t values, size_t classes, int first, int count,
+                      const char *what) {
+    int same = 1;
+    for (int i = first; i < first + count; i++) {
+        float za[MAX_CLASSES], zb[MAX_CLASSES];
+        int32_t ka = -1, kb = -2;
+        lichen_status sa = lichen_step(a, frames[i % FRAMES], values, za, classes, &ka);
+        lichen_status sb = lichen_step(b, frames[i % FRAMES], values, zb, classes, &kb);
+        if (sa != LICHEN_STATUS_OK || sb != LICHEN_STATUS_OK || ka != kb || memcmp(za, zb, classes * sizeof(float)) != 0) {
+            same = 0;
+        }
+    }
+    CHECK(same, "%s: the twins' predictions differ", what);
+    return same;
+}
+
+/* One method: its plan on two twins, failing calls on the first, predictions compared. */
+static void method_case(const char *model, lichen_method_params mp, const char *name, size_t values, size_t classes) {
+    lichen_runtime *a = make_runtime(model), *b = make_runtime(model);
+    if (!a || !b) return;
+    lichen_status sa = lichen_method_set(a, &mp), sb = lichen_method_set(b, &mp);
+    char message[512];
+    last_error(a, message, sizeof message);
+    CHECK(sa == LICHEN_STATUS_OK && sb == LICHEN_STATUS_OK, "%s: lichen_method_set: %s (%s)", name, lichen_status_string(sa),
+          message);
+    uint64_t setup = 0;
+    EXPECT_STATUS(lichen_method_setup_ns(a, &setup), LICHEN_STATUS_OK);
+    step_twins(a, b, values, classes, 0, 20, name);
+
+    // Failing calls on `a` only: none may change anything.
+    float z[MAX_CLASSES];
+    float bad[MAX_VALUES];
+    memcpy(bad, frames[0], values * sizeof(float));
+    bad[values / 2] = NAN;
+    EXPECT_STATUS(lichen_step(a, bad, values, z, classes, NULL), LICHEN_STATUS_NON_FINITE);
+    bad[values / 2] = INFINITY;
+    EXPECT_STATUS(lichen_step(a, bad, values, z, classes, NULL), LICHEN_STATUS_NON_FINITE);
+    EXPECT_STATUS(lichen_step(a, frames[0], values - 1, z, classes, NULL), LICHEN_STATUS_SHAPE_MISMATCH);
+    EXPECT_STATUS(lichen_step(a, frames[0], values, z, classes - 1, NULL), LICHEN_STATUS_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(lichen_step(a, NULL, values, z, classes, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_step(a, frames[0], values, NULL, classes, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    lichen_method_params broken = mp;
+    broken.window = 0;
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.window = 100000;
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.learning_rate = NAN;
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.method = (lichen_method)99;
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    int trains = mp.method == LICHEN_METHOD_TENT || mp.method == LICHEN_METHOD_COTTA || mp.method == LICHEN_METHOD_RMT;
+    if (trains) {
+        broken = mp;
+        broken.full = 1;  // full mode trains every parameter: a quantized model cannot
+        EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+        broken = mp;
+        broken.lora_rank = 1;
+        broken.lora_targets = "no_such_layer";
+        EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_NOT_FOUND);
+    }
+    broken = mp;
+    broken.method = LICHEN_METHOD_RMT;
+    broken.source_pack = "/nonexistent/pack.stream";
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_FILE_ERROR);
+    broken.source_pack = model;  // a model file is no source pack
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_MALFORMED);
+    broken.source_pack = NULL;  // RMT needs source frames
+    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_model_load(a, model), LICHEN_STATUS_INVALID_ARGUMENT);  // once per runtime
+    unsigned char junk[64] = {0};
+    EXPECT_STATUS(lichen_checkpoint_restore(a, junk, sizeof junk), LICHEN_STATUS_MALFORMED);
+
+    lichen_metrics ma, mb;
+    EXPECT_STATUS(lichen_metrics_get(a, &ma), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(b, &mb), LICHEN_STATUS_OK);
+    CHECK(ma.method == (uint32_t)mp.method, "%s: metrics.method %u", name, ma.method);
+    CHECK(ma.updates == mb.updates && ma.rejected_frames == mb.rejected_frames + 2,
+          "%s: updates %llu/%llu, rejected %llu/%llu", name, (unsigned long long)ma.updates, (unsigned long long)mb.updates,
+          (unsigned long long)ma.rejected_frames, (unsigned long long)mb.rejected_frames);
+    step_twins(a, b, values, classes, 20, 28, name);
+    EXPECT_STATUS(lichen_metrics_get(a, &ma), LICHEN_STATUS_OK);
+    // 48 frames, window and every 8: an update at frames 8, 16, ..., 48.
+    CHECK(!trains || ma.updates == 6, "%s: %llu updates (expected 6)", name, (unsigned long long)ma.updates);
+    CHECK(!trains || (ma.last_loss == ma.last_loss && ma.last_loss != 0), "%s: last loss %g", name, (double)ma.last_loss);
+
+    // Checkpoint round trip on `a`, reset on both: the twins agree again.
+    size_t size = 0, written = 0;
+    EXPECT_STATUS(lichen_checkpoint_size(a, &size), LICHEN_STATUS_OK);
+    unsigned char *ck = malloc(size ? size : 1);
+    EXPECT_STATUS(lichen_checkpoint_save(a, ck, size, &written), LICHEN_STATUS_OK);
+    CHECK(written == size, "%s: checkpoint wrote %zu of %zu bytes", name, written, size);
+    if (size > 0) EXPECT_STATUS(lichen_checkpoint_save(a, ck, size - 1, &written), LICHEN_STATUS_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(lichen_checkpoint_restore(a, ck, size), LICHEN_STATUS_OK);
+    free(ck);
+    EXPECT_STATUS(lichen_reset(a), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_reset(b), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(a, &ma), LICHEN_STATUS_OK);
+    CHECK(ma.resets == 1, "%s: %llu resets", name, (unsigned long long)ma.resets);
+    lichen_runtime_destroy(a);
+    lichen_runtime_destroy(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: abi_test MODEL.gguf SOURCE_PACK.stream [ADAPTER.gguf]\n");
+        return 2;
+    }
+    const char *model = argv[1], *pack = argv[2], *adapter = argc > 3 ? argv[3] : NULL;
+    CHECK(lichen_abi_version() == LICHEN_ABI_VERSION, "ABI %u, header %u", lichen_abi_version(), LICHEN_ABI_VERSION);
+    CHECK(strcmp(lichen_status_string(LICHEN_STATUS_OK), "ok") == 0, "status string of OK");
+    for (int s = 0; s <= 11; s++) CHECK(strcmp(lichen_status_string((lichen_status)s), "unknown status") != 0, "status %d named", s);
+    CHECK(strcmp(lichen_status_string((lichen_status)999), "unknown status") == 0, "an unknown status");
+
+    // Creation misuse.
+    lichen_runtime *rt = (lichen_runtime *)0x1;
+    EXPECT_STATUS(lichen_runtime_create(NULL, &rt), LICHEN_STATUS_INVALID_ARGUMENT);
+    CHECK(rt == NULL, "a failed create sets *out to NULL");
+    lichen_runtime_params rp = lichen_runtime_default_params();
+    EXPECT_STATUS(lichen_runtime_create(&rp, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    rp.budget_bytes = 0;
+    EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_INVALID_ARGUMENT);
+    lichen_runtime_destroy(NULL);
+
+    // Calls in the wrong order: no model yet.
+    rp = lichen_runtime_default_params();
+    rp.budget_bytes = (size_t)16 << 20;
+    EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_OK);
+    size_t values = 0, classes = 0;
+    float z[MAX_CLASSES];
+    EXPECT_STATUS(lichen_model_info(rt, &values, &classes), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_step(rt, frames[0], 784, z, 10, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    lichen_method_params tent = lichen_method_default_params(LICHEN_METHOD_TENT);
+    EXPECT_STATUS(lichen_method_set(rt, &tent), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_reset(rt), LICHEN_STATUS_INVALID_ARGUMENT);
+    char message[512];
+    last_error(rt, message, sizeof message);
+    CHECK(strstr(message, "model") != NULL, "the last error names the missing model: '%s'", message);
+    size_t length = 0;
+    EXPECT_STATUS(lichen_last_error(rt, NULL, 0, &length), LICHEN_STATUS_OK);
+    CHECK(length == strlen(message), "lichen_last_error's length %zu, text %zu", length, strlen(message));
+    char tiny[4];
+    EXPECT_STATUS(lichen_last_error(rt, tiny, sizeof tiny, NULL), LICHEN_STATUS_OK);
+    CHECK(strlen(tiny) == 3, "a cut last error is NUL-terminated");
+    EXPECT_STATUS(lichen_model_load(rt, "/nonexistent/model.gguf"), LICHEN_STATUS_FILE_ERROR);
+    EXPECT_STATUS(lichen_model_load(rt, pack), LICHEN_STATUS_MALFORMED);  // a stream file is no model
+    EXPECT_STATUS(lichen_model_load(rt, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_model_load(rt, model), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_model_info(rt, &values, &classes), LICHEN_STATUS_OK);
+    CHECK(values >= 1 && values <= MAX_VALUES && classes >= 2 && classes <= MAX_CLASSES, "model info %zu values, %zu classes",
+          values, classes);
+    EXPECT_STATUS(lichen_metrics_get(rt, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_checkpoint_size(rt, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_method_setup_ns(rt, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_method_set(rt, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    if (values > MAX_VALUES || classes > MAX_CLASSES) return 1;
+
+    for (int i = 0; i < FRAMES; i++)
+        for (size_t k = 0; k < values; k++) frames[i][k] = uniform01();
+
+    // Adapters: load, scale, unload, swap, and the errors.
+    if (adapter) {
+        EXPECT_STATUS(lichen_adapter_load(rt, adapter, 1.0f), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_step(rt, frames[0], values, z, classes, NULL), LICHEN_STATUS_OK);
+        lichen_metrics m;
+        EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+        CHECK(m.active_adapters == 1 && m.swaps == 1, "after a load: %u active, %llu swaps", m.active_adapters,
+              (unsigned long long)m.swaps);
+        EXPECT_STATUS(lichen_adapter_scale(rt, "no_such_adapter", 0.5f), LICHEN_STATUS_NOT_FOUND);
+        EXPECT_STATUS(lichen_adapter_unload(rt, "no_such_adapter"), LICHEN_STATUS_NOT_FOUND);
+        EXPECT_STATUS(lichen_adapter_load(rt, "/nonexistent/adapter.gguf", 1.0f), LICHEN_STATUS_FILE_ERROR);
+        EXPECT_STATUS(lichen_adapter_load(rt, NULL, 1.0f), LICHEN_STATUS_INVALID_ARGUMENT);
+        const char *paths[1] = {adapter};
+        float scales[1] = {0.5f};
+        EXPECT_STATUS(lichen_adapter_swap(rt, paths, scales, 1), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_adapter_swap(rt, NULL, scales, 1), LICHEN_STATUS_INVALID_ARGUMENT);
+        EXPECT_STATUS(lichen_adapter_swap(rt, NULL, NULL, 0), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_step(rt, frames[1], values, z, classes, NULL), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+        CHECK(m.active_adapters == 0, "after an empty swap: %u active", m.active_adapters);
+    }
+    lichen_runtime_destroy(rt);
+
+    // Every method, its options, and failed calls that must change nothing.
+    lichen_method_params mp;
+    mp = lichen_method_default_params(LICHEN_METHOD_SOURCE);
+    mp.window = 8, mp.every = 8;
+    method_case(model, mp, "source", values, classes);
+    mp = lichen_method_default_params(LICHEN_METHOD_BN);
+    mp.window = 8, mp.every = 8;
+    method_case(model, mp, "bn", values, classes);
+    mp = lichen_method_default_params(LICHEN_METHOD_TENT);
+    mp.window = 8, mp.every = 8;
+    method_case(model, mp, "tent", values, classes);
+    mp.lora_rank = 2;
+    mp.lora_targets = "linear";
+    mp.prediction = LICHEN_PREDICTION_WINDOW;
+    method_case(model, mp, "tent + lora r2, window prediction", values, classes);
+    mp = lichen_method_default_params(LICHEN_METHOD_COTTA);
+    mp.window = 8, mp.every = 8;
+    mp.source_pack = pack;
+    mp.cotta_augmentations = 4;
+    mp.guard_min_classes = 1.5f;
+    mp.guard_window = 16;
+    method_case(model, mp, "cotta (threshold from the pack, guard)", values, classes);
+    mp.source_pack = NULL;
+    mp.cotta_threshold = 1.0f;  // the gate always fires
+    method_case(model, mp, "cotta (threshold 1)", values, classes);
+    mp = lichen_method_default_params(LICHEN_METHOD_RMT);
+    mp.window = 8, mp.every = 8;
+    mp.source_pack = pack;
+    mp.rmt_warmup_samples = 64;
+    method_case(model, mp, "rmt", values, classes);
+
+    // The budget a plan needs, and a runtime of exactly that budget runs it.
+    size_t need = 0;
+    mp = lichen_method_default_params(LICHEN_METHOD_TENT);
+    mp.window = 8, mp.every = 8;
+    EXPECT_STATUS(lichen_plan_budget(model, &mp, 0, &need), LICHEN_STATUS_OK);
+    CHECK(need > 0, "plan budget %zu", need);
+    EXPECT_STATUS(lichen_plan_budget(NULL, &mp, 0, &need), LICHEN_STATUS_INVALID_ARGUMENT);
+    size_t tight = 0;
+    EXPECT_STATUS(lichen_plan_budget(model, &mp, need / 2, &tight), LICHEN_STATUS_BUDGET_EXCEEDED);
+    rp = lichen_runtime_default_params();
+    rp.budget_bytes = need;
+    rt = NULL;
+    EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_OK);
+    if (rt) {
+        EXPECT_STATUS(lichen_model_load(rt, model), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+        for (int i = 0; i < 16; i++) EXPECT_STATUS(lichen_step(rt, frames[i], values, z, classes, NULL), LICHEN_STATUS_OK);
+        // A method the remaining budget cannot hold: refused, the previous one keeps running.
+        lichen_method_params big = mp;
+        big.window = 4096;
+        big.every = 4096;
+        EXPECT_STATUS(lichen_method_set(rt, &big), LICHEN_STATUS_BUDGET_EXCEEDED);
+        lichen_metrics m;
+        EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+        CHECK(m.method == LICHEN_METHOD_TENT, "after a refused method: method %u", m.method);
+        EXPECT_STATUS(lichen_step(rt, frames[16], values, z, classes, NULL), LICHEN_STATUS_OK);
+        lichen_runtime_destroy(rt);
+    }
+
+    printf("abi_test: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
