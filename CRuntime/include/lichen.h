@@ -220,6 +220,22 @@ LICHEN_API lichen_status lichen_adapter_swap(lichen_runtime *runtime, const char
 /** Sets the scale of the active adapter called `name`. */
 LICHEN_API lichen_status lichen_adapter_scale(lichen_runtime *runtime, const char *name, float scale);
 
+/** One adapter of the active set (lichen_adapter_list). Strings are NUL-terminated, cut to fit. */
+typedef struct lichen_adapter_info {
+    char name[64];              // the adapter's name (its file name without .gguf)
+    char file[256];             // the path it was loaded from
+    uint32_t rank;              // its largest rank over its targets
+    float scale;                // the scale it is applied with
+    uint64_t bytes;             // bytes it holds in the budget
+} lichen_adapter_info;
+
+/** The newest active set, by name, file, rank and scale: up to `capacity` entries into
+ *  `adapters` (may be NULL when capacity is 0); *count gets the set's size (call with capacity
+ *  0 to size the buffer). BUFFER_TOO_SMALL when the set has more adapters than `capacity`
+ *  (the first `capacity` are written). */
+LICHEN_API lichen_status lichen_adapter_list(lichen_runtime *runtime, lichen_adapter_info *adapters, size_t capacity,
+                                             size_t *count);
+
 /* ====== Checkpoints (loop thread) ====== */
 
 /** Bytes a checkpoint of the current method's trained state takes. */

@@ -334,6 +334,47 @@ public func lichenAdapterScale(_ handle: OpaquePointer?, _ name: UnsafePointer<C
     }
 }
 
+/// Copies `text`'s UTF-8 bytes into a fixed C char array (a tuple), cut to leave room for the NUL.
+func copyText<T>(_ text: String, into field: inout T, capacity: Int) {
+    withUnsafeMutableBytes(of: &field) { raw in
+        let bytes = raw.bindMemory(to: UInt8.self)
+        var i = 0
+        for byte in text.utf8 {
+            if i == capacity - 1 { break }
+            bytes[i] = byte
+            i += 1
+        }
+        bytes[i] = 0
+    }
+}
+
+@_cdecl("lichen_adapter_list")
+public func lichenAdapterList(
+    _ handle: OpaquePointer?, _ adapters: UnsafeMutablePointer<lichen_adapter_info>?, _ capacity: Int,
+    _ count: UnsafeMutablePointer<Int>?
+) -> lichen_status {
+    call(handle) { rt throws(LichenError) in
+        guard let count else { throw argument("count", "NULL") }
+        guard capacity >= 0, capacity == 0 || adapters != nil else { throw argument("adapters", "NULL with capacity > 0") }
+        let list = rt.adapterList().adapters
+        count.pointee = list.count
+        for (i, a) in list.enumerated() where i < capacity {
+            guard let adapters else { break }
+            var info = lichen_adapter_info()
+            copyText(a.name, into: &info.name, capacity: 64)
+            copyText(a.file, into: &info.file, capacity: 256)
+            info.rank = UInt32(clamping: a.rank)
+            info.scale = a.scale
+            info.bytes = UInt64(a.byteCount)
+            adapters[i] = info
+        }
+        guard list.count <= capacity else {
+            throw .bufferTooSmall(operand: "adapters", needed: list.count * MemoryLayout<lichen_adapter_info>.stride,
+                                  available: capacity * MemoryLayout<lichen_adapter_info>.stride)
+        }
+    }
+}
+
 // MARK: - Checkpoints
 
 @_cdecl("lichen_checkpoint_size")

@@ -247,6 +247,17 @@ int main(int argc, char **argv) {
         EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
         CHECK(m.active_adapters == 1 && m.swaps == 1, "after a load: %u active, %llu swaps", m.active_adapters,
               (unsigned long long)m.swaps);
+        size_t n = 99;
+        EXPECT_STATUS(lichen_adapter_list(rt, NULL, 0, &n), LICHEN_STATUS_BUFFER_TOO_SMALL);
+        CHECK(n == 1, "lichen_adapter_list counts %zu adapters", n);
+        lichen_adapter_info info[2];
+        memset(info, 0x7f, sizeof info);
+        EXPECT_STATUS(lichen_adapter_list(rt, info, 2, &n), LICHEN_STATUS_OK);
+        CHECK(n == 1 && info[0].scale == 1.0f && info[0].rank >= 1 && info[0].bytes > 0 && strlen(info[0].name) > 0 &&
+                  strcmp(info[0].file, adapter) == 0,
+              "lichen_adapter_list: %zu, '%.63s' '%.255s' rank %u scale %g", n, info[0].name, info[0].file, info[0].rank,
+              (double)info[0].scale);
+        EXPECT_STATUS(lichen_adapter_list(rt, info, 2, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
         EXPECT_STATUS(lichen_adapter_scale(rt, "no_such_adapter", 0.5f), LICHEN_STATUS_NOT_FOUND);
         EXPECT_STATUS(lichen_adapter_unload(rt, "no_such_adapter"), LICHEN_STATUS_NOT_FOUND);
         EXPECT_STATUS(lichen_adapter_load(rt, "/nonexistent/adapter.gguf", 1.0f), LICHEN_STATUS_FILE_ERROR);

@@ -144,7 +144,13 @@ struct ABIPinTests {
             pinned.append("lichen_last_error")
             _ = f
         }
-        #expect(pinned.count == 22 && Set(pinned).count == 22)
+        do {
+            var f = CRuntime.lichen_adapter_list
+            f = LichenC.lichenAdapterList
+            pinned.append("lichen_adapter_list")
+            _ = f
+        }
+        #expect(pinned.count == 23 && Set(pinned).count == 23)
         // Through the header's declarations (the linker resolves them to the exports).
         #expect(CRuntime.lichen_abi_version() == LichenC.lichenABIVersion())
         #expect(CRuntime.lichen_abi_version() == UInt32(LICHEN_ABI_VERSION))

@@ -23,6 +23,7 @@
 #        TOOLSET  flags file (default: ports/linux-aarch64/toolset.json)
 #        SWIFTC   Swift compiler (default: swiftc on PATH)
 #        DISASM=1 also write a demangled disassembly of the runner (lichen-checks.dis)
+#        CLEAN=1  rebuild everything (default: only what is older than its inputs)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -78,24 +79,44 @@ for flag in "${link_flags[@]}"; do
     esac
 done
 
-rm -rf "$out"
+# Incremental: an object is rebuilt only when it is missing or older than its inputs (its
+# sources, the C headers, the module it imports, toolset.json or this script), so a one-file
+# change rebuilds that file's object (C) or that file's module (Swift compiles whole modules).
+# CLEAN=1 starts from an empty folder.
+[ "${CLEAN:-0}" = 1 ] && rm -rf "$out"
 mkdir -p "$out/cruntime" "$out/swift"
 total_start=$SECONDS
+toolset_file=$toolset
+# stale OBJ INPUT...: true when OBJ is missing or any INPUT (file, or folder searched for
+# .c/.h/.swift files) is newer.
+stale() {
+    local obj=$1
+    shift
+    [ -e "$obj" ] || return 0
+    [ -n "$(find "$@" "$toolset_file" "$root/ports/linux-aarch64/build.sh" -newer "$obj" \
+        \( -name '*.c' -o -name '*.h' -o -name '*.swift' -o -name '*.json' -o -name '*.sh' -o -name '*.o' \) -print -quit 2>/dev/null)" ]
+}
 
 # ---- (a) CRuntime ------------------------------------------------------------------------
 step "CRuntime (C11, $cc)"
 mapfile -t c_sources < <(find CRuntime/src -name '*.c' -type f | LC_ALL=C sort)
 [ ${#c_sources[@]} -gt 0 ] || die "no C sources under CRuntime/src"
+mapfile -t c_headers < <(find CRuntime/include CRuntime/src -name '*.h' -type f)
 c_objects=()
+compiled=0
 for src in "${c_sources[@]}"; do
     obj="$out/cruntime/$(echo "${src#CRuntime/src/}" | tr / _).o"
-    # -I CRuntime/src lets internal headers be included by their path below src/.
-    "$cc" "${c_flags[@]}" -I CRuntime/include -I CRuntime/src -c "$src" -o "$obj" \
-        || die "compiling $src for aarch64 failed"
+    if stale "$obj" "$src" "${c_headers[@]}"; then
+        # -I CRuntime/src lets internal headers be included by their path below src/.
+        "$cc" "${c_flags[@]}" -I CRuntime/include -I CRuntime/src -c "$src" -o "$obj" \
+            || die "compiling $src for aarch64 failed"
+        compiled=$((compiled + 1))
+    fi
     c_objects+=("$obj")
 done
+rm -f "$out/liblichen-cruntime.a"
 "$ar" rcs "$out/liblichen-cruntime.a" "${c_objects[@]}"
-echo "   ${#c_sources[@]} C files -> liblichen-cruntime.a"
+echo "   ${#c_sources[@]} C files ($compiled compiled) -> liblichen-cruntime.a"
 step_done
 
 # ---- (b), (c) Swift modules --------------------------------------------------------------
@@ -103,9 +124,15 @@ step_done
 # NAME.swiftmodule in $out/swift.
 swift_module() {
     local name=$1 dir=$2 lib=$3
+    shift 3
     local sources
     mapfile -t sources < <(find "$dir" -name '*.swift' -type f | LC_ALL=C sort)
     [ ${#sources[@]} -gt 0 ] || die "no Swift sources under $dir"
+    # Inputs: its sources, the C headers, and the objects of the modules it imports ($@).
+    if ! stale "$out/swift/$name.o" "$dir" CRuntime/include "$@"; then
+        echo "   ${#sources[@]} Swift files: up to date"
+        return
+    fi
     "$swiftc" "${swift_flags[@]}" -module-name "$name" -I CRuntime/include -I "$out/swift" \
         -emit-module -emit-module-path "$out/swift/$name.swiftmodule" \
         -c "${sources[@]}" -o "$out/swift/$name.o" \
@@ -119,11 +146,11 @@ swift_module Lichen Sources/Lichen liblichen.a
 step_done
 
 step "LichenChecks (Embedded Swift)"
-swift_module LichenChecks Tests/LichenChecks liblichen-checks.a
+swift_module LichenChecks Tests/LichenChecks liblichen-checks.a "$out/swift/Lichen.o"
 step_done
 
 step "LichenC, the C ABI (Embedded Swift)"
-swift_module LichenC Sources/LichenC liblichen-abi.a
+swift_module LichenC Sources/LichenC liblichen-abi.a "$out/swift/Lichen.o"
 step_done
 
 # ---- (d) the runner ----------------------------------------------------------------------
@@ -158,6 +185,13 @@ rm -f "$out/liblichen-c.a"
     || die "compiling the C ABI test program failed"
 "$ld" -o "$out/abi-test" "$out/abi_test.o" "$out/liblichen-c.a" "${link_flags[@]}" \
     || die "linking the C ABI test program failed"
+# A C++ control program: the same library, linked by the C++ driver.
+cxx=${cc%gcc}g++
+command -v "$cxx" >/dev/null || die "$cxx not found (run ports/host/setup)"
+"$cxx" -O2 -std=c++17 -fPIC -Wall -Wextra -Werror -I CRuntime/include -c ports/host/example/minimal.cpp -o "$out/minimal.o" \
+    || die "compiling the C++ controller failed"
+"$cxx" -o "$out/minimal" "$out/minimal.o" "$out/liblichen-c.a" "${link_flags[@]}" \
+    || die "linking the C++ controller failed"
 step_done
 
 # ---- size summary ------------------------------------------------------------------------

@@ -25,6 +25,18 @@ extension Graph {
         self.adapters = adapters
     }
 
+    /// Makes `adapters` the skill slot's set (the hot-swapped adapters; nil: none), applied
+    /// after the first slot's on every forward and backward and never trained.
+    ///
+    /// - Throws: `.invalidArgument(name: "adapters", ...)` when the set was built for another graph.
+    /// - Note: Allocates nothing.
+    public func setSkillAdapters(_ adapters: AdapterSet?) throws(LichenError) {
+        if let adapters, adapters.graph !== self {
+            throw .invalidArgument(name: "adapters", value: 0, reason: "the adapter set was built for another graph")
+        }
+        skillAdapters = adapters
+    }
+
     /// `setAdapters(adapters)` then `forward(input:)`: one step with this set. The input is
     /// validated before the set is taken, so a bad input changes nothing.
     ///

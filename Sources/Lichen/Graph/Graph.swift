@@ -38,6 +38,12 @@ public final class Graph {
     public internal(set) var adapters: AdapterSet? {
         didSet { forwardBatch = 0 }
     }
+    /// The second slot: hot-swapped skill adapters (the runtime's active set), applied after
+    /// `adapters` on every forward and backward, never trained. Two slots, so that swapping
+    /// skills never detaches a method's trainable LoRA (`setSkillAdapters(_:)`).
+    public internal(set) var skillAdapters: AdapterSet? {
+        didSet { forwardBatch = 0 }
+    }
     /// Batch norm statistics saved for batch-1 forwards (Graph+SavedStatistics.swift): per
     /// node, the mean and the biased variance of the last `.computedAndSaved` forward (nil for
     /// other nodes, and everywhere until `reserveSavedStatistics(arena:)`).
@@ -239,6 +245,7 @@ public final class Graph {
         case .linear:
             try linearForward(node, n)
             if let set = adapters, set.hasEntries(i) { try loraLinearForward(set, node, n) }
+            if let set = skillAdapters, set.hasEntries(i) { try loraLinearForward(set, node, n) }
         case .conv2d, .conv1d: try convForward(node, n)
         case .batchNorm: try batchNormForward(node, n)
         case .groupNorm, .layerNorm: try groupNormForward(node, n)
@@ -312,9 +319,11 @@ public final class Graph {
         case .linear:
             try linearBackward(node, n)
             if let set = adapters, set.hasEntries(i) { try loraLinearBackward(set, node, n) }
+            if let set = skillAdapters, set.hasEntries(i) { try loraLinearBackward(set, node, n) }
         case .conv2d, .conv1d:
             try convBackward(node, n)
             if let set = adapters, set.hasEntries(i) { try loraConvBackward(set, node, n) }
+            if let set = skillAdapters, set.hasEntries(i) { try loraConvBackward(set, node, n) }
         case .batchNorm: try batchNormBackward(node, n)
         case .groupNorm, .layerNorm: try groupNormBackward(node, n)
         case .relu, .gelu, .silu, .tanh: try activationBackward(node, n)

@@ -161,7 +161,7 @@ extension Runtime {
             _ = publishLocked(set, files: adapterFiles)
         }
         let current = adapters.acquire()
-        try frames.session.graph.setAdapters(current)
+        try frames.session.graph.setSkillAdapters(current)
         if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
     }
 

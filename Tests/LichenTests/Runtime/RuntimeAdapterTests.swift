@@ -67,6 +67,34 @@ struct RuntimeAdapterTests {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }
     }
 
+    @Test("two slots: a hot-swap never detaches the method's trainable LoRA, and both apply")
+    func trainableLoRAStaysAttached() throws {
+        let dir = Self.directory()
+        let base = try Self.base()
+        let a = dir + "/slot-a.gguf"
+        try Self.writeAdapter(a, seed: 5, base: base)
+        var plan = AdaptationPlan(.tent, window: 4, every: 2)
+        plan.lora = AdaptationLoRA(rank: 2, targets: ["linear"])
+        let rt = try RuntimeTests.loaded(plan)
+        let twin = try RuntimeTests.loaded(plan)
+        let graph = try #require(rt.session?.graph)
+        let trainable = try #require(graph.adapters)
+        let frames = S.frames(10, count: 784, seed: 6)
+        for f in frames[0..<6] { _ = try Self.step(rt, f); _ = try Self.step(twin, f) }
+        _ = try rt.loadAdapter(path: a, scale: 1)
+        let swapped = try Self.step(rt, frames[6])
+        let without = try Self.step(twin, frames[6])
+        #expect(graph.adapters === trainable, "the trainable LoRA is still the first slot's set")
+        #expect(graph.skillAdapters != nil, "the swapped set is in the skill slot")
+        #expect(swapped != without, "the swapped adapter changes the prediction")
+        // Updates go on training the trainable adapter with the skill applied.
+        for f in frames[7...] { _ = try Self.step(rt, f) }
+        #expect(rt.methodFigures().updates == 4)
+        _ = try rt.unloadAdapter(name: "slot-a")
+        _ = try Self.step(rt, frames[0])
+        #expect(graph.adapters === trainable && (graph.skillAdapters?.members.count ?? 0) == 0)
+    }
+
     @Test("load, scale, swap and unload change what the steps compute, as the graph with that set does")
     func operations() throws {
         let dir = Self.directory()

@@ -56,5 +56,12 @@ gcc -o "$out/abi_test" "$swift_usr/lib/swift/linux/$(uname -m)/swiftrt.o" "$out/
     -L"$swift_usr/lib/swift/linux" -Wl,-rpath,"$swift_usr/lib/swift/linux" -lswiftCore "${onone[@]}" \
     "$blis" -ljemalloc -lpthread -lm -lz -lstdc++ \
     || die "linking the C ABI test program failed"
+echo "== a minimal C++ controller (ports/host/example/minimal.cpp)"
+g++ -std=c++17 -Wall -Wextra -Werror -O2 -ICRuntime/include -c ports/host/example/minimal.cpp -o "$out/minimal.o"
+g++ -o "$out/minimal" "$swift_usr/lib/swift/linux/$(uname -m)/swiftrt.o" "$out/minimal.o" "$out/liblichen.a" \
+    -L"$swift_usr/lib/swift/linux" -Wl,-rpath,"$swift_usr/lib/swift/linux" -lswiftCore "${onone[@]}" \
+    "$blis" -ljemalloc -lpthread -lm -lz \
+    || die "linking the C++ controller failed"
+"$out/minimal" models/fmnist-cnn/fmnist-cnn-q8_0.gguf tent 32 || die "the C++ controller failed"
 printf '%-16s %10d bytes\n' liblichen.a "$(stat -c %s "$out/liblichen.a")" controller "$(stat -c %s "$out/controller")"
 echo "example/build.sh: OK; outputs in $out"

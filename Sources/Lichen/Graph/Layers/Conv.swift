@@ -31,6 +31,9 @@ extension Graph {
                 }
             }
             if let set = adapters, set.hasEntries(node.index) { try loraConvForward(set, node, sample: b, columns: cols, output: yb) }
+            if let set = skillAdapters, set.hasEntries(node.index) {
+                try loraConvForward(set, node, sample: b, columns: cols, output: yb)
+            }
             if node.bias >= 0 { try addChannelBias(yb, parameterValue(node.bias), spatial: p) }
         }
     }
