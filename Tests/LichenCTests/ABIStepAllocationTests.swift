@@ -21,7 +21,7 @@ struct ABIStepAllocationTests {
     }
 
     /// A source pack of `count` seeded random 28x28 frames with labels 0..<10, in a temporary file.
-    static func pack(count: Int) throws -> String {
+    static func pack(count: Int, tag: Int) throws -> String {
         var writer = try StreamFileWriter(kind: .custom, width: 28, height: 28, classCount: 10, seed: 3)
         try writer.beginDomain(name: "clean", severity: 0)
         var state: UInt64 = 99
@@ -33,7 +33,7 @@ struct ABIStepAllocationTests {
             }
             try writer.append(frame: frame, label: i % 10)
         }
-        let path = NSTemporaryDirectory() + "lichen-abi-pack-\(getpid())-\(count).stream"
+        let path = NSTemporaryDirectory() + "lichen-abi-pack-\(getpid())-\(tag)-\(count).stream"
         try writer.write(toPath: path)
         return path
     }
@@ -46,7 +46,7 @@ struct ABIStepAllocationTests {
     @Test("lichen_step allocates nothing in steady state", arguments: 0..<methods.count)
     func steadyState(_ index: Int) throws {
         let (name, method) = Self.methods[index]
-        let packPath = try Self.pack(count: 32)
+        let packPath = try Self.pack(count: 32, tag: index)
         defer { unlink(packPath) }
         var rp = lichenRuntimeDefaultParams()
         rp.budget_bytes = 64 << 20

@@ -27,44 +27,31 @@ public final class AdaptationSession {
     public let method: AdaptationMethod
     public let mode: AdaptationMode
     public let optimizerConfiguration: AdaptationOptimizer
-    public let graph: Graph
+    /// What the method does (`AdaptationPolicy`: one case per method).
+    public let policy: AdaptationPolicy
     public let store: ParameterStore
     /// The largest batch `step` takes.
     public let batchSize: Int
     /// Logit count per sample.
     public let classes: Int
-    /// Indices (into `store`) of the parameters the method updates (empty for Source and BN-adapt;
-    /// LoRA's A and B are not store parameters: see `loraAdapter`).
-    public let trainedParameters: [Int]
-    /// The LoRA adapter trained beside the norm parameters (frugal mode with `lora`), else nil.
-    public var loraAdapter: LoRAAdapter? { cotta?.loraAdapter ?? rmt?.loraAdapter ?? trainables?.adapter }
-    /// Values the method trains: store parameters and LoRA A, B (RMT's projector not counted).
-    public var trainedValueCount: Int { cotta?.trainedValueCount ?? rmt?.trainedValueCount ?? trainables?.valueCount ?? 0 }
     /// Batches adapted on since construction or the last `reset()`.
     public private(set) var stepCount = 0
-    /// The loss of the last step (Tent's mean entropy before its update; 0 for the others).
+    /// The loss of the last step (Tent's mean entropy before its update; 0 for source and BN-adapt).
     public private(set) var lastLoss: Float = 0
 
-    private enum Optimizer {
-        case none
-        case adam(Adam)
-        case sgd(SGD)
-    }
-
-    /// The CoTTA policy the session delegates to (method `.cotta`).
-    public let cotta: CoTTA?
-    /// The RMT policy the session delegates to (method `.rmt`).
-    public let rmt: RMT?
-
-    private let optimizer: Optimizer
-    private let loss: EntropyLoss?
-    /// [batchSize, classes]: the logits returned by a gradient method (copied out of the graph
-    /// before backward) and dL/dlogits.
-    private let logits: TensorView?
-    private let logitGradient: TensorView?
-    /// Tent's trained values (store parameters, then LoRA A and B) and their initial values.
-    private let trainables: Trainables?
-    private let snapshots: ParameterCopies?
+    /// The student graph.
+    public var graph: Graph { policy.graph }
+    /// Indices (into `store`) of the parameters the method updates (empty for Source and BN-adapt;
+    /// LoRA's A and B are not store parameters: see `loraAdapter`).
+    public var trainedParameters: [Int] { policy.trainedParameters }
+    /// The LoRA adapter trained beside the norm parameters (frugal mode with `lora`), else nil.
+    public var loraAdapter: LoRAAdapter? { policy.loraAdapter }
+    /// Values the method trains: store parameters and LoRA A, B (RMT's projector not counted).
+    public var trainedValueCount: Int { policy.trainedValueCount }
+    /// The CoTTA policy (method `.cotta`), for its figures.
+    public var cotta: CoTTA? { if case .cotta(let c) = policy { return c } else { return nil } }
+    /// The RMT policy (method `.rmt`), for its figures.
+    public var rmt: RMT? { if case .rmt(let r) = policy { return r } else { return nil } }
 
     /// - Parameters:
     ///   - method: what to run.
@@ -72,7 +59,7 @@ public final class AdaptationSession {
     ///   - batchSize: the largest batch (the reference uses 200).
     ///   - arena: where the graph's step region, the loss scratch, the optimizer state and the
     ///     snapshots come from.
-    ///   - mode: which parameters Tent trains (ignored by Source and BN-adapt).
+    ///   - mode: which parameters a gradient method trains (ignored by Source and BN-adapt).
     ///   - optimizer: Tent's optimizer; the default is the reference's CIFAR setting (Adam, lr
     ///     1e-3, betas (0.9, 0.999)) for batches of 200. The learning rate is used as given for
     ///     any batch size.
@@ -99,83 +86,9 @@ public final class AdaptationSession {
         self.optimizerConfiguration = optimizer
         self.store = store
         self.batchSize = batchSize
-        var tentTrainables: Trainables? = nil
-        let options: GraphOptions
-        if method == .cotta {
-            guard let cotta else {
-                throw .invalidArgument(name: "cotta", value: 0, reason: "CoTTA needs its configuration (the confidence threshold)")
-            }
-            let policy = try CoTTA(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
-                                   configuration: cotta, lora: lora, kernels: kernels)
-            self.cotta = policy
-            self.rmt = nil
-            graph = policy.graph
-            classes = policy.classes
-            trainedParameters = policy.trainedParameters
-            self.optimizer = .none
-            self.loss = nil
-            self.logits = nil
-            self.logitGradient = nil
-            self.trainables = nil
-            self.snapshots = nil
-            return
-        }
-        self.cotta = nil
-        if method == .rmt {
-            let policy = try RMT(spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
-                                 configuration: rmt, source: source, lora: lora, kernels: kernels)
-            self.rmt = policy
-            graph = policy.graph
-            classes = policy.classes
-            trainedParameters = policy.trainedParameters
-            self.optimizer = .none
-            self.loss = nil
-            self.logits = nil
-            self.logitGradient = nil
-            self.trainables = nil
-            self.snapshots = nil
-            return
-        }
-        self.rmt = nil
-        switch method {
-        case .source:
-            options = GraphOptions()
-        case .bnAdapt:
-            options = GraphOptions(batchNormMode: .batchStatistics)
-        case .tent:
-            options = GraphOptions(training: true, batchNormMode: .batchStatistics, trainAdapters: lora != nil)
-            tentTrainables = try Trainables(store: store, spec: spec, mode: mode, lora: lora, arena: arena)
-        case .cotta, .rmt:
-            throw .invalidArgument(name: "method", value: 0, reason: "handled above")
-        }
-        graph = try Graph(spec: spec, store: store, batchSize: batchSize, arena: arena, options: options, kernels: kernels)
-        classes = graph.outputShape.elementCount ?? 0
-        trainedParameters = tentTrainables?.parameterIndices ?? []
-        guard method == .tent, let tentTrainables else {
-            self.optimizer = .none
-            self.loss = nil
-            self.logits = nil
-            self.logitGradient = nil
-            self.trainables = nil
-            self.snapshots = nil
-            return
-        }
-        loss = try EntropyLoss(maximumBatch: batchSize, classes: classes, arena: arena, kernels: kernels)
-        logits = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
-        logitGradient = try arena.persistentTensor(.f32, try Shape(batchSize, classes))
-        try tentTrainables.attach(to: graph, arena: arena)
-        let list = tentTrainables.trainableParameters()
-        trainables = tentTrainables
-        snapshots = try ParameterCopies(of: tentTrainables.values, arena: arena)
-        switch optimizer {
-        case .adam(let lr, let b1, let b2, let eps):
-            self.optimizer = .adam(try Adam(
-                parameters: list, groups: [Adam.Group(learningRate: lr, beta1: b1, beta2: b2, epsilon: eps)], arena: arena))
-        case .sgd(let lr, let momentum, let nesterov):
-            self.optimizer = .sgd(try SGD(
-                parameters: list, groups: [SGD.Group(learningRate: lr, momentum: momentum, nesterov: nesterov)], arena: arena))
-        }
-        try zeroTrainedGradients()
+        policy = try AdaptationPolicy.make(method, spec: spec, store: store, batchSize: batchSize, arena: arena, mode: mode,
+                                           optimizer: optimizer, cotta: cotta, rmt: rmt, source: source, lora: lora, kernels: kernels)
+        classes = policy.classes
     }
 
     /// The store parameters a gradient method trains in `mode` (an empty list is refused unless
@@ -202,10 +115,6 @@ public final class AdaptationSession {
         return out
     }
 
-    private func zeroTrainedGradients() throws(LichenError) {
-        try trainables?.zeroGradients()
-    }
-
     // MARK: - Step
 
     /// Predicts `input` and adapts on it.
@@ -221,38 +130,8 @@ public final class AdaptationSession {
     public func step(batch input: TensorView) throws(LichenError) -> TensorView {
         try input.require(.f32, "input")
         if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
-        if let cotta {
-            let z = try cotta.step(batch: input)
-            lastLoss = cotta.lastLoss
-            stepCount += 1
-            return z
-        }
-        if let rmt {
-            let z = try rmt.step(batch: input)
-            lastLoss = rmt.lastLoss
-            stepCount += 1
-            return z
-        }
-        // Saved statistics (when reserved) let frame mode predict single frames between steps.
-        let out = try graph.forward(input: input, statistics: .computedAndSaved)
-        guard let loss, let logits, let logitGradient else {
-            stepCount += 1
-            lastLoss = 0
-            return out
-        }
-        let n = out.shape[0]
-        let z = try logits.leadingRows(0, count: n)
-        try z.copy(from: out)
-        let g = try logitGradient.leadingRows(0, count: n)
-        let value = try loss.compute(logits: z, gradient: g)
-        try zeroTrainedGradients()
-        try graph.backward(outputGradient: try g.reshaped(out.shape))
-        switch optimizer {
-        case .adam(let adam): try adam.step()
-        case .sgd(let sgd): try sgd.step()
-        case .none: break
-        }
-        lastLoss = value
+        let z = try policy.step(batch: input)
+        lastLoss = policy.lastLoss
         stepCount += 1
         return z
     }
@@ -261,15 +140,7 @@ public final class AdaptationSession {
     /// and the gradients, and sets `stepCount` to 0.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
-        if let cotta { try cotta.reset() }
-        if let rmt { try rmt.reset() }
-        if let trainables, let snapshots { try snapshots.load(into: trainables.values) }
-        switch optimizer {
-        case .adam(let adam): try adam.resetState()
-        case .sgd(let sgd): try sgd.resetState()
-        case .none: break
-        }
-        try zeroTrainedGradients()
+        try policy.reset()
         stepCount = 0
         lastLoss = 0
     }

@@ -118,6 +118,8 @@ public final class CoTTA {
     private var augmentationRandom: SplitMix64Random
     private var restoreRandom: SplitMix64Random
     private let restoreThreshold: UInt64
+    /// Whether the teacher graph's slots hold the teacher's current values (`predict`).
+    private var teacherLoaded = false
 
     /// - Parameters:
     ///   - spec, store: the model; the store's trainable flags are set to the trained parameters.
@@ -226,6 +228,7 @@ public final class CoTTA {
         try input.require(.f32, "input")
         if let i = try input.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "input", index: i) }
         // 1. Anchor confidence (the forward validates the shape before anything changes).
+        teacherLoaded = false
         try teacherGraph.load(anchor)
         let za = try teacherGraph.graph.forward(input: input)
         let n = za.shape[0]
@@ -274,6 +277,24 @@ public final class CoTTA {
         return zHat
     }
 
+    // MARK: - Frames between updates
+
+    /// Reserves the teacher graph's saved batch statistics (frame mode's `.saved` prediction).
+    func reservePrediction(arena: Arena) throws(LichenError) {
+        try teacherGraph.graph.reserveSavedStatistics(arena: arena)
+    }
+
+    /// Row `row` of `input` through the EMA teacher alone (one forward; no anchor gate, no
+    /// augmented passes): the prediction of frames between updates.
+    /// - Note: Allocates nothing.
+    func predict(input: TensorView, statistics: NormStatistics, row: Int) throws(LichenError) -> TensorView {
+        if !teacherLoaded {
+            try teacherGraph.load(teacher)
+            teacherLoaded = true
+        }
+        return try teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+    }
+
     /// c = (1/n) Σ_b max_k softmax(z_b)_k, accumulated in Double.
     private func meanMaximumProbability(_ z: TensorView, _ n: Int) throws(LichenError) -> Float {
         let p = try probabilities.leadingRows(0, count: n)
@@ -309,6 +330,7 @@ public final class CoTTA {
     /// counters cleared. The anchor never changes.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
+        teacherLoaded = false
         try anchor.load(into: trainables.values)
         try teacher.copy(from: anchor)
         try optimizer.resetState()

@@ -115,14 +115,10 @@ public final class FrameAdapter {
     private var next = 0
     /// Frames since the last window clear (the adaptation schedule counts from there).
     private var sinceClear = 0
-    /// `.saved`: [1, classes], RMT's student + teacher logits of a frame.
-    private let sum: TensorView?
     /// `.saved`: whether the saved statistics belong to the current trainables, and the
     /// session's step count when they were saved (a different count means a reset since).
     private var statisticsCurrent = false
     private var statisticsStep = 0
-    /// `.saved`, CoTTA: whether the teacher graph's slots hold the teacher's current values.
-    private var teacherLoaded = false
 
     /// - Parameters:
     ///   - session: the method to run; its batch size must be at least `window`.
@@ -153,19 +149,7 @@ public final class FrameAdapter {
         var dims = [window]
         dims += inputShape.dimensions
         ring = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
-        sum = prediction == .saved && session.rmt != nil ? try arena.persistentTensor(.f32, try Shape(1, session.classes)) : nil
-        if prediction == .saved {
-            switch session.method {
-            case .source: break
-            case .bnAdapt, .tent: try session.graph.reserveSavedStatistics(arena: arena)
-            case .cotta: if let cotta = session.cotta { try cotta.teacherGraph.graph.reserveSavedStatistics(arena: arena) }
-            case .rmt:
-                if let rmt = session.rmt {
-                    try rmt.graph.reserveSavedStatistics(arena: arena)
-                    try rmt.teacherGraph.graph.reserveSavedStatistics(arena: arena)
-                }
-            }
-        }
+        if prediction == .saved { try session.policy.reservePrediction(arena: arena) }
         reservedBytes = arena.stats.persistentBytes - before
     }
 
@@ -205,12 +189,11 @@ public final class FrameAdapter {
             // The step's clean forwards saved their statistics (when reserved).
             statisticsCurrent = true
             statisticsStep = session.stepCount
-            teacherLoaded = false
             return try z.leadingRows(slot, count: 1)
         }
         lastFrameAdapted = false
-        if session.method == .source {
-            return try session.graph.forward(input: try ring.leadingRows(slot, count: 1))
+        if case .source(let graph) = session.policy {
+            return try graph.forward(input: try ring.leadingRows(slot, count: 1))
         }
         if prediction == .saved { return try predictSaved(slot: slot, windowView: windowView) }
         let z = try session.graph.forward(input: windowView)
@@ -223,28 +206,13 @@ public final class FrameAdapter {
         if session.stepCount != statisticsStep {
             // The trainables were reset since the statistics were saved.
             statisticsCurrent = false
-            teacherLoaded = false
         }
         let useSaved = statisticsCurrent
         let full = filled == window
         let input = useSaved ? try ring.leadingRows(slot, count: 1) : windowView
         let statistics: NormStatistics = useSaved ? .saved : (full ? .computedAndSaved : .computed)
         let row = useSaved ? 0 : slot
-        let z: TensorView
-        if let cotta = session.cotta {
-            if !teacherLoaded {
-                try cotta.teacherGraph.load(cotta.teacher)
-                teacherLoaded = true
-            }
-            z = try cotta.teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
-        } else if let rmt = session.rmt, let sum {
-            try sum.copy(from: try rmt.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1))
-            let zt = try rmt.teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
-            try rmt.graph.kernels.axpy(1, zt, sum)
-            z = sum
-        } else {
-            z = try session.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
-        }
+        let z = try session.policy.predict(input: input, statistics: statistics, row: row)
         if useSaved {
             savedPredictionCount += 1
         } else if full {
@@ -279,7 +247,6 @@ public final class FrameAdapter {
     public func reset() throws(LichenError) {
         try session.reset()
         statisticsCurrent = false
-        teacherLoaded = false
     }
 
     /// Forgets the frames in the window: the next frame starts a new window and the schedule

@@ -130,6 +130,8 @@ public final class RMT {
     private var random: SplitMix64Random
     /// [K, D] source prototypes.
     public let prototypes: TensorView?
+    /// [1, classes]: student + teacher logits of a frame predicted between updates.
+    private var predictionSum: TensorView?
     // Step buffers.
     private let output: TensorView, cleanLogits: TensorView, augmentedLogits: TensorView, teacherLogits: TensorView
     private let cleanGradient: TensorView, augmentedGradient: TensorView
@@ -312,6 +314,29 @@ public final class RMT {
         }
         try optimizer.setLearningRate(lr, group: 0)
         try optimizer.setEnabled(true, group: 1)
+    }
+
+    // MARK: - Frames between updates
+
+    /// Reserves the saved batch statistics of the student and teacher graphs and the logit row
+    /// their sum goes into (frame mode's `.saved` prediction).
+    func reservePrediction(arena: Arena) throws(LichenError) {
+        try graph.reserveSavedStatistics(arena: arena)
+        try teacherGraph.graph.reserveSavedStatistics(arena: arena)
+        if predictionSum == nil { predictionSum = try arena.persistentTensor(.f32, try Shape(1, classes)) }
+    }
+
+    /// Row `row` of `input` as RMT predicts it: student + teacher logits, one forward each.
+    /// - Throws: `.invalidArgument(name: "rmt.prediction", ...)` before `reservePrediction`.
+    /// - Note: Allocates nothing.
+    func predict(input: TensorView, statistics: NormStatistics, row: Int) throws(LichenError) -> TensorView {
+        guard let sum = predictionSum else {
+            throw .invalidArgument(name: "rmt.prediction", value: 0, reason: "reserve the prediction's memory first")
+        }
+        try sum.copy(from: try graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1))
+        let zt = try teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+        try graph.kernels.axpy(1, zt, sum)
+        return sum
     }
 
     /// The teacher's copy of trained value `k` (store index `trainedParameters[k]`; after them, A

@@ -71,6 +71,14 @@ struct AdaptBench: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Folder holding the Fashion-MNIST IDX .gz files (RMT's source batches).", valueName: "path"))
     var dataDirectory: String = FashionMNIST.defaultDirectory
 
+    @Option(name: .long, help: ArgumentHelp("Runtime column: frames stepped through Runtime.step (what lichen_step runs) per method, 0 to skip.",
+                                            valueName: "n"))
+    var runtimeFrames: Int = 512
+
+    @Option(name: .long, help: ArgumentHelp("Runtime column: a source pack for RMT (default: a pack of the stream's first frames is written to a temporary file).",
+                                            valueName: "path"))
+    var sourcePack: String?
+
     func parsedMethods() throws -> [AdaptationMethod] {
         var out: [AdaptationMethod] = []
         for part in methods.split(separator: ",") {
@@ -103,6 +111,68 @@ struct AdaptBench: ParsableCommand {
         guard frames >= 1 && frames <= 1_000_000 else { throw ValidationError("--frames must be in 1...1000000") }
         guard warmup >= 0 && warmup <= 100_000 else { throw ValidationError("--warmup must be in 0...100000") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
+        guard runtimeFrames >= 0 && runtimeFrames <= 1_000_000 else { throw ValidationError("--runtime-frames must be in 0...1000000") }
+    }
+
+    /// One method through the runtime, frame by frame: `Runtime.step` timed per frame, frames
+    /// between updates and update frames apart.
+    struct RuntimeResult {
+        var method: AdaptationMethod
+        var betweenP50: Double, betweenP99: Double, betweenCount: Int
+        var updateP50: Double, updateP99: Double, updateCount: Int
+    }
+
+    /// The fused source model's batch-1 latency (`InferenceModel`, what `lichen bench infer` times), p50 in seconds.
+    func fusedSourceP50(_ frames: TensorView, count: Int) throws -> Double {
+        let loaded = try LoadedModel(path: model, budgetBytes: 64 << 20, trainable: false)
+        let fused = try naming(model) { () throws(LichenError) in
+            try InferenceModel(spec: loaded.spec, store: loaded.store, batchSize: 1, arena: loaded.arena)
+        }
+        var samples: [Double] = []
+        for i in 0..<(count + warmup) {
+            let x = try naming("frames") { () throws(LichenError) in try frames.leadingRows(i % frames.shape[0], count: 1) }
+            let t0 = now()
+            _ = try naming("forward") { () throws(LichenError) in try fused.forward(input: x) }
+            if i >= warmup { samples.append(now() - t0) }
+        }
+        samples.sort()
+        return Self.quantile(samples, 0.5)
+    }
+
+    /// `method` in a runtime over `frames` (window and every as given, saved prediction).
+    func measureRuntime(_ method: AdaptationMethod, frames: TensorView, pack: String) throws -> RuntimeResult {
+        var plan = AdaptationPlan(method, mode: AdaptationMode(name: mode) ?? .frugal,
+                                  framing: .frames(window: window, every: every, prediction: .saved),
+                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack)
+        plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: window)
+        let rt = try naming(model) { () throws(LichenError) in
+            let rt = try Runtime(budgetBytes: budget << 20)
+            try rt.loadModel(path: model)
+            try rt.setMethod(plan)
+            return rt
+        }
+        let n = frames.shape[0], values = rt.frameElementCount
+        var logits = [Float](repeating: 0, count: rt.classCount)
+        var between: [Double] = [], updates: [Double] = []
+        let total = max(window, warmup) + runtimeFrames
+        try naming(method.name) { () throws(LichenError) in
+            for i in 0..<total {
+                let row = try frames.leadingRows(i % n, count: 1)
+                let before = rt.methodFigures().updates
+                let t0 = now()
+                _ = try logits.withUnsafeMutableBufferPointer { z throws(LichenError) in
+                    try rt.step(frame: UnsafeBufferPointer(start: row.floats, count: values), logits: z)
+                }
+                let dt = now() - t0
+                guard i >= max(window, warmup) else { continue }
+                if rt.methodFigures().updates != before { updates.append(dt) } else { between.append(dt) }
+            }
+        }
+        between.sort()
+        updates.sort()
+        return RuntimeResult(method: method, betweenP50: Self.quantile(between, 0.5), betweenP99: Self.quantile(between, 0.99),
+                             betweenCount: between.count, updateP50: Self.quantile(updates, 0.5), updateP99: Self.quantile(updates, 0.99),
+                             updateCount: updates.count)
     }
 
     struct Result {
@@ -139,6 +209,38 @@ struct AdaptBench: ParsableCommand {
         let file = try openStream(stream)
         var results: [Result] = []
         let predictions = try parsedPredictions()
+        // The runtime column: each method through Runtime.step, next to the fused source model.
+        var runtimeResults: [RuntimeResult] = []
+        var fusedP50 = Double.nan
+        if runtimeFrames > 0 {
+            let count = min(file.frameCount, 1024)
+            let arena = try naming("frames") { () throws(LichenError) in try Arena(byteCount: count * file.pixelsPerFrame * 4 + (4 << 20)) }
+            let frames = try naming(stream) { () throws(LichenError) in
+                let t = try arena.persistentTensor(.f32, try Shape(count, 1, file.height, file.width))
+                try file.writeFrames(start: 0, count: count, into: t)
+                return t
+            }
+            var pack = sourcePack
+            if pack == nil && list.contains(where: { $0 == .rmt }) {
+                // RMT's source data: the stream's first frames with their labels, as a pack.
+                var writer = try naming("source pack") { () throws(LichenError) in
+                    try StreamFileWriter(kind: .custom, width: file.width, height: file.height, classCount: file.classCount, seed: 1)
+                }
+                let path = NSTemporaryDirectory() + "lichen-bench-pack-\(getpid()).stream"
+                try naming(path) { () throws(LichenError) in
+                    try writer.beginDomain(name: "clean", severity: 0)
+                    for i in 0..<min(count, 256) { try writer.append(frame: try file.framePixels(i), label: try file.label(i)) }
+                    try writer.write(toPath: path)
+                }
+                pack = path
+            }
+            defer { if sourcePack == nil, let pack { unlink(pack) } }
+            fusedP50 = try fusedSourceP50(frames, count: runtimeFrames)
+            for method in list {
+                if !global.json || global.verbose { log("bench adapt: \(method.name) through the runtime") }
+                runtimeResults.append(try measureRuntime(method, frames: frames, pack: pack ?? ""))
+            }
+        }
         for method in list {
             let runs: [FrameAdapter.Prediction?] = predictions.map { $0 } + [nil]
             for prediction in runs {
@@ -155,6 +257,19 @@ struct AdaptBench: ParsableCommand {
                 ("stream", .string(stream)),
                 ("threads", .int(1)),
                 ("window", .int(window)), ("every", .int(every)), ("batch", .int(batch)),
+                ("fused_source_p50_ms", runtimeResults.isEmpty ? .null : .number(fusedP50 * 1000)),
+                ("runtime", .array(runtimeResults.map { r in
+                    .object([
+                        ("method", .string(r.method.name)),
+                        ("between_updates_frames", .int(r.betweenCount)),
+                        ("between_updates_p50_ms", .number(r.betweenP50 * 1000)),
+                        ("between_updates_p99_ms", .number(r.betweenP99 * 1000)),
+                        ("between_updates_p50_over_fused_source", .number(r.betweenP50 / fusedP50)),
+                        ("update_frames", .int(r.updateCount)),
+                        ("update_p50_ms", r.updateCount > 0 ? .number(r.updateP50 * 1000) : .null),
+                        ("update_p99_ms", r.updateCount > 0 ? .number(r.updateP99 * 1000) : .null),
+                    ])
+                })),
                 ("results", .array(results.map { r in
                     .object([
                         ("method", .string(r.method.name)),
@@ -189,6 +304,20 @@ struct AdaptBench: ParsableCommand {
         print("adaptation step latency and memory, \(model) over \(stream) (1 thread):")
         print("")
         print(table.rendered())
+        if !runtimeResults.isEmpty {
+            var rt = Table(["method", "between updates p50 (ms)", "p99 (ms)", "x fused source", "update frames p50 (ms)", "p99 (ms)", "frames"],
+                           rightAligned: Set(1..<7))
+            for r in runtimeResults {
+                rt.add([r.method.name, fixed(r.betweenP50 * 1000, 3), fixed(r.betweenP99 * 1000, 3), fixed(r.betweenP50 / fusedP50, 2),
+                        r.updateCount > 0 ? fixed(r.updateP50 * 1000, 3) : "-", r.updateCount > 0 ? fixed(r.updateP99 * 1000, 3) : "-",
+                        "\(r.betweenCount) + \(r.updateCount)"])
+            }
+            print("")
+            print("through the runtime (Runtime.step, what lichen_step runs; window \(window), every \(every), saved prediction), "
+                  + "fused source inference p50 \(fixed(fusedP50 * 1000, 3)) ms:")
+            print("")
+            print(rt.rendered())
+        }
     }
 
     /// One method and protocol from a freshly loaded model.
