@@ -53,17 +53,7 @@ public final class SourcePack: SourceBatchProvider {
         // safe: the arena's bytes outlive this object (they are given back only by a low-end
         // reset, which the runtime makes after letting go of the method that holds the pack).
         file = try StreamFile(borrowing: UnsafeRawBufferPointer(start: bytes, count: count), name: path)
-        let values = spec.inputShape.elementCount ?? 0
-        guard file.pixelsPerFrame == values else {
-            throw .invalidModel(key: "lichen.source_pack", value: path,
-                                reason: "the pack's frames do not have as many values as the model's input")
-        }
-        guard file.classCount == spec.classCount else {
-            throw .invalidModel(key: "lichen.source_pack", value: path, reason: "the pack's class count is not the model's")
-        }
-        guard file.frameCount >= 1 else {
-            throw .invalidModel(key: "lichen.source_pack", value: path, reason: "the pack holds no frame")
-        }
+        try SourcePack.requireFits(file, path: path, spec: spec)
         self.path = path
         let before = arena.stats.lowUsedBytes
         order = try SeededPermutation(count: file.frameCount, arena: arena)
@@ -104,7 +94,11 @@ extension SourcePack {
     ///
     /// - Throws: as `init`, but `.budgetExceeded`.
     public static func check(path: String, spec: ModelSpec) throws(LichenError) {
-        let file = try StreamFile(path: path, mode: .map)
+        try requireFits(try StreamFile(path: path, mode: .map), path: path, spec: spec)
+    }
+
+    /// Throws unless `file`'s frames and classes are the model's and it holds a frame.
+    static func requireFits(_ file: StreamFile, path: String, spec: ModelSpec) throws(LichenError) {
         guard file.pixelsPerFrame == (spec.inputShape.elementCount ?? 0) else {
             throw .invalidModel(key: "lichen.source_pack", value: path,
                                 reason: "the pack's frames do not have as many values as the model's input")
