@@ -43,6 +43,10 @@ struct InspectCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("What Tent trains for --method: frugal or full.", valueName: "frugal|full"))
     var mode: String = "frugal"
 
+    @Option(name: .long, help: ArgumentHelp("With --window: RMT's source pack, for the runtime's whole budget (lichen_plan_budget).",
+                                            valueName: "path"))
+    var sourcePack: String?
+
     @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring and the saved batch statistics).", valueName: "B"))
     var window: Int?
 
@@ -126,6 +130,8 @@ struct InspectCommand: ParsableCommand {
         var windowBytes: Int
         var heapBytes: Int
         var totalBytes: Int
+        /// What a runtime running this plan needs in all (lichen_plan_budget), with --window; nil otherwise.
+        var runtimeBytes: Int?
     }
 
     func methodBudget(_ method: AdaptationMethod, _ file: GGUFFile, _ spec: ModelSpec) throws -> MethodBudget {
@@ -138,7 +144,7 @@ struct InspectCommand: ParsableCommand {
                                   lora: method == .source || method == .bnAdapt ? nil : loraSettings, cottaThreshold: .given(0.5))
         plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: batch)
         let source: FashionMNISTSource? = plan.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
-        return try naming(model) { () throws(LichenError) in
+        let budget = try naming(model) { () throws(LichenError) in
             let arena = try Arena(byteCount: 4 << 30)
             let store = ParameterStore(arena: arena)
             try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
@@ -162,8 +168,20 @@ struct InspectCommand: ParsableCommand {
                                 sessionPersistentBytes: persistent, loraValues: trained - norm, trainedValues: trained,
                                 snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
                                 windowBytes: windowBytes, heapBytes: s2.heapInUseBytes,
-                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes)
+                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes, runtimeBytes: nil)
         }
+        var result = budget
+        // The runtime's whole budget for this plan, as lichen_plan_budget measures it (frame mode;
+        // RMT's source data from --source-pack).
+        if window != nil, method != .rmt || sourcePack != nil {
+            var runtimePlan = plan
+            runtimePlan.sourcePack = sourcePack
+            if method == .rmt { runtimePlan.rmt.prototypeSamples = window ?? 1 }
+            result.runtimeBytes = try naming(model) { () throws(LichenError) in
+                try Runtime.requiredBudget(modelPath: model, plan: runtimePlan, ceiling: 1 << 30)
+            }
+        }
+        return result
     }
 
     /// The LoRA settings of --lora-rank (nil without).
@@ -254,6 +272,7 @@ struct InspectCommand: ParsableCommand {
                         ("window_bytes", .int(b.windowBytes)),
                         ("heap_bytes", .int(b.heapBytes)),
                         ("total_bytes", .int(b.totalBytes)),
+                        ("runtime_budget_bytes", b.runtimeBytes.map { .int($0) } ?? .null),
                     ])
                 })),
             ])
@@ -301,6 +320,11 @@ struct InspectCommand: ParsableCommand {
             }
             print(t.rendered())
             print("session: gradients, loss scratch, logits, snapshots of the initial trainables, optimizer state (and any teacher copies)")
+            if window != nil {
+                let list = budgets.map { b in "\(b.method.name) \(b.runtimeBytes.map { "\($0) (\(byteText($0)))" } ?? "- (rmt needs --source-pack)")" }
+                print("a runtime's whole budget for each plan (lichen_plan_budget: model, method, runtime; no control endpoint): "
+                      + list.joined(separator: ", "))
+            }
             if let text = lora.text {
                 print("\(text): A and B with their gradients and the adapter sets' workspaces are in the heap column")
             }
