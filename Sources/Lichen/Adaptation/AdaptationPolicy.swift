@@ -49,6 +49,25 @@ public enum AdaptationPolicy {
         }
     }
 
+    /// The graph of the method's teacher (CoTTA's EMA teacher and anchor, RMT's teacher), which
+    /// applies the same skill adapters as the student; nil for the others.
+    public var teacherGraph: Graph? {
+        switch self {
+        case .source, .bnAdapt, .tent: return nil
+        case .cotta(let c): return c.teacherGraph.graph
+        case .rmt(let r): return r.teacherGraph.graph
+        }
+    }
+
+    /// Makes `set` the skill adapters of the student graph, and its companion those of the
+    /// teacher graph (`AdapterSet.companion`).
+    /// - Throws: `.invalidArgument(name: "adapters", ...)` for a set built for other graphs.
+    /// - Note: Allocates nothing.
+    public func setSkillAdapters(_ set: AdapterSet?) throws(LichenError) {
+        try graph.setSkillAdapters(set)
+        try teacherGraph?.setSkillAdapters(set?.companion)
+    }
+
     public var classes: Int {
         switch self {
         case .source(let g), .bnAdapt(let g): return g.outputShape.elementCount ?? 0

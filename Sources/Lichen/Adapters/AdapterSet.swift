@@ -63,6 +63,9 @@ public final class AdapterSet: @unchecked Sendable {
     /// Entries grouped by layer: layer i's are `entries[firstEntry[i] ..< firstEntry[i + 1]]`.
     let entries: [Entry]
     let firstEntry: [Int]
+    /// The same members built for a second graph of the same model (a method's teacher, which
+    /// must see the adapters the student sees), or nil.
+    public let companion: AdapterSet?
     /// Backward scratch, `[max(rows * r, r * P)]` over the entries.
     let scratch: TensorView?
     let workspace: HeapBuffer?
@@ -92,7 +95,9 @@ public final class AdapterSet: @unchecked Sendable {
     ///   non-finite scale or too many members; `.duplicateName(kind: "adapter", ...)`;
     ///   `.budgetExceeded`. Nothing is allocated when it throws.
     /// - Note: Allocates (control thread, not the step).
-    public init(members: [Member], graph: Graph, base: AdapterBase, arena: Arena) throws(LichenError) {
+    ///   - companionGraph: a second graph of the same model to build the same members for
+    ///     (`companion`), checked and built first.
+    public init(members: [Member], graph: Graph, base: AdapterBase, arena: Arena, companionGraph: Graph? = nil) throws(LichenError) {
         guard members.count <= AdapterSet.maximumMemberCount else {
             throw .invalidArgument(name: "adapter count", value: members.count, reason: "a set holds at most 256 adapters")
         }
@@ -116,6 +121,7 @@ public final class AdapterSet: @unchecked Sendable {
                 perLayer[layer].append((mi, ti))
             }
         }
+        companion = try companionGraph.map { (g) throws(LichenError) in try AdapterSet(members: members, graph: g, base: base, arena: arena) }
         // Workspace layout.
         var offsets: [Int] = []
         var total = 0

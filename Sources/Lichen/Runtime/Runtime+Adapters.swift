@@ -134,7 +134,8 @@ extension Runtime {
             var files = adapterFiles
             try change(&members, &files)
             let set = members.isEmpty
-                ? nil : try AdapterSet(members: members, graph: frames.session.graph, base: base, arena: arena)
+                ? nil : try AdapterSet(members: members, graph: frames.session.graph, base: base, arena: arena,
+                                       companionGraph: frames.session.policy.teacherGraph)
             return publishLocked(set, files: files)
         } catch {
             throw failed(error)
@@ -157,11 +158,12 @@ extension Runtime {
         guard let frames, let base = adapterBase else { return }
         let members = adapters.latest().value?.members ?? []
         if !members.isEmpty {
-            let set = try AdapterSet(members: members, graph: frames.session.graph, base: base, arena: arena)
+            let set = try AdapterSet(members: members, graph: frames.session.graph, base: base, arena: arena,
+                                     companionGraph: frames.session.policy.teacherGraph)
             _ = publishLocked(set, files: adapterFiles)
         }
         let current = adapters.acquire()
-        try frames.session.graph.setSkillAdapters(current)
+        try frames.session.policy.setSkillAdapters(current)
         if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
     }
 

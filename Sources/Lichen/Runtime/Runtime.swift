@@ -130,7 +130,7 @@ public final class Runtime: @unchecked Sendable {
         endpoint?.stop()
         endpoint = nil
         // The graph and its set refer to each other: break the cycle so both go.
-        try? running?.session.graph.setSkillAdapters(nil)
+        try? running?.session.policy.setSkillAdapters(nil)
         lcr_os_mutex_destroy(controlMutex)
         lcr_os_mutex_destroy(errorMutex)
         lcr_os_mutex_destroy(metricsMutex)
@@ -296,7 +296,7 @@ public final class Runtime: @unchecked Sendable {
             defer { lcr_os_mutex_unlock(controlMutex) }
             // The old graph lets go of its set (the control side still holds it, so this frees
             // nothing here); the set is rebuilt for the new graph below.
-            try current.session.graph.setSkillAdapters(nil)
+            try current.session.policy.setSkillAdapters(nil)
             running = nil
             try arena.resetLowEnd(to: mark)
             do throws(LichenError) {
@@ -365,7 +365,7 @@ public final class Runtime: @unchecked Sendable {
             // safe: the view is only read (FrameAdapter copies it into its window).
             let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
             let graph = running.session.graph
-            if graph.skillAdapters !== set { try graph.setSkillAdapters(set) }
+            if graph.skillAdapters !== set { try running.session.policy.setSkillAdapters(set) }
             out = try running.step(frame: view)
         } catch {
             if case .nonFiniteValue = error { lcr_atomic_u64_store(cell(Runtime.rejectedCell), UInt64(running.rejectedFrameCount)) }

@@ -95,6 +95,27 @@ struct RuntimeAdapterTests {
         #expect(graph.adapters === trainable && (graph.skillAdapters?.members.count ?? 0) == 0)
     }
 
+    @Test("a method's teacher sees the swapped skills: CoTTA's teacher and anchor graph applies the set's companion")
+    func teacherSeesSkills() throws {
+        let dir = Self.directory()
+        let base = try Self.base()
+        let a = dir + "/teacher-a.gguf"
+        try Self.writeAdapter(a, seed: 8, base: base)
+        var plan = AdaptationPlan(.cotta, window: 4, every: 2)
+        plan.cottaThreshold = .given(0.5)
+        plan.cotta = CoTTA.Configuration(threshold: 0, augmentations: 2)
+        let rt = try RuntimeTests.loaded(plan)
+        let frames = S.frames(6, count: 784, seed: 9)
+        for f in frames[0..<5] { _ = try Self.step(rt, f) }
+        _ = try rt.loadAdapter(path: a, scale: 1)
+        _ = try Self.step(rt, frames[5])
+        let session = try #require(rt.session)
+        let set = try #require(session.graph.skillAdapters)
+        let teacher = try #require(session.policy.teacherGraph)
+        #expect(set.companion != nil && teacher.skillAdapters === set.companion, "the teacher graph applies the companion set")
+        #expect(set.companion?.graph === teacher && set.companion?.members.count == 1)
+    }
+
     @Test("load, scale, swap and unload change what the steps compute, as the graph with that set does")
     func operations() throws {
         let dir = Self.directory()
