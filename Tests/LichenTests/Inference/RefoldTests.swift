@@ -40,30 +40,45 @@ struct RefoldTests {
 
     @Test("the refolded shipped CNN equals the graph's saved-statistics forward", arguments: files)
     func shippedParity(_ file: String) throws {
-        for method in [AdaptationMethod.bnAdapt, .tent] {
-            let arena = try Arena(byteCount: 64 << 20)
-            let (spec, store, gguf) = try Self.load(file, arena: arena)
-            defer { withExtendedLifetime(gguf) {} }
-            var context = CheckContext()
-            do {
-                try refoldScenario(&context, spec: spec, store: store, arena: arena, method: method, seed: 500,
-                                   label: "\(file) \(method.name)")
-            } catch {
-                context.fail("\(file) \(method.name): threw \(error.description)")
+        // The best table, and the portable one forced onto the direct methods (packed weights).
+        let forced = UnsafeMutablePointer<lcr_kernel_table>.allocate(capacity: 1)
+        defer { forced.deallocate() }
+        let direct = Kernels._forcingDirectMethods(try #require(Kernels(isa: .portable)), storage: forced)
+        for (kernels, tableName) in [(Kernels.best, "best"), (direct, "portable-direct")] {
+            for method in [AdaptationMethod.bnAdapt, .tent] {
+                let arena = try Arena(byteCount: 64 << 20)
+                let (spec, store, gguf) = try Self.load(file, arena: arena)
+                defer { withExtendedLifetime(gguf) {} }
+                var context = CheckContext()
+                do {
+                    try refoldScenario(&context, spec: spec, store: store, arena: arena, method: method, seed: 500,
+                                       label: "\(file) \(method.name) \(tableName)", kernels: kernels)
+                } catch {
+                    context.fail("\(file) \(method.name) \(tableName): threw \(error.description)")
+                }
+                #expect(context.failures == 0, "\(context.failures) of \(context.assertions) failed: \(context.messages)")
             }
-            #expect(context.failures == 0, "\(context.failures) of \(context.assertions) failed: \(context.messages)")
         }
     }
 
     @Test("a refold allocates nothing and stays inside the budget", arguments: files)
     func refoldAllocatesNothing(_ file: String) throws {
+        let forced = UnsafeMutablePointer<lcr_kernel_table>.allocate(capacity: 1)
+        defer { forced.deallocate() }
+        let direct = Kernels._forcingDirectMethods(try #require(Kernels(isa: .portable)), storage: forced)
+        for (kernels, tableName) in [(Kernels.best, "best"), (direct, "portable-direct")] {
+            try Self.checkRefoldAllocation(file: file, kernels: kernels, label: "\(file) \(tableName)")
+        }
+    }
+
+    static func checkRefoldAllocation(file: String, kernels: Kernels, label: String) throws {
         let arena = try Arena(byteCount: 64 << 20)
         let (spec, store, gguf) = try Self.load(file, arena: arena)
         defer { withExtendedLifetime(gguf) {} }
         let rows = 8
-        let session = try AdaptationSession(method: .tent, spec: spec, store: store, batchSize: rows, arena: arena)
+        let session = try AdaptationSession(method: .tent, spec: spec, store: store, batchSize: rows, arena: arena, kernels: kernels)
         try session.graph.reserveSavedStatistics(arena: arena)
-        let fused = try InferenceModel(spec: spec, store: store, batchSize: 1, arena: arena, refoldable: true)
+        let fused = try InferenceModel(spec: spec, store: store, batchSize: 1, arena: arena, kernels: kernels, refoldable: true)
         var dims = [rows]
         dims += spec.inputShape.dimensions
         let batch = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
@@ -85,9 +100,9 @@ struct RefoldTests {
             _ = try fused.forward(input: frame)
             let after = Self.totals()
             let allocated = after.allocated &- before.allocated, freed = after.deallocated &- before.deallocated
-            #expect(allocated == 0 && freed == 0, "\(file) round \(k): \(allocated) bytes allocated, \(freed) freed")
+            #expect(allocated == 0 && freed == 0, "\(label) round \(k): \(allocated) bytes allocated, \(freed) freed")
         }
-        #expect(arena.stats.lowUsedBytes == statsBefore.lowUsedBytes, "\(file): the arena's low end moved")
-        #expect(fused.refoldBytes > 0 && fused.refoldBytes % 8 == 0, "\(file): refold reserved \(fused.refoldBytes) bytes")
+        #expect(arena.stats.lowUsedBytes == statsBefore.lowUsedBytes, "\(label): the arena's low end moved")
+        #expect(fused.refoldBytes > 0 && fused.refoldBytes % 8 == 0, "\(label): refold reserved \(fused.refoldBytes) bytes")
     }
 }
