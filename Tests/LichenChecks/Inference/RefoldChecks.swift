@@ -123,7 +123,7 @@ public func refoldTolerance(_ type: ElementType) -> Float { type == .f32 ? 1e-4 
 /// refused and change nothing.
 public func refoldScenario(
     _ c: inout CheckContext, spec: ModelSpec, store: ParameterStore, arena: Arena, method: AdaptationMethod, seed: UInt64,
-    label: String, kernels: Kernels = .best
+    label: String, kernels: Kernels = .best, mode: AdaptationMode = .frugal
 ) throws(LichenError) {
     var rng = SplitMix64(seed: seed &+ 7)
     let rows = 8
@@ -147,7 +147,10 @@ public func refoldScenario(
     c.expect(try fused.forward(input: x0).toArray() == loadTime, label + ": refolding the running statistics gives the load-time model bit for bit")
 
     // Two updates: the second step's forward saves statistics of the once-updated parameters.
-    let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: rows, arena: arena, kernels: kernels)
+    // Full mode (f32 models) trains the convolution and linear weights and biases too: the
+    // refold then folds the trained weights, and unfolded layers are read in place.
+    let session = try AdaptationSession(method: method, spec: spec, store: store, batchSize: rows, arena: arena, mode: mode,
+                                        kernels: kernels)
     try session.graph.reserveSavedStatistics(arena: arena)
     _ = try session.step(batch: batch)
     _ = try session.step(batch: batch)

@@ -61,6 +61,23 @@ struct RefoldTests {
         }
     }
 
+    @Test("after full-mode Tent updates (weights and biases trained) the refolded F32 CNN equals the graph's saved-statistics forward")
+    func shippedParityFullMode() throws {
+        let arena = try Arena(byteCount: 64 << 20)
+        let (spec, store, gguf) = try Self.load("fmnist-cnn-f32.gguf", arena: arena)
+        defer { withExtendedLifetime(gguf) {} }
+        let conv1 = try store.parameter(named: spec.layers[0].name + ".weight").value.toArray()
+        var context = CheckContext()
+        do {
+            try refoldScenario(&context, spec: spec, store: store, arena: arena, method: .tent, seed: 501, label: "f32 tent full",
+                               mode: .full)
+        } catch {
+            context.fail("f32 tent full: threw \(error.description)")
+        }
+        #expect(context.failures == 0, "\(context.failures) of \(context.assertions) failed: \(context.messages)")
+        #expect(try store.parameter(named: spec.layers[0].name + ".weight").value.toArray() != conv1, "full mode trained the first weights")
+    }
+
     @Test("a refold allocates nothing and stays inside the budget", arguments: files)
     func refoldAllocatesNothing(_ file: String) throws {
         let forced = UnsafeMutablePointer<lcr_kernel_table>.allocate(capacity: 1)
