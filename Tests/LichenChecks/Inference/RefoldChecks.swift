@@ -36,6 +36,16 @@ let refoldChecks: [Check] = [
             withExtendedLifetime(forced) {}
         }
     },
+    Check("Inference/RefoldTeacher", "a fused model built from the student's store and refolded from a teacher graph (shared frozen weights, its own γ, β after an EMA, its own saved statistics) equals the teacher's saved-statistics forward, and student + teacher fused logits equal the two graphs' sum (CoTTA's and RMT's predictions), f32 / q8_0 / q4_0") { c in
+        checking(&c) { (c) throws(LichenError) in
+            for (index, spec) in [inferenceCheckSpecs()[0], inferenceCheckSpecs()[1], ModelSpec.fashionMNISTCNN].enumerated() {
+                for type in [ElementType.f32, .q8_0, .q4_0] {
+                    let label = ["random model 0", "random model 1", "fmnist-cnn"][index] + " " + type.name
+                    try refoldTeacherScenario(&c, spec: spec, type: type, seed: UInt64(600 + index), label: label)
+                }
+            }
+        }
+    },
     Check("Inference/RefoldErrors", "refold refuses a model built without refoldable, a source of another model, a graph with nothing saved, and sources of the wrong size") { c in
         checking(&c) { (c) throws(LichenError) in
             let spec = inferenceCheckSpecs()[0]
@@ -248,4 +258,72 @@ func refoldWeightType(_ spec: ModelSpec, _ store: ParameterStore) -> ElementType
         if let p = try? store.parameter(named: l.name + ".weight"), p.value.type != .f32 { return p.value.type }
     }
     return .f32
+}
+
+/// The teacher pattern of CoTTA and RMT (`SharedWeightGraph`): a second store that adopts the
+/// student's frozen parameters (the same tensors) and holds its own copies of γ, β, with its own
+/// batch-statistics graph. Two fused models built from the student's store, one refolded from
+/// each graph: the teacher's equals the teacher graph's `.saved` forward, and their logits'
+/// sum equals the two graphs' sum (RMT's prediction) within the tolerance of the sum's range.
+func refoldTeacherScenario(_ c: inout CheckContext, spec: ModelSpec, type: ElementType, seed: UInt64, label: String)
+    throws(LichenError)
+{
+    let arena = try Arena(byteCount: 48 << 20)
+    let student = try inferenceStore(spec, arena: arena, type: type, seed: seed)
+    let teacher = ParameterStore(arena: arena)
+    for i in 0..<student.count {
+        let p = student[i]
+        if p.role == .normWeight || p.role == .normBias {
+            try teacher.add(name: p.name, role: p.role, copying: p.value, trainable: false)
+        } else {
+            try teacher.adopt(name: p.name, role: p.role, view: p.value, writable: false, trainable: false)
+        }
+    }
+    let rows = 8
+    let options = GraphOptions(batchNormMode: .batchStatistics)
+    let studentGraph = try Graph(spec: spec, store: student, batchSize: rows, arena: arena, options: options)
+    let teacherGraph = try Graph(spec: spec, store: teacher, batchSize: rows, arena: arena, options: options)
+    try studentGraph.reserveSavedStatistics(arena: arena)
+    try teacherGraph.reserveSavedStatistics(arena: arena)
+    var rng = SplitMix64(seed: seed &+ 3)
+    let perSample = spec.inputShape.elementCount ?? 0
+    var dims = [rows]
+    dims.append(contentsOf: spec.inputShape.dimensions)
+    let batch = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
+    try batch.copy(from: rng.floats(rows * perSample, 0, 1))
+    let probe = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
+    try probe.copy(from: rng.floats(rows * perSample, 0, 1))
+    // The student moves; the teacher follows by an EMA (momentum 0.9); both save statistics.
+    for i in 0..<student.count where student[i].role == .normWeight || student[i].role == .normBias {
+        let s = try student[i].value.f32Elements("student")
+        for k in 0..<s.count { s[k] += rng.nextFloat(-0.3, 0.3) }
+        let t = try teacher.parameter(named: student[i].name).value.f32Elements("teacher")
+        for k in 0..<t.count { t[k] = 0.9 * t[k] + 0.1 * s[k] }
+    }
+    _ = try studentGraph.forward(input: batch, statistics: .computedAndSaved)
+    _ = try teacherGraph.forward(input: batch, statistics: .computedAndSaved)
+    let fusedStudent = try InferenceModel(spec: spec, store: student, batchSize: 1, arena: arena, refoldable: true)
+    let fusedTeacher = try InferenceModel(spec: spec, store: student, batchSize: 1, arena: arena, refoldable: true)
+    try fusedStudent.refold(savedStatisticsOf: studentGraph)
+    try fusedTeacher.refold(savedStatisticsOf: teacherGraph)
+    let tolerance = refoldTolerance(type)
+    try refoldCompare(&c, fused: fusedTeacher, graph: teacherGraph, frames: probe, tolerance: tolerance, label: label + " teacher")
+    var worst: Float = 0, ok = true
+    for r in 0..<rows {
+        let x = try probe.leadingRows(r, count: 1)
+        let zs = try studentGraph.forward(input: x, statistics: .saved).toArray()
+        let zt = try teacherGraph.forward(input: x, statistics: .saved).toArray()
+        let fs = try fusedStudent.forward(input: x).toArray()
+        let ft = try fusedTeacher.forward(input: x).toArray()
+        var lo = Float.infinity, hi = -Float.infinity, err: Float = 0
+        for k in 0..<zs.count {
+            let e = zs[k] + zt[k]
+            lo = min(lo, e)
+            hi = max(hi, e)
+            err = max(err, abs(fs[k] + ft[k] - e))
+        }
+        if !(err <= tolerance * (hi - lo + 1)) { ok = false }
+        worst = max(worst, err / (hi - lo + 1))
+    }
+    c.expect(ok, label + ": student + teacher fused logits vs the graphs' sum, max error / (range + 1) " + show(worst))
 }
