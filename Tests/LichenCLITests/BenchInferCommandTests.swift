@@ -33,6 +33,25 @@ struct BenchInferCommandTests {
         }
     }
 
+    @Test func refoldAddsItsFields() throws {
+        let outcome = try CLIRunner.run(["bench", "infer", "--model", Self.cnn, "--seconds", "0.01", "--batch", "4", "--refold", "--json"])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let results = try #require(object["results"] as? [[String: Any]])
+        #expect(results.count == 3)
+        for r in results {
+            for key in ["refold_p50_us", "refold_p99_us", "refolded_p50_ms", "refold_plain_p50_ms", "graph_saved_p50_ms",
+                        "refold_max_abs_diff_vs_graph_saved", "refold_logit_range"] {
+                let v = try #require(r[key] as? Double, "\(key) missing in \(r)")
+                #expect(v.isFinite && v >= 0, "\(key) = \(v)")
+            }
+            #expect((r["refold_bytes"] as? Int ?? 0) > 0, "refold_bytes in \(r)")
+            let diff = try #require(r["refold_max_abs_diff_vs_graph_saved"] as? Double)
+            let range = try #require(r["refold_logit_range"] as? Double)
+            #expect(diff <= 0.02 * (range + 1), "refolded model and Graph .saved disagree: \(diff) for a range of \(range)")
+        }
+    }
+
     @Test func serveWithoutFramesIsAUsageError() throws {
         let outcome = try CLIRunner.run(["bench", "infer", "--model", Self.cnn, "--serve"])
         #expect(outcome.status == 2)

@@ -28,19 +28,42 @@ public enum BatchNormFolding {
         var scale = [Float](repeating: 0, count: channels)
         var folded = [Float](repeating: 0, count: channels)
         for c in 0..<channels {
-            let denominator = Double(v[c]) + Double(epsilon)
-            guard denominator > 0 else {
+            let f = channelFactor(gamma: g[c], beta: be[c], mean: m[c], variance: v[c], bias: b?[c] ?? 0, epsilon: epsilon)
+            switch f.failure {
+            case .none: break
+            case .variance:
                 throw .invalidModel(key: normName + ".running_var", value: floatText(v[c]), reason: "variance + epsilon must be > 0")
-            }
-            let s = Double(g[c]) / denominator.squareRoot()
-            let fb = (Double(b?[c] ?? 0) - Double(m[c])) * s + Double(be[c])
-            guard s.isFinite && Float(s).isFinite && Float(fb).isFinite else {
+            case .factor:
                 throw .invalidModel(key: normName + ".running_var", value: floatText(v[c]), reason: "folded factor is not finite")
             }
-            scale[c] = Float(s)
-            folded[c] = Float(fb)
+            scale[c] = f.scale
+            folded[c] = f.bias
         }
         return (scale, folded)
+    }
+
+    /// Why a channel cannot be folded.
+    enum ChannelFailure {
+        case none
+        /// `var + eps <= 0` (or NaN).
+        case variance
+        /// `s_c` or the folded bias is not finite.
+        case factor
+    }
+
+    /// One channel's factor `s_c = gamma / sqrt(var + eps)` (Double, then f32) and folded bias
+    /// `Float((bias - mean) * s_c + beta)` (with the Double `s_c`): the arithmetic of `factors`
+    /// and of `InferenceModel.refold`, so a refold of the load-time values gives the same bits.
+    @inline(__always)
+    static func channelFactor(gamma: Float, beta: Float, mean: Float, variance: Float, bias: Float, epsilon: Float)
+        -> (scale: Float, bias: Float, failure: ChannelFailure)
+    {
+        let denominator = Double(variance) + Double(epsilon)
+        guard denominator > 0 else { return (0, 0, .variance) }
+        let s = Double(gamma) / denominator.squareRoot()
+        let fb = (Double(bias) - Double(mean)) * s + Double(beta)
+        guard s.isFinite && Float(s).isFinite && Float(fb).isFinite else { return (0, 0, .factor) }
+        return (Float(s), Float(fb), .none)
     }
 
     /// `dst[c, k] = scale[c] * src[c, k]` for f32 rows `[channels, depth]`.

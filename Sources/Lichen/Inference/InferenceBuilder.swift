@@ -21,6 +21,8 @@ struct InferenceBuilder {
     let batchSize: Int
     let arena: Arena
     let kernels: Kernels
+    /// Whether to record where each batch norm is folded (`RefoldEntry`), for `InferenceModel.refold`.
+    let refoldable: Bool
 
     var shapes: [Shape] = []
     /// The storage holding each layer's output (-1 while unknown; flatten and fused layers share).
@@ -34,13 +36,55 @@ struct InferenceBuilder {
     var planner = Planner()
     /// Bytes of folded parameters allocated from the low end.
     var persistentBytes = 0
+    /// Refoldable builds: every folded norm and affine step, and their channels in total.
+    var refoldEntries: [RefoldEntry] = []
+    var refoldChannels = 0
 
-    init(spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels) {
+    init(spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels, refoldable: Bool = false) {
         self.spec = spec
         self.store = store
         self.batchSize = batchSize
         self.arena = arena
         self.kernels = kernels
+        self.refoldable = refoldable
+    }
+
+    /// Records batch norm `norm` folded into layer `producer` (-1: an affine step) with its
+    /// folded values at `target` and `bias`, when the build is refoldable.
+    mutating func recordRefold(producer: Int, norm: Int, channels: Int, depth: Int, target: RefoldEntry.Target,
+                               bias: UnsafePointer<Float>?) throws(LichenError)
+    {
+        guard refoldable, norm >= 0 else { return }
+        guard let bias else {
+            throw .invalidModel(key: spec.layers[norm].name + ".bias", value: "none", reason: "a folded norm has a folded bias")
+        }
+        var weight: TensorView? = nil, layerBias: TensorView? = nil
+        if producer >= 0 {
+            weight = try parameter(producer, "weight")
+            if spec.layers[producer].hasBias { layerBias = try f32Parameter(producer, "bias", count: channels) }
+        }
+        // safe: `target` and `bias` are this build's own copies in the arena's low end (a layer is
+        // copied exactly when a norm is folded into it), never the read-only file mapping.
+        refoldEntries.append(RefoldEntry(
+            producer: producer, norm: norm, channels: channels, depth: depth, epsilon: spec.layers[norm].epsilon, target: target,
+            bias: UnsafeMutablePointer(mutating: bias), weight: weight, layerBias: layerBias, factorOffset: refoldChannels))
+        refoldChannels += channels
+    }
+
+    /// The refold target of folded weights from `weightsAndBias`.
+    static func foldedTarget(f32: UnsafePointer<Float>?, quantized: UnsafeRawPointer?, rowBytes: Int) -> RefoldEntry.Target? {
+        // safe: folded weights are the build's own arena copies (see `recordRefold`).
+        if let f32 { return .f32(UnsafeMutablePointer(mutating: f32)) }
+        if let quantized { return .blocks(UnsafeMutableRawPointer(mutating: quantized), rowBytes: rowBytes) }
+        return nil
+    }
+
+    /// The refold target of packed direct weights: the f32 scales `[nb][stride]` after the codes.
+    static func packedTarget(_ packed: UnsafeRawPointer, codeBytes: Int, stride: Int) -> RefoldEntry.Target {
+        // safe: the packed weights are the build's own arena copy; the scales follow the codes
+        // (lcr_kernels.h, "Direct quantized products"), 4-byte aligned as the buffer is 64-aligned
+        // and codeBytes a multiple of 32.
+        .packed(UnsafeMutableRawPointer(mutating: packed + codeBytes).assumingMemoryBound(to: Float.self), stride: stride)
     }
 
     static func key(_ i: Int, _ attribute: String) -> String { ModelSpec.layerKey(i, attribute) }
@@ -355,6 +399,9 @@ struct InferenceBuilder {
         let direct = try directMethod(i)
         if direct == .f32Direct {
             let wb = try weightsAndBias(i, norm: norm, rows: conv.outChannels, depth: conv.depth)
+            if let t = InferenceBuilder.foldedTarget(f32: wb.f32, quantized: wb.quantized, rowBytes: wb.rowBytes) {
+                try recordRefold(producer: i, norm: norm, channels: conv.outChannels, depth: conv.depth, target: t, bias: wb.bias)
+            }
             conv.method = .f32Direct
             conv.weightsF32 = wb.f32
             conv.bias = wb.bias
@@ -372,6 +419,10 @@ struct InferenceBuilder {
         }
         if direct == .quantizedDirect {
             let packed = try packedWeights(i, norm: norm, rows: conv.outChannels, depth: conv.depth, convolution: true)
+            let codeBytes = conv.outChannels * conv.depth
+            try recordRefold(producer: i, norm: norm, channels: conv.outChannels, depth: conv.depth,
+                             target: InferenceBuilder.packedTarget(packed.packed, codeBytes: codeBytes, stride: conv.outChannels),
+                             bias: packed.bias)
             conv.method = .quantizedDirect
             conv.packed = packed.packed
             conv.bias = packed.bias
@@ -397,6 +448,9 @@ struct InferenceBuilder {
             return
         }
         let wb = try weightsAndBias(i, norm: norm, rows: conv.outChannels, depth: conv.depth)
+        if let t = InferenceBuilder.foldedTarget(f32: wb.f32, quantized: wb.quantized, rowBytes: wb.rowBytes) {
+            try recordRefold(producer: i, norm: norm, channels: conv.outChannels, depth: conv.depth, target: t, bias: wb.bias)
+        }
         conv.weightsF32 = wb.f32
         conv.weightsQuantized = wb.quantized
         conv.weightType = wb.type
@@ -439,6 +493,10 @@ struct InferenceBuilder {
         let w = try parameter(i, "weight")
         if directKernels && (w.type == .q8_0 || w.type == .q4_0) && lin.inFeatures % 32 == 0 {
             let packed = try packedWeights(i, norm: norm, rows: lin.outFeatures, depth: lin.inFeatures, convolution: false)
+            let np = Int(lcr_qgemv_padded(Int64(lin.outFeatures)))
+            try recordRefold(producer: i, norm: norm, channels: lin.outFeatures, depth: lin.inFeatures,
+                             target: InferenceBuilder.packedTarget(packed.packed, codeBytes: np * lin.inFeatures, stride: np),
+                             bias: packed.bias)
             lin.packed = packed.packed
             lin.bias = packed.bias
             lin.weightType = w.type
@@ -452,6 +510,9 @@ struct InferenceBuilder {
             return
         }
         let wb = try weightsAndBias(i, norm: norm, rows: lin.outFeatures, depth: lin.inFeatures)
+        if let t = InferenceBuilder.foldedTarget(f32: wb.f32, quantized: wb.quantized, rowBytes: wb.rowBytes) {
+            try recordRefold(producer: i, norm: norm, channels: lin.outFeatures, depth: lin.inFeatures, target: t, bias: wb.bias)
+        }
         lin.weightsF32 = wb.f32
         lin.weightsQuantized = wb.quantized
         lin.weightType = wb.type
@@ -480,6 +541,11 @@ struct InferenceBuilder {
         a.spatial = count(inShape) / max(channels, 1)
         a.scale = try persistentFloats(f.scale)
         a.shift = try persistentFloats(f.bias)
+        if let scale = a.scale {
+            // safe: the step's own arena copy.
+            try recordRefold(producer: -1, norm: i, channels: channels, depth: 0, target: .affine(UnsafeMutablePointer(mutating: scale)),
+                             bias: a.shift)
+        }
         a.act = act
         read(input)
         a.input = input

@@ -22,6 +22,10 @@ public final class InferenceModel {
     public let region: PlannedRegion
     /// Bytes of folded weights and biases copied into the arena's low end at load.
     public let persistentBytes: Int
+    /// Whether `refold` can rewrite the folded batch norms (`init(..., refoldable: true)`).
+    public var refoldable: Bool { refoldFactors != nil }
+    /// Bytes a refoldable build took for refolding (two floats per refolded channel); 0 otherwise.
+    public let refoldBytes: Int
     /// Number of steps after fusion (layers fused into one step count once).
     public var stepCount: Int { steps.count }
 
@@ -51,6 +55,15 @@ public final class InferenceModel {
     let inputShape: Shape
     let outputShape: Shape
     let outputStorage: Int
+    /// Refoldable builds: each folded batch norm (and affine step), in step order, and the
+    /// validated factors and folded biases of a refold in progress (`refoldChannels` floats
+    /// each, scales then biases), so a refused refold writes nothing into the model.
+    let refoldEntries: [RefoldEntry]
+    let refoldFactors: UnsafeMutablePointer<Float>?
+    let refoldChannels: Int
+    /// The source the last `refold(savedStatisticsOf:parameters:)` built, reused while the
+    /// graph and the store are the same objects.
+    var refoldCache: RefoldSource? = nil
 
     /// Bytes of the step region.
     public var plannedBytes: Int { region.plan.plannedBytes }
@@ -63,21 +76,32 @@ public final class InferenceModel {
     ///   - batchSize: the largest batch a forward takes (>= 1).
     ///   - arena: folded parameters and the step region come from its low end; on failure the
     ///     low end is rolled back to where it was.
+    ///   - refoldable: record where every batch norm is folded and take `refoldBytes` (2 floats
+    ///     per folded channel) from the arena, so `refold` can later fold other statistics and
+    ///     affine values into this model without allocating (`InferenceModel+Refold.swift`).
+    ///     Without it nothing is recorded or reserved and `refold` throws.
     /// - Throws: `.invalidModel` for a bad description, an unsupported layer (key
     ///   `lichen.layer.<i>.kind`) or an unfoldable norm (key = the norm parameter);
     ///   `.notFound(kind: "parameter")`, `.parameterShapeMismatch`; `.invalidArgument` for a bad
     ///   batch size; `.budgetExceeded`.
     /// - Note: Allocates (build time only).
-    public init(spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels = .best)
-        throws(LichenError)
+    public init(
+        spec: ModelSpec, store: ParameterStore, batchSize: Int, arena: Arena, kernels: Kernels = .best, refoldable: Bool = false
+    ) throws(LichenError)
     {
         guard batchSize >= 1 && batchSize <= ModelSpecLimits.maximumExtent else {
             throw .invalidArgument(name: "batchSize", value: batchSize, reason: "must be in 1...16777216")
         }
         let mark = arena.lowEndMark()
         do {
-            var b = InferenceBuilder(spec: spec, store: store, batchSize: batchSize, arena: arena, kernels: kernels)
+            var b = InferenceBuilder(spec: spec, store: store, batchSize: batchSize, arena: arena, kernels: kernels,
+                                     refoldable: refoldable)
             try b.build()
+            var factors: UnsafeMutablePointer<Float>? = nil
+            if refoldable {
+                let floats = max(2 * b.refoldChannels, 1)
+                factors = try arena.allocatePersistent(byteCount: floats * 4, alignment: 64).bindMemory(to: Float.self, capacity: floats)
+            }
             // Storage buffers first (ids 0..<storages in a second planner), then the scratch ids.
             var planner = Planner()
             var storageBuffer = [Int](repeating: -1, count: b.storageFloats.count)
@@ -111,6 +135,10 @@ public final class InferenceModel {
             self.pointers = pointers
             self.scratchPointers = scratch
             self.outputStorage = b.storageOf[spec.layers.count - 1]
+            self.refoldEntries = b.refoldEntries
+            self.refoldFactors = factors
+            self.refoldChannels = b.refoldChannels
+            self.refoldBytes = refoldable ? max(2 * b.refoldChannels, 1) * 4 : 0
         } catch {
             // The mark was taken just above, so it is never ahead of the low end.
             try? arena.resetLowEnd(to: mark)

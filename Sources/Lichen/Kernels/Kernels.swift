@@ -39,6 +39,16 @@ public struct Kernels {
         self.isa = isa
     }
 
+    /// Not API, for checks: `base`'s table copied into `storage` with `qconv_native` set, so
+    /// `InferenceModel` takes the direct methods (packed weights, fused pools) with that table's
+    /// bodies, portable ones included, on any CPU: the packed layouts can then be checked where
+    /// no table is native. `storage` must stay valid while the returned value is used.
+    public static func _forcingDirectMethods(_ base: Kernels, storage: UnsafeMutablePointer<lcr_kernel_table>) -> Kernels {
+        storage.initialize(to: base.table.pointee)
+        storage.pointee.qconv_native = 1
+        return Kernels(table: UnsafePointer(storage), isa: base.isa)
+    }
+
     /// "portable", "avx2", "avx512vnni", "neon" or "neon-dotprod".
     public var isaName: String { isa.name }
 

@@ -106,6 +106,12 @@ extension BenchCommand {
                 call, median over calls. Frames are uniform random values from --seed. Single-threaded. \
                 RSS is the whole process's (all variants so far).
 
+                --refold: per variant, also builds a refoldable batch-1 model and a batch-statistics Graph at --batch, \
+                saves the batch statistics of the --batch frames, and times alternately: InferenceModel.refold of those \
+                statistics with the store's gamma, beta (microseconds per call), the refolded model's batch-1 forward, \
+                the plain fused model's, and the Graph's saved-statistics batch-1 forward (frame-mode prediction \
+                without refolding); with the max |refolded - graph saved| over the frames.
+
                 --serve (one --model, with --frames): loads the variant at batch 1, writes its logits for every frame \
                 of --frames (raw little-endian f32) to --outputs, prints "ready", then answers each stdin line \
                 "run START COUNT" with COUNT per-frame latencies in nanoseconds (frames START, START+1, ... modulo \
@@ -129,6 +135,9 @@ extension BenchCommand {
 
         @Option(name: .long, help: ArgumentHelp("Seed of the random frames.", valueName: "S"))
         var seed: UInt64 = 1
+
+        @Flag(name: .long, help: "Also time refolding saved batch statistics into the fused model (see the discussion).")
+        var refold = false
 
         @Flag(name: .long, help: "Serve timing requests on stdin for one variant (see the discussion).")
         var serve = false
@@ -159,6 +168,9 @@ extension BenchCommand {
             if serve { return try runServe() }
             let paths = model.count == 1 ? siblingVariants(of: model[0]) : model
             var rows: [JSON] = []
+            var refoldTable = Table(["weights", "refold p50 (us)", "refold p99 (us)", "refolded p50 (ms)", "plain p50 (ms)",
+                                     "refolded / plain", "graph saved p50 (ms)", "refold bytes", "max |diff| vs graph saved",
+                                     "logit range"], rightAligned: Set(1...9))
             var table = Table(["weights", "p50 (ms)", "p99 (ms)", "graph p50 (ms)", "vs graph", "batch \(batch) (frames/s)",
                                "step bytes (1 / \(batch))", "folded bytes", "params in budget", "max |diff| vs graph",
                                "peak RSS (MiB)"], rightAligned: Set(1...10))
@@ -166,6 +178,7 @@ extension BenchCommand {
                 log("bench: " + path)
                 let v = try InferVariant(path: path, budgetBytes: budget << 20, batch: batch, withGraph: true)
                 let r = try measure(v)
+                let rr = refold ? try measureRefold(v) : nil
                 let rss = processRSS()
                 let stats = v.loaded.arena.stats
                 let stepBatched = v.batched?.plannedBytes ?? 0
@@ -193,7 +206,25 @@ extension BenchCommand {
                     ("logit_range", .number(Double(r.range))),
                     ("process_rss_bytes", .int(rss.current)),
                     ("process_peak_rss_bytes", .int(rss.peak)),
-                ]))
+                ] + (rr.map { x -> [(String, JSON)] in [
+                    ("refold_p50_us", .number(Double(x.refoldP50) / 1e3)),
+                    ("refold_p99_us", .number(Double(x.refoldP99) / 1e3)),
+                    ("refolded_p50_ms", .number(Double(x.refoldedP50) / 1e6)),
+                    ("refolded_p99_ms", .number(Double(x.refoldedP99) / 1e6)),
+                    ("refold_plain_p50_ms", .number(Double(x.plainP50) / 1e6)),
+                    ("graph_saved_p50_ms", .number(Double(x.savedGraphP50) / 1e6)),
+                    ("graph_saved_p99_ms", .number(Double(x.savedGraphP99) / 1e6)),
+                    ("refold_rounds_timed", .int(x.count)),
+                    ("refold_bytes", .int(x.refoldBytes)),
+                    ("refold_max_abs_diff_vs_graph_saved", .number(Double(x.maxDiff))),
+                    ("refold_logit_range", .number(Double(x.range))),
+                ] } ?? [])))
+                if let x = rr {
+                    refoldTable.add([v.label, fixed(Double(x.refoldP50) / 1e3, 1), fixed(Double(x.refoldP99) / 1e3, 1),
+                                     fixed(Double(x.refoldedP50) / 1e6, 4), fixed(Double(x.plainP50) / 1e6, 4),
+                                     fixed(Double(x.refoldedP50) / Double(max(x.plainP50, 1)), 2) + "x",
+                                     fixed(Double(x.savedGraphP50) / 1e6, 4), "\(x.refoldBytes)", String(x.maxDiff), String(x.range)])
+                }
                 table.add([v.label, fixed(Double(r.p50) / 1e6, 4), fixed(Double(r.p99) / 1e6, 4), fixed(Double(r.graphP50) / 1e6, 4),
                            fixed(Double(r.graphP50) / Double(max(r.p50, 1)), 2) + "x", fixed(r.throughput, 0),
                            "\(v.single.plannedBytes) / \(stepBatched)", "\(v.single.persistentBytes)", "\(v.parameterBytes)",
@@ -216,6 +247,13 @@ extension BenchCommand {
                 print("isa \(isa); 1 thread; batch-1 latency per frame, inference path and Graph timed alternately; "
                       + "step bytes = planned step region; folded bytes = folded weights and biases copied into the budget; "
                       + "peak RSS is the process's, cumulative over the variants")
+                if refold {
+                    print("")
+                    print(refoldTable.rendered())
+                    print("")
+                    print("refold = InferenceModel.refold of batch statistics saved from --batch frames; refolded, plain and "
+                          + "graph saved = batch-1 forwards timed alternately with the refold")
+                }
             }
         }
 
