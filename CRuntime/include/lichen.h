@@ -176,6 +176,9 @@ typedef struct lichen_method_params {
     uint32_t rmt_prototype_samples; // source frames averaged into RMT's prototypes (0, the default: the whole pack)
     float rmt_lambda_source;    // RMT's source replay weight (default 1; 0: no replay)
     float rmt_lambda_contrast;  // RMT's contrastive weight (default 1; 0: no prototypes, no projector)
+    int32_t fused;              // 1 (default): with LICHEN_PREDICTION_SAVED, frames between updates go through the fused
+                                // inference model, refolded with the adapted statistics after each update, while no
+                                // adapter is applied; 0: through the graph
 } lichen_method_params;
 
 /** The defaults of `method` (see each field). */

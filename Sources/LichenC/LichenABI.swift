@@ -148,7 +148,7 @@ public func lichenMethodDefaultParams(_ method: lichen_method) -> lichen_method_
         method: method, window: 16, every: 16, learning_rate: 1e-3, full: 0, lora_rank: 0, lora_alpha: 0, lora_targets: nil,
         guard_min_classes: 0, guard_window: 200, reset_every: 0, prediction: LICHEN_PREDICTION_SAVED, source_pack: nil, seed: 1,
         cotta_threshold: Float.nan, cotta_augmentations: 32, rmt_warmup_samples: 2048, rmt_prototype_samples: 0,
-        rmt_lambda_source: 1, rmt_lambda_contrast: 1)
+        rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1)
 }
 
 /// The method of a lichen_method value.
@@ -207,7 +207,7 @@ func plan(of p: lichen_method_params) throws(LichenError) -> AdaptationPlan {
     let optimizer = AdaptationOptimizer.adam(learningRate: p.learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
     var plan = AdaptationPlan(method, mode: p.full != 0 ? .full : .frugal, optimizer: optimizer,
                               framing: .frames(window: Int(p.window), every: Int(p.every), prediction: prediction),
-                              seed: p.seed)
+                              seed: p.seed, fusedPrediction: p.fused != 0)
     if p.lora_rank > 0 {
         guard p.lora_rank <= 4096 else { throw .invalidArgument(name: "lora_rank", value: Int(p.lora_rank), reason: "must be in 0...4096") }
         guard p.lora_alpha.isFinite && p.lora_alpha >= 0 else { throw argument("lora_alpha", "must be finite and >= 0") }

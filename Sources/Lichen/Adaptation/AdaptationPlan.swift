@@ -78,6 +78,10 @@ public struct AdaptationPlan: Sendable, Equatable {
     public var sourcePack: String?
     /// Seed of the method's random draws (augmentations, restore masks, LoRA's A, source order).
     public var seed: UInt64
+    /// Frame mode with `.saved` prediction: frames between updates through fused models
+    /// refolded after each update (`FusedPrediction`) while no adapter is applied; false: the
+    /// graph's saved-statistics forward.
+    public var fusedPrediction: Bool
 
     /// A plan with the methods' reference settings: Tent's Adam (lr 1e-3), CoTTA's CIFAR
     /// configuration with the maintainer's threshold rule, RMT's CIFAR configuration.
@@ -86,7 +90,7 @@ public struct AdaptationPlan: Sendable, Equatable {
         framing: Framing = .frames(window: 16, every: 16, prediction: .saved), lora: AdaptationLoRA? = nil,
         collapseGuard: Guard? = nil, cottaThreshold: Threshold = .maintainerRule,
         cotta: CoTTA.Configuration = CoTTA.Configuration(threshold: 0), rmt: RMT.Configuration = RMT.Configuration(),
-        sourcePack: String? = nil, seed: UInt64 = 1
+        sourcePack: String? = nil, seed: UInt64 = 1, fusedPrediction: Bool = true
     ) {
         self.method = method
         self.mode = mode
@@ -99,6 +103,7 @@ public struct AdaptationPlan: Sendable, Equatable {
         self.rmt = rmt
         self.sourcePack = sourcePack
         self.seed = seed
+        self.fusedPrediction = fusedPrediction
     }
 
     /// Frame mode with a window of `window` frames adapted on every `every` frames.
@@ -269,7 +274,8 @@ public struct AdaptationPlan: Sendable, Equatable {
                 kernels: kernels)
             var frames: FrameAdapter? = nil
             if case .frames(let window, let every, let prediction) = framing {
-                frames = try FrameAdapter(session: session, window: window, every: every, prediction: prediction, arena: arena)
+                frames = try FrameAdapter(session: session, window: window, every: every, prediction: prediction, arena: arena,
+                                          fused: fusedPrediction, kernels: kernels)
             }
             var watch: CollapseGuard? = nil
             if let g = collapseGuard {

@@ -170,4 +170,56 @@ public enum AdaptationPolicy {
         case .rmt(let r): return try r.predict(input: input, statistics: statistics, row: row)
         }
     }
+
+    // MARK: - The fused path
+
+    /// The fused models that predict frames between updates (`FusedPrediction`), or nil when the
+    /// method's graphs apply adapters (the fused path applies none).
+    /// - Throws: what `InferenceModel.init` and `refoldSource` throw; `.budgetExceeded`.
+    func makeFused(spec: ModelSpec, store: ParameterStore, arena: Arena, kernels: Kernels) throws(LichenError) -> FusedPrediction? {
+        guard graph.adapters == nil, teacherGraph?.adapters == nil else { return nil }
+        let before = arena.stats.lowUsedBytes
+        func fused(_ s: ParameterStore, refoldable: Bool) throws(LichenError) -> InferenceModel {
+            try InferenceModel(spec: spec, store: s, batchSize: 1, arena: arena, kernels: kernels, refoldable: refoldable)
+        }
+        var models: [InferenceModel] = []
+        var sources: [RefoldSource] = []
+        var sum: TensorView? = nil
+        switch self {
+        case .source:
+            models = [try fused(store, refoldable: false)]
+        case .bnAdapt(let g):
+            let m = try fused(store, refoldable: true)
+            models = [m]
+            sources = [try m.refoldSource(savedStatisticsOf: g)]
+        case .tent(let t):
+            let m = try fused(store, refoldable: true)
+            models = [m]
+            sources = [try m.refoldSource(savedStatisticsOf: t.graph)]
+        case .cotta(let c):
+            let teacher = c.teacherGraph.graph
+            let m = try fused(teacher.store, refoldable: true)
+            models = [m]
+            sources = [try m.refoldSource(savedStatisticsOf: teacher)]
+        case .rmt(let r):
+            let student = try fused(store, refoldable: true)
+            let teacher = try fused(r.teacherGraph.graph.store, refoldable: true)
+            models = [student, teacher]
+            sources = [try student.refoldSource(savedStatisticsOf: r.graph), try teacher.refoldSource(savedStatisticsOf: r.teacherGraph.graph)]
+            sum = try arena.persistentTensor(.f32, try Shape(1, r.classes))
+        }
+        return FusedPrediction(models: models, sources: sources, sum: sum, byteCount: arena.stats.lowUsedBytes - before)
+    }
+
+    /// Puts the values a refold reads where it reads them (CoTTA: the teacher into the teacher
+    /// graph's slots, which may hold the anchor).
+    /// - Note: Allocates nothing.
+    func prepareFusedRefold() throws(LichenError) {
+        if case .cotta(let c) = self { try c.loadTeacherForPrediction() }
+    }
+
+    /// Whether no graph that predicts applies an adapter (the fused path applies none).
+    var appliesNoAdapters: Bool {
+        graph.adapters == nil && graph.skillAdapters == nil && teacherGraph?.adapters == nil && teacherGraph?.skillAdapters == nil
+    }
 }

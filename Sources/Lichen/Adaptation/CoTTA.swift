@@ -288,11 +288,17 @@ public final class CoTTA {
     /// augmented passes): the prediction of frames between updates.
     /// - Note: Allocates nothing.
     func predict(input: TensorView, statistics: NormStatistics, row: Int) throws(LichenError) -> TensorView {
+        try loadTeacherForPrediction()
+        return try teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
+    }
+
+    /// Loads the teacher's values into the teacher graph's slots unless they are there.
+    /// - Note: Allocates nothing.
+    func loadTeacherForPrediction() throws(LichenError) {
         if !teacherLoaded {
             try teacherGraph.load(teacher)
             teacherLoaded = true
         }
-        return try teacherGraph.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
     }
 
     /// c = (1/n) Σ_b max_k softmax(z_b)_k, accumulated in Double.

@@ -118,6 +118,12 @@ public final class FrameAdapter {
     /// `.saved`: whether the saved statistics belong to the current trainables, and the
     /// session's step count when they were saved (a different count means a reset since).
     private var statisticsCurrent = false
+    /// The fused models of frames between updates (nil: the graph predicts them), and whether
+    /// they hold the current saved statistics.
+    public let fused: FusedPrediction?
+    private var fusedCurrent = false
+    /// Frames predicted through the fused models.
+    public private(set) var fusedPredictionCount = 0
     private var statisticsStep = 0
 
     /// - Parameters:
@@ -129,8 +135,11 @@ public final class FrameAdapter {
     ///     the saved statistics (2 × channels floats per batch norm layer of each predicting
     ///     graph) and one logit row.
     /// - Throws: `.invalidArgument(name: "window" | "every", ...)`; `.budgetExceeded`.
+    ///   - fused: `.saved` only: predict frames between updates through fused models
+    ///     (`FusedPrediction`) refolded after each update, whenever no adapter is applied.
     public init(
-        session: AdaptationSession, window: Int, every: Int, prediction: Prediction = .saved, arena: Arena
+        session: AdaptationSession, window: Int, every: Int, prediction: Prediction = .saved, arena: Arena, fused: Bool = false,
+        kernels: Kernels = .best
     ) throws(LichenError) {
         guard window >= 1 && window <= session.batchSize else {
             throw .invalidArgument(name: "window", value: window, reason: "must be in 1...the session's batch size")
@@ -150,6 +159,8 @@ public final class FrameAdapter {
         dims += inputShape.dimensions
         ring = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
         if prediction == .saved { try session.policy.reservePrediction(arena: arena) }
+        self.fused = prediction == .saved && fused
+            ? try session.policy.makeFused(spec: session.graph.spec, store: session.store, arena: arena, kernels: kernels) : nil
         reservedBytes = arena.stats.persistentBytes - before
     }
 
@@ -189,11 +200,17 @@ public final class FrameAdapter {
             // The step's clean forwards saved their statistics (when reserved).
             statisticsCurrent = true
             statisticsStep = session.stepCount
+            refoldFused()
             return try z.leadingRows(slot, count: 1)
         }
         lastFrameAdapted = false
         if case .source(let graph) = session.policy {
-            return try graph.forward(input: try ring.leadingRows(slot, count: 1))
+            let frame = try ring.leadingRows(slot, count: 1)
+            if let fused, session.policy.appliesNoAdapters {
+                fusedPredictionCount += 1
+                return try fused.predict(frame)
+            }
+            return try graph.forward(input: frame)
         }
         if prediction == .saved { return try predictSaved(slot: slot, windowView: windowView) }
         let z = try session.graph.forward(input: windowView)
@@ -208,6 +225,14 @@ public final class FrameAdapter {
             statisticsCurrent = false
         }
         let useSaved = statisticsCurrent
+        if useSaved, let fused, session.policy.appliesNoAdapters {
+            if !fusedCurrent { refoldFused() }
+            if fusedCurrent {
+                savedPredictionCount += 1
+                fusedPredictionCount += 1
+                return try fused.predict(try ring.leadingRows(slot, count: 1))
+            }
+        }
         let full = filled == window
         let input = useSaved ? try ring.leadingRows(slot, count: 1) : windowView
         let statistics: NormStatistics = useSaved ? .saved : (full ? .computedAndSaved : .computed)
@@ -218,8 +243,18 @@ public final class FrameAdapter {
         } else if full {
             statisticsCurrent = true
             statisticsStep = session.stepCount
+            fusedCurrent = false
         }
         return z
+    }
+
+    /// Refolds the fused models with the statistics just saved, when the fused path is usable
+    /// (no adapter applied); a refused refold leaves the graph predicting until the next one.
+    /// - Note: Allocates nothing.
+    private func refoldFused() {
+        fusedCurrent = false
+        guard let fused, session.policy.appliesNoAdapters else { return }
+        fusedCurrent = fused.refold(session.policy)
     }
 
     /// Throws unless `frame` is one finite f32 frame of the model's input shape.
@@ -247,6 +282,7 @@ public final class FrameAdapter {
     public func reset() throws(LichenError) {
         try session.reset()
         statisticsCurrent = false
+        fusedCurrent = false
     }
 
     /// Forgets the frames in the window: the next frame starts a new window and the schedule
@@ -257,5 +293,6 @@ public final class FrameAdapter {
         next = 0
         sinceClear = 0
         statisticsCurrent = false
+        fusedCurrent = false
     }
 }

@@ -56,7 +56,12 @@ struct PlanOptions: ParsableArguments {
                                             valueName: "n"))
     var prototypeSamples: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Frame mode, saved prediction: predict frames between updates through the fused inference model refolded after each update (on), or the graph (off).",
+                                            valueName: "on|off"))
+    var fusedPredict: String = "on"
+
     func validate() throws {
+        guard fusedPredict == "on" || fusedPredict == "off" else { throw ValidationError("--fused-predict must be on or off") }
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
         if let bound = `guard`, !(bound > 0 && bound <= 1000) { throw ValidationError("--guard must be in (0, 1000]: a number of classes") }
         guard guardWindow >= 1 && guardWindow <= 1 << 20 else { throw ValidationError("--guard-window must be in 1...1048576") }
@@ -87,6 +92,7 @@ struct PlanOptions: ParsableArguments {
         p.rmt = RMT.Configuration(lambdaContrast: lambdaCont, lambdaSource: rmtSourceFree ? 0 : lambdaSrc, warmUpSamples: warmupSamples,
                                   prototypeSamples: prototypeSamples ?? max(1, sourceFrames), seed: seed)
         p.sourcePack = sourcePack
+        p.fusedPrediction = fusedPredict == "on"
         return p
     }
 
