@@ -36,7 +36,8 @@ public struct HomeostaticDecision: Sendable, Equatable {
 ///    LRR instead, at i != 0 and i a multiple of interval, flips a fair coin and on heads
 ///    applies the true label's effect. The constant policy never decides;
 /// 4. the sample joins the memory (a ring of the last `memory` frames and labels);
-/// 5. after `minibatch` samples: `w ← w − (η / m) Σ∇` (`SGD` with rate η / m), then Σ∇ = 0.
+/// 5. after `minibatch` samples: `w ← w − (η / m) Σ∇` (plain SGD at rate η / m, the same
+///    arithmetic as `SGD.step` without momentum or decay), then Σ∇ = 0.
 ///
 /// Samples can be given one at a time (`learn(frame:label:)`, what a runtime calls per labelled
 /// frame) or many at once (`learn(frames:labels:predictions:)`), which cuts them into forward /
@@ -69,10 +70,9 @@ public final class HomeostaticLearner {
     /// The last decision, or nil before the first.
     public private(set) var lastDecision: HomeostaticDecision?
     /// Bytes of the arena the learner took at construction (trial buffers, trial graphs' step
-    /// regions, the memory ring, scratch; the SGD keeps no state).
+    /// regions, the memory ring, scratch).
     public let arenaBytes: Int
 
-    private let optimizer: SGD
     /// Store indices of the trained parameters, their values and gradients.
     private let trainedIndices: [Int]
     private let values: [TensorView]
@@ -125,12 +125,10 @@ public final class HomeostaticLearner {
         let before = arena.stats.lowUsedBytes
         let store = graph.store
         var indices: [Int] = [], values: [TensorView] = [], gradients: [TensorView] = []
-        var trainables: [TrainableParameter] = []
         try store.forEachTrainable { (index, value, gradient) throws(LichenError) in
             indices.append(index)
             values.append(value)
             gradients.append(gradient)
-            trainables.append(TrainableParameter(value: value, gradient: gradient))
         }
         guard !indices.isEmpty else {
             throw .invalidArgument(name: "graph", value: 0, reason: "the store has no trainable parameter")
@@ -167,9 +165,6 @@ public final class HomeostaticLearner {
         logitGradient = try arena.persistentTensor(.f32, try Shape(dimensions: [graph.batchSize, classes]))
         singleLabel = try arena.persistentTensor(.f32, try Shape(dimensions: [1]))
         singleFrameShape = try Shape(dimensions: [1] + input)
-        optimizer = try SGD(parameters: trainables,
-                            groups: [SGD.Group(learningRate: Float(configuration.initialLearningRate / Double(configuration.minibatch)))],
-                            arena: arena)
         try store.zeroGradients()
         self.graph = graph
         self.configuration = configuration
@@ -228,7 +223,8 @@ public final class HomeostaticLearner {
     ///   `.invalidArgument(name: "frames", ...)` for n = 0; `.invalidArgument(name: "labels",
     ///   value: row, ...)` for a label that is not a class index; `.nonFiniteValue(operand:
     ///   "frames", index:)`. These are checked before anything is learned. A non-finite loss
-    ///   gradient or update (a diverged model) throws from the graph or the optimizer.
+    ///   loss gradient (a diverged model) throws from the graph, a non-finite parameter gradient
+    ///   `.nonFiniteValue(operand: "gradient", ...)` before the update.
     /// - Note: Allocates nothing.
     @discardableResult
     public func learn(frames: TensorView, labels: TensorView, predictions: TensorView? = nil) throws(LichenError) -> Int {
@@ -296,7 +292,7 @@ public final class HomeostaticLearner {
     public func startEpoch() throws(LichenError) {
         sampleIndex = 0
         samplesInMinibatch = 0
-        try optimizer.parameters.zeroGradients()
+        try zeroGradients()
     }
 
     /// Swaps classes `a` and `b` among the remembered labels: the concept-shift protocol relabels
@@ -317,7 +313,7 @@ public final class HomeostaticLearner {
 
     /// Writes trial weights `w − (rate / minibatch) Σ∇` (Σ∇ the partial minibatch gradient now)
     /// into trial buffer `trial` (0 = "leave it", 1 = "take it"): bit for bit what the update
-    /// with η = `rate` would write into the model.
+    /// with η = `rate` (or `SGD.step` at rate / minibatch) would write into the model.
     /// - Throws: `.invalidArgument` for a trial other than 0 or 1 or a negative or non-finite rate.
     /// - Note: Allocates nothing.
     public func writeTrial(_ trial: Int, learningRate rate: Double) throws(LichenError) {
@@ -409,12 +405,26 @@ public final class HomeostaticLearner {
         lastDecision = decision
     }
 
+    /// `w ← w − (η / m) Σ∇`: `SGD.step` without momentum or decay, written out (an index loop
+    /// over arena views, so a debug build allocates nothing either), then Σ∇ = 0.
     private func update() throws(LichenError) {
-        try optimizer.setLearningRate(stepRate(learningRate), group: 0)
-        try optimizer.step()
-        try optimizer.parameters.zeroGradients()
+        for j in 0..<gradients.count {
+            if let e = try gradients[j].f32Elements("gradient").firstNonFiniteIndex() {
+                throw .nonFiniteValue(operand: "gradient", index: e)
+            }
+        }
+        let lr = stepRate(learningRate)
+        for j in 0..<values.count {
+            let v = try values[j].f32Elements("value"), g = try gradients[j].f32Elements("gradient")
+            for e in 0..<v.count { v[e] -= lr * g[e] }
+            g.fill(0)
+        }
         samplesInMinibatch = 0
         updateCount += 1
+    }
+
+    private func zeroGradients() throws(LichenError) {
+        for j in 0..<gradients.count { try gradients[j].f32Elements("gradient").fill(0) }
     }
 
     private func remember(_ frames: TensorView, row: Int, label: Int) throws(LichenError) {
