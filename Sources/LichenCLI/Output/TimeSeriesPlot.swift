@@ -94,7 +94,7 @@ struct TimeSeriesPlot {
             }
         }
         for (s, entry) in lower.enumerated() {
-            let color = Self.palette[(upper.count + s) % Self.palette.count]
+            let color = lowerColor(s)
             let pts = entry.points.filter { $0.1.isFinite }
             out += "<polyline class=\"trace\" data-series=\"\(escape(entry.name))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1\" points=\""
                 + pts.map { "\(n(x($0.0))),\(n(yl($0.1)))" }.joined(separator: " ") + "\"/>\n"
@@ -103,8 +103,9 @@ struct TimeSeriesPlot {
         let names = upper.map(\.name) + lower.map(\.name)
         for (s, name) in names.enumerated() {
             let ly = lowerTop + panel + bottom + 18 * Double(s) - 8
+            let color = s < upper.count ? Self.palette[s % Self.palette.count] : lowerColor(s - upper.count)
             out += "<g class=\"legend\"><rect x=\"\(n(left))\" y=\"\(n(ly))\" width=\"12\" height=\"12\" "
-                + "fill=\"\(Self.palette[s % Self.palette.count])\"/><text x=\"\(n(left + 18))\" y=\"\(n(ly + 10))\">"
+                + "fill=\"\(color)\"/><text x=\"\(n(left + 18))\" y=\"\(n(ly + 10))\">"
                 + "\(escape(name))</text></g>\n"
         }
         if !events.isEmpty {
@@ -117,6 +118,13 @@ struct TimeSeriesPlot {
     }
 
     private func n(_ x: Double) -> String { fixed(x, 1) }
+
+    /// Colours of the lower panel's series: the palette after the upper ones, skipping its red
+    /// (the events' colour).
+    private func lowerColor(_ s: Int) -> String {
+        let choices = Self.palette.filter { $0 != "#e15759" }
+        return choices[(upper.count + s) % choices.count]
+    }
 
     private func scientific(_ v: Double) -> String {
         if v == 0 { return "0" }
