@@ -222,7 +222,7 @@ public final class HomeostaticLearner {
     ///   per-sample dimension; "labels" / "predictions": not n values);
     ///   `.invalidArgument(name: "frames", ...)` for n = 0; `.invalidArgument(name: "labels",
     ///   value: row, ...)` for a label that is not a class index; `.nonFiniteValue(operand:
-    ///   "frames", index:)`. These are checked before anything is learned. A non-finite loss
+    ///   "frames", index:)`. These are checked before anything is learned. A non-finite
     ///   loss gradient (a diverged model) throws from the graph, a non-finite parameter gradient
     ///   `.nonFiniteValue(operand: "gradient", ...)` before the update.
     /// - Note: Allocates nothing.
