@@ -68,7 +68,21 @@ struct HomeostasisCommandTests {
         #expect(ra != nil && ra == rb)
     }
 
-    @Test(arguments: [["--learner", "foo"], ["--learner", "lrh", "--schedule", "0,x"], ["--learner", "lrh", "--excitatory", "5,12"],
+    @Test func severalLearnersInOneRun() throws {
+        let outcome = try CLIRunner.run(["homeostasis", "run", "--learner", "lrh,constant", "--epochs", "1", "--limit", "200",
+                                         "--test-limit", "50", "--json"])
+        try #require(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let doc = try Self.json(outcome)
+        let learners = try #require(doc["learners"] as? [[String: Any]])
+        #expect(learners.map { $0["learner"] as? String } == ["lrh", "constant"])
+        let speeds = try #require(doc["train_seconds_per_epoch"] as? [String: Double])
+        #expect(Set(speeds.keys) == ["lrh", "constant"] && speeds.values.allSatisfy { $0 > 0 })
+        // The constant learner never decides; LRH decides at 30, 40, ..., 190.
+        let decisions = learners.map { (($0["runs"] as? [[String: Any]])?.first?["epochs"] as? [[String: Any]])?.first?["decisions"] as? Int }
+        #expect(decisions == [17, 0])
+    }
+
+    @Test(arguments: [["--learner", "foo"], ["--learner", "lrh,lrh"], ["--learner", "lrh", "--schedule", "0,x"], ["--learner", "lrh", "--excitatory", "5,12"],
                       ["--learner", "lrh", "--limit", "5"]])
     func usageErrors(_ args: [String]) throws {
         let outcome = try CLIRunner.run(["homeostasis", "run"] + args)

@@ -40,7 +40,7 @@ struct HomeostasisCommand: ParsableCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Option(name: .long, help: ArgumentHelp("Learning-rate policy: lrh, lrr or constant.", valueName: "name"))
+        @Option(name: .long, help: ArgumentHelp("Learning-rate policy: lrh, lrr or constant; a comma-separated list (e.g. lrh,lrr,constant) runs each in turn in one process (one JSON document with a \"learners\" array; plots get a -NAME suffix).", valueName: "name"))
         var learner: String
 
         @Option(name: .long, help: ArgumentHelp("Initial (for constant: the) learning rate eta0.", valueName: "rate"))
@@ -112,8 +112,8 @@ struct HomeostasisCommand: ParsableCommand {
         }
 
         func validate() throws {
-            guard LearningRatePolicy(name: learner) != nil else {
-                throw ValidationError("--learner must be lrh, lrr or constant (got '\(learner)')")
+            guard policies != nil else {
+                throw ValidationError("--learner must be lrh, lrr or constant, or a comma-separated list of them without repeats (got '\(learner)')")
             }
             guard lr.isFinite && lr >= 0 else { throw ValidationError("--lr must be finite and >= 0") }
             guard step.isFinite && step >= 0 else { throw ValidationError("--step must be finite and >= 0") }
@@ -148,13 +148,20 @@ struct HomeostasisCommand: ParsableCommand {
             return parts.joined(separator: " ")
         }
 
+        /// The policies of `--learner` (one, or a comma-separated list run one after the other).
+        var policies: [LearningRatePolicy]? {
+            var out: [LearningRatePolicy] = []
+            for part in learner.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let p = LearningRatePolicy(name: part.trimmingCharacters(in: .whitespaces)), !out.contains(p) else { return nil }
+                out.append(p)
+            }
+            return out.isEmpty ? nil : out
+        }
+
         mutating func run() throws {
-            let policy = LearningRatePolicy(name: learner) ?? .constant
+            let policies = self.policies ?? [.constant]
             let excite = Set(excitatoryClasses ?? [])
             let effects = (0..<10).map { excite.contains($0) ? ClassEffect.excitatory : ClassEffect.inhibitory }
-            let configuration = HomeostasisConfiguration(policy: policy, initialLearningRate: lr, step: step, minibatch: minibatch,
-                                                         interval: interval, memory: memory, effects: effects)
-            try naming("configuration") { () throws(LichenError) in try configuration.validate() }
             var rates: [Int] = []
             for e in 0..<epochs {
                 if let s = scheduleRates { rates.append(s[(e / blockEpochs) % s.count]) } else { rates.append(swaps) }
@@ -165,24 +172,53 @@ struct HomeostasisCommand: ParsableCommand {
             let test = try naming(dataDirectory) { () throws(LichenError) in try FashionMNIST.load(.test, directory: dataDirectory, arena: arena) }
             let trainExamples = limit ?? train.count
             let batches = trainExamples / minibatch
-            let settings = HomeostasisExperiment.Settings(
-                configuration: configuration, swapsPerEpoch: rates, trainExamples: trainExamples,
-                testExamples: testLimit ?? test.count, traceEvery: max(1, batches / 200))
-            let experiment = HomeostasisExperiment(settings: settings, train: train, test: test, arena: arena)
-            log("homeostasis: \(policy.name), eta0 \(lr), step \(step), minibatch \(minibatch), interval \(interval), memory \(memory), "
-                + "swaps per epoch \(schedule.map { "schedule \($0) x \(blockEpochs) epochs" } ?? String(swaps)), \(epochs) epochs x \(seeds) seeds, "
-                + "\(batches * minibatch) training examples per epoch")
-            var runs: [HomeostasisExperiment.Run] = []
-            for s in 0..<seeds {
-                runs.append(try experiment.run(seed: seed + UInt64(s), progress: stderrIsTerminal || global.verbose, log: { log($0) }))
+            var documents: [JSON] = []
+            var speeds: [(String, Summary)] = []
+            for policy in policies {
+                let configuration = HomeostasisConfiguration(policy: policy, initialLearningRate: lr, step: step, minibatch: minibatch,
+                                                             interval: interval, memory: memory, effects: effects)
+                try naming("configuration") { () throws(LichenError) in try configuration.validate() }
+                let settings = HomeostasisExperiment.Settings(
+                    configuration: configuration, swapsPerEpoch: rates, trainExamples: trainExamples,
+                    testExamples: testLimit ?? test.count, traceEvery: max(1, batches / 200))
+                let experiment = HomeostasisExperiment(settings: settings, train: train, test: test, arena: arena)
+                log("homeostasis: \(policy.name), eta0 \(lr), step \(step), minibatch \(minibatch), interval \(interval), memory \(memory), "
+                    + "swaps per epoch \(schedule.map { "schedule \($0) x \(blockEpochs) epochs" } ?? String(swaps)), \(epochs) epochs x \(seeds) seeds, "
+                    + "\(batches * minibatch) training examples per epoch")
+                var runs: [HomeostasisExperiment.Run] = []
+                for s in 0..<seeds {
+                    runs.append(try experiment.run(seed: seed + UInt64(s), progress: stderrIsTerminal || global.verbose, log: { log($0) }))
+                }
+                let summary = Summary(runs: runs)
+                speeds.append((policy.name, summary))
+                if let plot { try writePlot(runs, to: policies.count == 1 ? plot : Self.suffixed(plot, policy.name), policy: policy) }
+                if global.json {
+                    documents.append(document(runs, summary: summary, settings: settings, policy: policy))
+                } else {
+                    if policies.count > 1 { print("== \(policy.name) ==") }
+                    printTable(runs, summary: summary)
+                }
             }
-            let summary = Summary(runs: runs)
-            if let plot { try writePlot(runs, to: plot, policy: policy) }
             if global.json {
-                print(document(runs, summary: summary, settings: settings, policy: policy).rendered())
-            } else {
-                printTable(runs, summary: summary)
+                if documents.count == 1 {
+                    print(documents[0].rendered())
+                } else {
+                    print(JSON.object([
+                        ("command", .string(canonicalCommand)),
+                        ("learners", .array(documents)),
+                        ("train_seconds_per_epoch", .object(speeds.map { ($0.0, .number($0.1.trainSeconds.mean)) })),
+                    ]).rendered())
+                }
+            } else if policies.count > 1 {
+                print("training pass, seconds per epoch (mean over epochs and seeds, \(buildConfiguration) build, 1 thread): "
+                    + speeds.map { "\($0.0) \(fixed($0.1.trainSeconds.mean, 2))" }.joined(separator: ", "))
             }
+        }
+
+        /// "out.svg" -> "out-lrh.svg".
+        static func suffixed(_ path: String, _ name: String) -> String {
+            if path.hasSuffix(".svg") { return String(path.dropLast(4)) + "-" + name + ".svg" }
+            return path + "-" + name
         }
 
         // MARK: - Summary
