@@ -46,6 +46,24 @@ let homeostasisChecks: [Check] = [
         c.expect(LearningRatePolicy(name: "LRH") == nil, "policy names are lower case")
     },
 
+    Check("Homeostasis/Model", "the paper's MLP (784-80-60-10, elu): parameters from ParameterInitializer, a training graph, and the inference path's logits equal the graph's") { c in
+        checking(&c) { c throws(LichenError) in
+            let arena = try Arena(byteCount: 16 << 20)
+            let spec = ModelSpec.homeostaticMLP
+            let store = ParameterStore(arena: arena)
+            try ParameterInitializer.initialize(spec, into: store, seed: 12)
+            c.expect(store.count == 6 && store.trainableValueCount == 784 * 80 + 80 + 80 * 60 + 60 + 60 * 10 + 10, "parameter count")
+            let graph = try Graph(spec: spec, store: store, batchSize: 3, arena: arena, options: GraphOptions(training: true))
+            c.expect(graph.outputShape.dimensions == [10] && graph.layerCount == 5, "output [10], 5 layers")
+            let inference = try InferenceModel(spec: spec, store: store, batchSize: 3, arena: arena)
+            var rng = SplitMix64(seed: 13)
+            let x = CheckMemory.floats(rng.floats(3 * 784, 0, 1))
+            let a = try graph.forward(input: try x.view(.f32, [3, 784])).toArray()
+            let b = try inference.forward(input: try x.view(.f32, [3, 784])).toArray()
+            graphExpectAllClose(&c, b, a.map { Double($0) }, atol: 1e-5, rtol: 1e-5, "inference vs graph logits")
+        }
+    },
+
     Check("Homeostasis/Learner", "the trial updates equal a real SGD update with that eta (weights bit for bit, score); the partial gradient is the minibatch sum (finite differences)") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 41)
