@@ -103,7 +103,7 @@ public enum ModelFile {
                 try writer.add(key("kernel"), int32s([layer.kernelH, layer.kernelW]))
                 try writer.add(key("stride"), int32s([layer.strideH, layer.strideW]))
                 try writer.add(key("padding"), int32s([layer.padH, layer.padW]))
-            case .relu, .gelu, .silu, .tanh, .globalAvgPool, .flatten, .add, .softmax:
+            case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
                 break
             }
         }
@@ -259,7 +259,7 @@ public enum ModelFile {
             layer.kernelH = k[0]; layer.kernelW = k[1]
             layer.strideH = s[0]; layer.strideW = s[1]
             layer.padH = p[0]; layer.padW = p[1]
-        case .relu, .gelu, .silu, .tanh, .globalAvgPool, .flatten, .add, .softmax:
+        case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
             break
         }
         return layer
@@ -322,7 +322,7 @@ public enum ModelFile {
                 let features = input.elementCount ?? 0
                 try add("weight", [features])
                 try add("bias", [features])
-            case .relu, .gelu, .silu, .tanh, .maxPool2d, .avgPool2d, .globalAvgPool, .flatten, .add, .softmax:
+            case .relu, .gelu, .silu, .tanh, .elu, .maxPool2d, .avgPool2d, .globalAvgPool, .flatten, .add, .softmax:
                 break
             }
         }

@@ -249,7 +249,7 @@ public final class Graph {
         case .conv2d, .conv1d: try convForward(node, n)
         case .batchNorm: try batchNormForward(node, n)
         case .groupNorm, .layerNorm: try groupNormForward(node, n)
-        case .relu, .gelu, .silu, .tanh: try activationForward(node, n)
+        case .relu, .gelu, .silu, .tanh, .elu: try activationForward(node, n)
         case .maxPool2d, .avgPool2d: try poolForward(node, n)
         case .globalAvgPool: try globalAvgPoolForward(node, n)
         case .flatten: break
@@ -326,7 +326,7 @@ public final class Graph {
             if let set = skillAdapters, set.hasEntries(i) { try loraConvBackward(set, node, n) }
         case .batchNorm: try batchNormBackward(node, n)
         case .groupNorm, .layerNorm: try groupNormBackward(node, n)
-        case .relu, .gelu, .silu, .tanh: try activationBackward(node, n)
+        case .relu, .gelu, .silu, .tanh, .elu: try activationBackward(node, n)
         case .maxPool2d, .avgPool2d: try poolBackward(node, n)
         case .globalAvgPool: try globalAvgPoolBackward(node, n)
         case .flatten: break

@@ -211,7 +211,7 @@ struct GraphBuilder {
             }
             return x
 
-        case .relu, .gelu, .silu, .tanh, .softmax:
+        case .relu, .gelu, .silu, .tanh, .elu, .softmax:
             return x
 
         case .maxPool2d, .avgPool2d:
@@ -394,7 +394,7 @@ struct GraphBuilder {
                 switch node.kind {
                 case .linear, .conv2d, .conv1d:
                     if !node.quantizedWeight || options.trainAdapters { last[node.input0] = max(last[node.input0], bstep(i)) }
-                case .batchNorm, .groupNorm, .layerNorm, .gelu, .silu, .maxPool2d:
+                case .batchNorm, .groupNorm, .layerNorm, .gelu, .silu, .elu, .maxPool2d:
                     last[node.input0] = max(last[node.input0], bstep(i))
                 case .relu, .tanh, .softmax:
                     last[node.storage] = max(last[node.storage], bstep(i))

@@ -160,7 +160,7 @@ extension ModelSpec {
             }
             return x
 
-        case .relu, .gelu, .silu, .tanh, .softmax:
+        case .relu, .gelu, .silu, .tanh, .elu, .softmax:
             return x
 
         case .maxPool2d, .avgPool2d:

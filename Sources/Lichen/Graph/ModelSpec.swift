@@ -30,6 +30,8 @@ public enum LayerKind: UInt32, Sendable, CaseIterable {
     case add = 14
     /// Softmax over the features of each sample.
     case softmax = 15
+    /// ELU with alpha = 1: `x` for x > 0, `e^x - 1` otherwise (no attribute; alpha is fixed).
+    case elu = 16
 
     /// Lower-case name used in model files' descriptions and in `lichen inspect`.
     public var name: String {
@@ -50,6 +52,7 @@ public enum LayerKind: UInt32, Sendable, CaseIterable {
         case .flatten: return "flatten"
         case .add: return "add"
         case .softmax: return "softmax"
+        case .elu: return "elu"
         }
     }
 }

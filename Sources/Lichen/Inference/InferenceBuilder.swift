@@ -222,7 +222,7 @@ struct InferenceBuilder {
                 try addPool(i + 1, act: LCR_ACT_RELU, input: inputStorage(i), inShape: inputShape(i))
                 storageOf[i] = storageOf[i + 1]
                 i += 2
-            case .relu, .gelu, .silu, .tanh:
+            case .relu, .gelu, .silu, .tanh, .elu:
                 let input = inputStorage(i)
                 read(input)
                 let out = newStorage(floatsPerSample: count(shapes[i]))

@@ -11,7 +11,7 @@ import CRuntime
 /// file mapping); folded weights and biases are copied into the arena's low end once.
 ///
 /// Supported layers: linear, conv2d, conv1d, batch norm (running statistics), relu, gelu, silu,
-/// tanh, max / average pooling, global average pooling, flatten, add, softmax. Group and layer
+/// tanh, elu, max / average pooling, global average pooling, flatten, add, softmax. Group and layer
 /// norm are refused (`Graph` runs them).
 public final class InferenceModel {
     public let spec: ModelSpec
@@ -325,6 +325,7 @@ public final class InferenceModel {
             switch a.kind {
             case .gelu: y[i] = Float(0.5 * v * (1 + GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))))
             case .silu: y[i] = Float(v * GraphMath.sigmoid(v))
+            case .elu: y[i] = v > 0 ? x[i] : Float(GraphMath.expm1(v))
             default: y[i] = Float(GraphMath.tanh(v))
             }
         }

@@ -29,7 +29,7 @@ struct ImportCommand: ParsableCommand {
             defaults to the previous layer. Attributes: outputs, kernel, stride, padding, dilation (an \
             integer or [h, w]; conv1d [k]), groups, bias (true/false), epsilon, momentum; pooling stride \
             defaults to the kernel. Kinds: linear, conv2d, conv1d, batch_norm, group_norm, layer_norm, \
-            relu, gelu, silu, tanh, max_pool2d, avg_pool2d, global_avg_pool, flatten, add, softmax.
+            relu, gelu, silu, tanh, elu, max_pool2d, avg_pool2d, global_avg_pool, flatten, add, softmax.
 
             Each layer's parameters are read from "<source>.weight", ".bias", ".running_mean" and \
             ".running_var" in the safetensors file (source defaults to the layer name, i.e. the PyTorch \

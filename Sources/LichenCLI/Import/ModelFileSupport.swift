@@ -109,7 +109,7 @@ func layerAttributes(_ layer: LayerSpec) -> [(String, JSON)] {
     case .maxPool2d, .avgPool2d:
         return [("kernel", pair(layer.kernelH, layer.kernelW)), ("stride", pair(layer.strideH, layer.strideW)),
                 ("padding", pair(layer.padH, layer.padW))]
-    case .relu, .gelu, .silu, .tanh, .globalAvgPool, .flatten, .add, .softmax:
+    case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
         return []
     }
 }

@@ -223,13 +223,13 @@ let graphChecks: [Check] = [
             c.expect(!g.store[2].trainable && !g.store[3].trainable, "running statistics are trainable")
         }
     },
-    Check("Graph/Activation", "relu, gelu (tanh), silu, tanh: forward matches the reference, input gradients match finite differences") { c in
+    Check("Graph/Activation", "relu, gelu (tanh), silu, tanh, elu: forward matches the reference, input gradients match finite differences") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 18)
             var x = rng.floats(2 * 3 * 5, -3, 3)
             for i in 0..<x.count where abs(x[i]) < 0.05 { x[i] += 0.1 }  // keep relu's kink out of the differences
             x[0] = 12; x[1] = -15  // saturated tails
-            for kind in [LayerKind.relu, .gelu, .silu, .tanh] {
+            for kind in [LayerKind.relu, .gelu, .silu, .tanh, .elu] {
                 let g = try graphMakeGraph(graphSpec([3, 5], [graphLayer(kind, "act", [-1])]), [], batch: 2,
                                       options: GraphOptions(training: true, inputGradient: true))
                 let y = try graphRun(g, x, [2, 3, 5])
@@ -239,6 +239,7 @@ let graphChecks: [Check] = [
                     case .relu: return max(v, 0)
                     case .gelu: return 0.5 * v * (1 + graphRefTanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
                     case .silu: return v / (1 + graphRefExp(-v))
+                    case .elu: return v > 0 ? v : graphRefExp(v) - 1
                     default: return graphRefTanh(v)
                     }
                 }
@@ -440,6 +441,48 @@ let graphChecks: [Check] = [
             c.expect(inference.plannedBytes < inference.sumOfPlannedSizes, "inference plan reuses no memory")
             c.expect(inference.plannedBytes < g.plannedBytes, "inference plan is not smaller than the training plan")
             graphExpectAllClose(&c, try graphRun(inference, x, [n, 12]), a, atol: 2e-5, rtol: 1e-4, "mlp inference forward")
+        }
+    },
+    Check("Graph/Activation", "elu (alpha 1): values on both sides of 0 and deep in the tail; gradients by finite differences, alone and in a 784-shaped linear-elu-linear-elu-linear MLP") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 31)
+            // Points straddling 0 (ELU is C1 at 0 for alpha 1), and the saturated tail.
+            var x = rng.floats(4 * 6, -4, 4)
+            x[0] = 1e-3; x[1] = -1e-3; x[2] = -20; x[3] = 7; x[4] = -0.5; x[5] = 0.5
+            let g = try graphMakeGraph(graphSpec([6], [graphLayer(.elu, "act", [-1])]), [], batch: 4,
+                                       options: GraphOptions(training: true, inputGradient: true))
+            let y = try graphRun(g, x, [4, 6])
+            graphExpectAllClose(&c, y, x.map { Double($0) > 0 ? Double($0) : graphRefExp(Double($0)) - 1 }, atol: 1e-7, rtol: 1e-6, "elu forward")
+            // The derivative itself: dx = dy * (1 for x > 0, e^x otherwise), with dy = 1.
+            let ones = CheckMemory.floats([Float](repeating: 1, count: x.count))
+            let dx = CheckMemory(byteCount: x.count * 4)
+            _ = try graphRun(g, x, [4, 6])
+            try g.backward(outputGradient: try ones.view(.f32, [4, 6]), inputGradient: try dx.view(.f32, [4, 6]))
+            for i in 0..<x.count {
+                let v = Double(x[i])
+                c.expectClose(dx.floats[i], Float(v > 0 ? 1 : graphRefExp(v)), absolute: 1e-7, relative: 1e-6, "elu derivative at " + show(x[i]))
+            }
+            withExtendedLifetime(ones) {}
+            try graphGradientCheck(&c, g, x, [4, 6], "elu", eps: 1e-3, atol: 1e-3, rtol: 1e-2, limit: 24)
+            // The paper's layer pattern, small: linear-elu-linear-elu-linear with parameter gradients.
+            let n = 3
+            let s = graphSpec([16], [graphLayer(.linear, "fc1", [-1]) { $0.outputs = 8 }, graphLayer(.elu, "a1", [0]),
+                                     graphLayer(.linear, "fc2", [1]) { $0.outputs = 6 }, graphLayer(.elu, "a2", [2]),
+                                     graphLayer(.linear, "fc3", [3]) { $0.outputs = 4 }])
+            let params = [GraphParamInit(name: "fc1.weight", role: .weight, dims: [8, 16], values: rng.floats(128, -0.5, 0.5)),
+                          GraphParamInit(name: "fc1.bias", role: .bias, dims: [8], values: rng.floats(8)),
+                          GraphParamInit(name: "fc2.weight", role: .weight, dims: [6, 8], values: rng.floats(48, -0.6, 0.6)),
+                          GraphParamInit(name: "fc2.bias", role: .bias, dims: [6], values: rng.floats(6)),
+                          GraphParamInit(name: "fc3.weight", role: .weight, dims: [4, 6], values: rng.floats(24)),
+                          GraphParamInit(name: "fc3.bias", role: .bias, dims: [4], values: rng.floats(4))]
+            let xm = rng.floats(n * 16, 0, 1)
+            let mlp = try graphMakeGraph(s, params, batch: n, options: GraphOptions(training: true, inputGradient: true))
+            func elu(_ a: [Double]) -> [Double] { a.map { $0 > 0 ? $0 : graphRefExp($0) - 1 } }
+            var a = elu(graphRefLinear(graphDoubles(xm), rows: n, inF: 16, graphDoubles(params[0].values), outF: 8, graphDoubles(params[1].values)))
+            a = elu(graphRefLinear(a, rows: n, inF: 8, graphDoubles(params[2].values), outF: 6, graphDoubles(params[3].values)))
+            a = graphRefLinear(a, rows: n, inF: 6, graphDoubles(params[4].values), outF: 4, graphDoubles(params[5].values))
+            graphExpectAllClose(&c, try graphRun(mlp, xm, [n, 16]), a, atol: 2e-5, rtol: 1e-4, "elu mlp forward")
+            try graphGradientCheck(&c, mlp, xm, [n, 16], "elu mlp", eps: 1e-2, atol: 2e-3, rtol: 3e-2, limit: 16)
         }
     },
     Check("Graph/EndToEnd", "frugal adaptation shape: frozen q8_0 conv and linear around a trainable batch norm and tanh; norm gradients match the dequantized reference") { c in

@@ -4,6 +4,8 @@
 /// - gelu (tanh approximation): `0.5 x (1 + tanh(u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)`.
 /// - silu: `x * sigmoid(x)`.
 /// - tanh; backward from the output: `1 - y^2`.
+/// - elu (alpha = 1): `x` for x > 0, `e^x - 1` otherwise; backward from the input: 1 for x > 0,
+///   `e^x` otherwise (the homeostatic learners' MLP, research/methods.md section 2).
 extension Graph {
     static let geluC = 0.7978845608028654  // sqrt(2 / pi)
     static let geluA = 0.044715
@@ -26,6 +28,8 @@ extension Graph {
                         ys[i] = Float(0.5 * v * (1 + GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))))
                     case .silu:
                         ys[i] = Float(v * GraphMath.sigmoid(v))
+                    case .elu:
+                        ys[i] = v > 0 ? xs[i] : Float(GraphMath.expm1(v))
                     default:
                         ys[i] = Float(GraphMath.tanh(v))
                     }
@@ -39,7 +43,7 @@ extension Graph {
         let dy = try gradient(node.storage, Graph.batched(node.outShape, n))
         let dx = try gradient(node.input0, Graph.batched(node.inShape, n))
         let kind = node.kind
-        // relu, tanh: saved output; gelu, silu: saved input.
+        // relu, tanh: saved output; gelu, silu, elu: saved input.
         let saved = kind == .relu || kind == .tanh
             ? try value(node.storage, Graph.batched(node.outShape, n))
             : try value(node.input0, Graph.batched(node.inShape, n))
@@ -59,6 +63,8 @@ extension Graph {
                             derivative = v > 0 ? 1 : 0
                         case .tanh:
                             derivative = 1 - v * v
+                        case .elu:
+                            derivative = v > 0 ? 1 : GraphMath.exp(v)
                         case .gelu:
                             let t = GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))
                             derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * Graph.geluC * (1 + 3 * Graph.geluA * v * v)
