@@ -42,7 +42,12 @@ public final class FusedPrediction {
         guard !sources.isEmpty else { return true }
         do {
             try policy.prepareFusedRefold()
-            for (m, s) in zip(models, sources) { try m.refold(s) }
+            // By index: a for-in over the arrays allocates in debug builds.
+            var i = 0
+            while i < models.count {
+                try models[i].refold(sources[i])
+                i += 1
+            }
             refoldCount += 1
             return true
         } catch {

@@ -34,9 +34,34 @@ struct RuntimeTests {
         return (try Graph(spec: spec, store: store, batchSize: 1, arena: arena, options: GraphOptions()), arena, file)
     }
 
+    @Test("source steps through the fused path give the fused model's logits, bit for bit")
+    func sourceFusedMatchesInferenceModel() throws {
+        let rt = try Self.loaded()
+        #expect(rt.plan.fusedPrediction, "the runtime's default predicts through the fused path")
+        let arena = try Arena(byteCount: 48 << 20)
+        let file = try GGUFFile(path: S.model())
+        let spec = try ModelFile.readSpec(file)
+        let store = ParameterStore(arena: arena)
+        try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
+        let fused = try InferenceModel(spec: spec, store: store, batchSize: 1, arena: arena)
+        let input = try arena.persistentTensor(.f32, try Shape(1, 1, 28, 28))
+        var compared = 0
+        for frame in S.frames(20, count: 784, seed: 7) {
+            let (k, logits) = try Self.step(rt, frame)
+            guard rt.frames?.lastFrameAdapted == false else { continue }
+            try input.copy(from: frame)
+            let expected = try fused.forward(input: input).toArray()
+            #expect(logits == expected)
+            #expect(k == expected.indices.max { expected[$0] < expected[$1] })
+            compared += 1
+        }
+        #expect(compared == 19 && rt.frames?.fusedPredictionCount == 19, "frame 16 adapts (the window's forward), the others are fused")
+        withExtendedLifetime(file) {}
+    }
+
     @Test("source steps give the graph's logits and argmax, frame by frame")
     func sourceMatchesGraph() throws {
-        let rt = try Self.loaded()
+        let rt = try Self.loaded(AdaptationPlan(fusedPrediction: false))
         #expect(rt.frameElementCount == 784)
         #expect(rt.classCount == 10)
         let (graph, arena, file) = try Self.referenceGraph()
@@ -68,7 +93,7 @@ struct RuntimeTests {
         let store = ParameterStore(arena: arena)
         try ModelFile.loadParameters(file, spec: spec, into: store, trainable: false)
         let session = try AdaptationSession(method: .tent, spec: spec, store: store, batchSize: 4, arena: arena)
-        let direct = try FrameAdapter(session: session, window: 4, every: 4, arena: arena)
+        let direct = try FrameAdapter(session: session, window: 4, every: 4, arena: arena, fused: true)
         let input = try arena.persistentTensor(.f32, try Shape(1, 1, 28, 28))
         for frame in S.frames(24, count: 784, seed: 11) {
             let (_, logits) = try Self.step(rt, frame)
