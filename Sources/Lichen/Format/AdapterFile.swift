@@ -44,8 +44,8 @@ public enum AdapterFile {
             throw .invalidModel(key: "adapter.type", value: adapterKind, reason: "only LoRA adapters are supported (expected \"lora\")")
         }
         let alpha: Float = file.contains("adapter.lora.alpha") ? try file.float("adapter.lora.alpha") : 0
-        guard alpha.isFinite && alpha >= 0 else {
-            throw .invalidModel(key: "adapter.lora.alpha", value: floatText(alpha), reason: "must be finite and >= 0")
+        guard alpha.isFinite && alpha >= 0 && alpha <= LoRAAdapter.maximumAlpha else {
+            throw .invalidModel(key: "adapter.lora.alpha", value: floatText(alpha), reason: "must be finite and in 0...65536")
         }
         let base = AdapterBase(name: try file.string("lichen.adapter.base.name"),
                                parameterCount: try file.int("lichen.adapter.base.parameter_count"),
