@@ -154,7 +154,8 @@ struct RuntimeAdapterTests {
         var many: [ControlAdapterSpec] = []
         for i in 0..<16 {
             let link = dir + "/big-\(i).gguf"
-            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: big)
+            // A hard link: adapter paths are opened without following symbolic links.
+            try FileManager.default.linkItem(atPath: big, toPath: link)
             many.append(ControlAdapterSpec(path: link, scale: 1))
         }
         refused({ try rt.swapAdapters(many) }) { if case .budgetExceeded = $0 { true } else { false } }
