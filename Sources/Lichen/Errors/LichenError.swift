@@ -51,6 +51,9 @@ public enum LichenError: Error, Equatable {
     /// regular file, a symbolic link, a NUL byte in the path), or it holds `byteCount` bytes
     /// where at most `limit` may be read (0 and 0 when sizes are not the reason).
     case fileRefused(path: String, reason: StaticString, byteCount: Int, limit: Int)
+    /// Tensor `tensor` holds a NaN or infinite value at `unit` `index` ("element" for f32/f16,
+    /// "q8_0 block (fp16 scale)" for a quantized block's scale).
+    case nonFiniteTensor(tensor: String, unit: StaticString, index: Int)
 }
 
 extension LichenError: CustomStringConvertible {
@@ -96,6 +99,8 @@ extension LichenError: CustomStringConvertible {
             return "file error: \(text(call)) on '\(path)' failed with errno \(errno)"
         case .outOfRange(let name, let value, let allowed):
             return "out of range: \(name) = \(value), allowed \(allowed)"
+        case .nonFiniteTensor(let tensor, let unit, let index):
+            return "non-finite value: tensor '\(tensor)' \(text(unit)) \(index) is NaN or infinite"
         case .fileRefused(let path, let reason, let byteCount, let limit):
             if byteCount == 0 && limit == 0 { return "file refused: '\(path)': \(text(reason))" }
             return "file refused: '\(path)' holds \(byteCount) bytes, at most \(limit) may be read: \(text(reason))"
