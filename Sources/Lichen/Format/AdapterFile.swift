@@ -35,6 +35,10 @@ public enum AdapterFile {
         guard arch == ModelFile.architecture else {
             throw .invalidModel(key: "general.architecture", value: arch, reason: "not a Lichen adapter (expected \"lichen\")")
         }
+        // A model file has no general.type: say that it is a model, not that a key is missing.
+        if !file.contains("general.type") && file.contains("lichen.layer_count") {
+            throw .invalidModel(key: "general.type", value: "(absent: a model file)", reason: "not an adapter file (expected \"adapter\")")
+        }
         let type = try file.string("general.type")
         guard type == generalType else {
             throw .invalidModel(key: "general.type", value: type, reason: "not an adapter file (expected \"adapter\")")

@@ -46,16 +46,20 @@ extension Runtime {
             w.header(.ok, "\(list.adapters.count) active adapter\(list.adapters.count == 1 ? "" : "s")")
             writeAdapters(list.adapters, generation: list.generation, into: &w)
         case .load, .unload, .swap, .scale:
-            do {
-                let message = try performAdapterOperation(request)
+            var failedPath: String? = nil
+            do throws(LichenError) {
+                let message = try performAdapterOperation(request, failedPath: &failedPath)
                 let list = adapterList()
                 w.header(.ok, message)
                 writeAdapters(list.adapters, generation: list.generation, into: &w)
             } catch {
+                // Name the file that was bad (a swap names several), unless the error already does.
+                var message = error.description
+                if let path = failedPath, !message.contains(path) { message = "adapter file '" + path + "': " + message }
                 if case .notFound = error {
-                    w.header(.notFound, error.description)
+                    w.header(.notFound, message)
                 } else {
-                    w.header(.failed, error.description)
+                    w.header(.failed, message)
                 }
             }
         }

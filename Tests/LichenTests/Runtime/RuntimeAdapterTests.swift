@@ -146,7 +146,7 @@ struct RuntimeAdapterTests {
         refused({ try rt.loadAdapter(path: shape, scale: 1) }) { if case .parameterShapeMismatch = $0 { true } else { false } }
         refused({ try rt.loadAdapter(path: good, scale: 1) }) { if case .duplicateName = $0 { true } else { false } }
         refused({ try rt.unloadAdapter(name: "nope") }) { $0 == .notFound(kind: "adapter", name: "nope") }
-        refused({ try rt.scaleAdapter(name: "good", scale: .nan) }) { if case .invalidArgument = $0 { true } else { false } }
+        refused({ try rt.scaleAdapter(name: "good", scale: .nan) }) { $0 == .outOfRange(name: "scale of adapter 'good'", value: "nan", allowed: "-100...100") }
         refused({ try rt.swapAdapters([ControlAdapterSpec(path: good, scale: 1), ControlAdapterSpec(path: other, scale: 1)]) }) {
             if case .invalidModel = $0 { true } else { false }
         }
