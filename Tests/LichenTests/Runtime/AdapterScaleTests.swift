@@ -76,3 +76,34 @@ struct AdapterSocketErrorTests {
         }
     }
 }
+
+/// Adapter sets published and replaced before the loop stepped are freed by the swap that
+/// replaced them: a burst of swaps between two steps cannot fill the budget.
+@Suite("Swap bursts")
+struct SwapBurstTests {
+    typealias S = RuntimeTestSupport
+
+    @Test("40 swaps of a rank-128 adapter between two steps all succeed within a 20 MiB budget (they failed once the heap filled)")
+    func burstBetweenSteps() throws {
+        let dir = (S.socketPath() as NSString).deletingLastPathComponent
+        let base = try RuntimeAdapterTests.base()
+        let paths = [dir + "/big-a.gguf", dir + "/big-b.gguf"]
+        try RuntimeAdapterTests.writeAdapter(paths[0], seed: 5, rank: 128, base: base)
+        try RuntimeAdapterTests.writeAdapter(paths[1], seed: 6, rank: 128, base: base)
+        let rt = try Runtime(budgetBytes: 20 << 20)
+        try rt.loadModel(path: S.model())
+        let frame = S.frames(1, count: 784, seed: 8)[0]
+        _ = try RuntimeAdapterTests.step(rt, frame)
+        let heapBefore = rt.arena.stats.heapInUseBytes
+        var failures = 0
+        for k in 0..<40 {
+            do { try rt.swapAdapters([ControlAdapterSpec(path: paths[k % 2], scale: 1)]) } catch { failures += 1 }
+        }
+        #expect(failures == 0)
+        _ = try RuntimeAdapterTests.step(rt, frame)
+        try rt.swapAdapters([])
+        _ = try RuntimeAdapterTests.step(rt, frame)
+        rt.collectAdapters()
+        #expect(rt.arena.stats.heapInUseBytes <= heapBefore)
+    }
+}
