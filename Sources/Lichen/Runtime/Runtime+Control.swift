@@ -82,7 +82,7 @@ extension Runtime {
         guard let s = endpoint?.stats else { return nil }
         return ControlEndpointStats(
             accepted: s.accepted, requests: s.requests, rejectedBusy: s.rejected_busy, rejectedFrames: s.rejected_frames,
-            timeouts: s.timeouts, abandoned: s.abandoned, openConnections: Int(s.open_connections))
+            timeouts: s.timeouts, abandoned: s.abandoned, openConnections: Int(s.open_connections), evicted: s.evicted)
     }
 
     /// The endpoint's socket path (nil without an endpoint).
@@ -105,4 +105,6 @@ public struct ControlEndpointStats: Equatable, Sendable {
     public var abandoned: UInt64
     /// Connections open now.
     public var openConnections: Int
+    /// Connections closed to give their slot to a newcomer (idle or slow ones first).
+    public var evicted: UInt64 = 0
 }
