@@ -244,7 +244,16 @@ static void sgemv_portable(const float *w, const float *x, float *y, int64_t m, 
 
 #define LCR_IN_NAME(x) x##_portable
 #define LCR_IN_TARGET
+/* gcc's -Wpsabi notes that a 32-byte vector passed by value has another ABI with AVX; these
+ * helpers are static (never called across a translation unit), so the ABI cannot differ. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #include "lcr_infer_body.h"
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #define LCR_QC_NAME(x) x##_portable
 #define LCR_QC_TARGET
