@@ -55,6 +55,7 @@ extension Runtime {
 
     /// `swapAdapters(_:)`, leaving in `failedPath` the file whose reading failed (nil when the
     /// failure was not a file's), so that an answer can name which file of a swap was bad.
+    @discardableResult
     func swapAdapters(_ list: [ControlAdapterSpec], failedPath: inout String?) throws(LichenError) -> UInt64 {
         try adapterOperation { (members, files) throws(LichenError) in
             var fresh: [AdapterSet.Member] = []

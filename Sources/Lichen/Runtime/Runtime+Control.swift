@@ -55,7 +55,7 @@ extension Runtime {
             } catch {
                 // Name the file that was bad (a swap names several), unless the error already does.
                 var message = error.description
-                if let path = failedPath, !message.contains(path) { message = "adapter file '" + path + "': " + message }
+                if let path = failedPath, !Runtime.text(message, contains: path) { message = "adapter file '" + path + "': " + message }
                 if case .notFound = error {
                     w.header(.notFound, message)
                 } else {
@@ -63,6 +63,19 @@ extension Runtime {
                 }
             }
         }
+    }
+
+    /// Whether `text` holds `part` (UTF-8 bytes; Embedded Swift has no `String.contains(String)`).
+    static func text(_ text: String, contains part: String) -> Bool {
+        let a = Array(text.utf8), b = Array(part.utf8)
+        guard !b.isEmpty else { return true }
+        guard a.count >= b.count else { return false }
+        for start in 0...(a.count - b.count) where a[start] == b[0] {
+            var k = 1
+            while k < b.count && a[start + k] == b[k] { k += 1 }
+            if k == b.count { return true }
+        }
+        return false
     }
 
     func writeAdapters(_ adapters: [ControlAdapterInfo], generation: UInt64, into w: inout ControlWriter) {
