@@ -5,6 +5,12 @@
  * quantize_row_q8_0_ref / quantize_row_q4_0_ref operation for operation (fp32 arithmetic,
  * roundf, the same fp16 rounding), so the bytes match ggml and gguf-py's quants module.
  */
+/* -Wpsabi (gcc and clang) notes that the 32-byte vectors of lcr_infer_body.h, passed by value,
+ * have another ABI with AVX. Those helpers are static (never called across a translation unit),
+ * so the ABI cannot differ; gcc reports it at the end of the file, hence file scope. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #include "../lcr_kernels_internal.h"
 
 /* ---- fp16 ---- */
@@ -244,16 +250,7 @@ static void sgemv_portable(const float *w, const float *x, float *y, int64_t m, 
 
 #define LCR_IN_NAME(x) x##_portable
 #define LCR_IN_TARGET
-/* gcc's -Wpsabi notes that a 32-byte vector passed by value has another ABI with AVX; these
- * helpers are static (never called across a translation unit), so the ABI cannot differ. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 #include "lcr_infer_body.h"
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 #define LCR_QC_NAME(x) x##_portable
 #define LCR_QC_TARGET
