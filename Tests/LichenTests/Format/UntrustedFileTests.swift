@@ -37,6 +37,18 @@ struct UntrustedFileTests {
             try rt.loadAdapter(path: fifo, scale: 1)
         }
         #expect(rt.adapterList().adapters.isEmpty)
+        // The gzip reader (Fashion-MNIST's IDX files) opens through the same routine.
+        #expect(throws: LichenError.fileError(path: fifo, call: "lcr_gzip_size_hint", errno: EINVAL)) {
+            _ = try ByteView.gzipSizeHint(path: fifo)
+        }
+    }
+
+    @Test("a control socket path with an embedded NUL is refused (it bound the path cut at the NUL)")
+    func socketPathWithNul() throws {
+        let path = S.socketPath() + "\u{0}x"
+        #expect(throws: LichenError.fileRefused(path: path, reason: "the path holds a NUL byte", byteCount: 0, limit: 0)) {
+            _ = try Runtime(budgetBytes: 24 << 20, configuration: RuntimeConfiguration(socketPath: path))
+        }
     }
 
     @Test("a directory is refused as not a regular file")
