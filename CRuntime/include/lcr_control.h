@@ -16,11 +16,23 @@
  * wake pipe; every socket is non-blocking. A connection must deliver a whole request within
  * io_timeout_ms of being accepted (or of its previous answer being written) and must take an
  * answer within io_timeout_ms; otherwise it is closed. A slow or dead client therefore holds
- * a slot for at most io_timeout_ms and never blocks the thread, and nothing outside the
- * thread ever waits on it. Requests are handled one at a time, in the order they complete.
+ * a slot for at most io_timeout_ms per request and never blocks the thread, and nothing
+ * outside the thread ever waits on it. Requests are handled one at a time, in the order they
+ * complete.
+ *
+ * Fairness: clients that keep their slots (idle between requests, or trickling a request a
+ * byte at a time) cannot starve a newcomer. When every slot is taken, a new connection takes
+ * the slot of the connection that has waited longest without a request in progress; failing
+ * that, of the one whose request has been arriving longest; failing that, of the one slowest
+ * to take its answer (counted in `evicted`). Connections accepted in the same round are never
+ * evicted for each other; only if every slot was filled in this round is the newcomer told
+ * LCR_CONTROL_STATUS_BUSY.
  *
  * The socket file is created owner-only (fchmod 0600 before bind, chmod 0600 after). An
- * existing socket file at the path is replaced; any other existing file is an error (EEXIST).
+ * existing socket file at the path is first connected to: if a server answers there, the
+ * path is live and start fails with EADDRINUSE (a second runtime must not take over, and later
+ * remove, the first one's socket); only a stale socket (ECONNREFUSED) is removed and replaced.
+ * Any other existing file is an error (EEXIST).
  *
  * Memory: the server's state and every connection's buffers live in caller storage of
  * lcr_control_storage_size() bytes; the thread's stack is LCR_CONTROL_STACK_BYTES.
@@ -79,6 +91,7 @@ typedef struct {
     uint64_t timeouts;          // connections closed for being slow
     uint64_t abandoned;         // connections the client closed mid-request or before taking its answer
     uint32_t open_connections;  // connections open now
+    uint64_t evicted;           // connections closed to give their slot to a newcomer
 } lcr_control_stats;
 
 /// Bytes of caller storage a server with these limits needs (16-byte aligned storage).
@@ -86,7 +99,8 @@ size_t lcr_control_storage_size(uint32_t max_clients, size_t max_request, size_t
 
 /// Creates the socket at `path`, and starts the server thread.
 /// Returns 0 and stores the server in *out, or an errno value (ENAMETOOLONG for a path that
-/// does not fit sockaddr_un, EEXIST for a non-socket file at the path, EINVAL for bad limits
+/// does not fit sockaddr_un, EEXIST for a non-socket file at the path, EADDRINUSE for a socket
+/// a live server answers on, EINVAL for bad limits
 /// or too little storage, or what socket/bind/listen/pthread_create returned); nothing is
 /// left behind on failure.
 int lcr_control_start(void *storage, size_t storage_bytes, const char *path, uint32_t max_clients,

@@ -19,7 +19,31 @@ extern "C" {
 /* ---- reading ---- */
 
 /// Opens `path` read-only. On success stores the descriptor in `*fd`.
+/// Trusted paths only (files Lichen itself wrote); input goes through lcr_file_open_untrusted.
 int lcr_file_open_read(const char *path, int *fd);
+
+/* Results of lcr_file_open_untrusted besides 0 and errno values (negative, so they never
+ * collide with an errno). */
+#define LCR_FILE_NOT_REGULAR (-1) /* a FIFO, socket, device or directory */
+#define LCR_FILE_TOO_LARGE (-2)   /* larger than max_bytes; *byte_count holds the size */
+#define LCR_FILE_SYMLINK (-3)     /* the last component is a symbolic link (LCR_FILE_NO_FOLLOW) */
+
+/* Flags of lcr_file_open_untrusted. */
+#define LCR_FILE_NO_FOLLOW 1 /* refuse a symbolic link as the last component (O_NOFOLLOW) */
+
+/// Opens `path`, which came from outside (a caller, a flag, a socket peer), for reading, and
+/// checks it before anything is read:
+/// - open(2) with O_RDONLY | O_CLOEXEC | O_NONBLOCK, so a FIFO without a writer or a device
+///   cannot block the caller in open(); plus O_NOFOLLOW when `flags` has LCR_FILE_NO_FOLLOW
+///   (LCR_FILE_SYMLINK then);
+/// - fstat(2) on the descriptor (no race with a rename of the path): anything but a regular
+///   file is LCR_FILE_NOT_REGULAR and is closed unread;
+/// - the size against `max_bytes`: a larger file (a sparse multi-gigabyte one too) is
+///   LCR_FILE_TOO_LARGE, closed unread, with its size in `*byte_count`.
+/// O_NONBLOCK is cleared again on success (it means nothing for a regular file).
+/// On success stores the descriptor in `*fd` and the size in `*byte_count`; reads after it
+/// should be bounded by that size (lcr_file_read_all reads exactly what it is asked).
+int lcr_file_open_untrusted(const char *path, int flags, uint64_t max_bytes, int *fd, uint64_t *byte_count);
 
 /// Stores the size in bytes of the regular file behind `fd` in `*byte_count` (fstat).
 /// Returns EINVAL if `fd` is not a regular file.

@@ -22,6 +22,7 @@ func status(of error: LichenError) -> lichen_status {
     case .invalidModel, .parameterShapeMismatch: return LICHEN_STATUS_MODEL_MISMATCH
     case .nonFiniteValue: return LICHEN_STATUS_NON_FINITE
     case .fileError: return LICHEN_STATUS_FILE_ERROR
+    case .outOfRange: return LICHEN_STATUS_INVALID_ARGUMENT; case .fileRefused: return LICHEN_STATUS_FILE_ERROR; case .nonFiniteTensor: return LICHEN_STATUS_NON_FINITE
     }
 }
 

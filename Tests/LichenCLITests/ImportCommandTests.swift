@@ -120,6 +120,9 @@ struct ImportCommandTests {
         ("extra", "unexpected tensor 'fc4.weight'"),
         ("sizes", "'fc1.bias': data_offsets"),
         ("header", "header length"),
+        ("nan", "tensor 'fc2.weight' element 517 is NaN or infinite"),
+        ("inf16", "tensor 'fc1.bias' element 3 is NaN or infinite"),
+        ("nanbf16", "tensor 'fc3.bias' element 9 is NaN or infinite"),
     ])
     func badSafetensors(_ kind: String, _ message: String) throws {
         let dir = try ModelFixtures.directory()
@@ -155,6 +158,22 @@ struct ImportCommandTests {
                 raw({"fc1.bias": {"dtype": "F32", "shape": [256], "data_offsets": [0, 1000]}}, bytes(1024))
             elif kind == "header":
                 open(path, "wb").write(struct.pack("<Q", 1 << 40) + b"{}")
+            elif kind == "nan":
+                w["fc2.weight"].flat[517] = np.nan; save_file(w, path)
+            elif kind == "inf16":
+                w["fc1.bias"] = w["fc1.bias"].astype(np.float16); w["fc1.bias"][3] = np.inf; save_file(w, path)
+            elif kind == "nanbf16":
+                b = w["fc3.bias"].view(np.uint32) >> 16
+                b = b.astype(np.uint16); b[9] = 0x7FC0
+                h = {}; data = b""
+                for n, a in w.items():
+                    if n == "fc3.bias":
+                        raw_bytes, dt = b.tobytes(), "BF16"
+                    else:
+                        raw_bytes, dt = a.tobytes(), "F32"
+                    h[n] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [len(data), len(data) + len(raw_bytes)]}
+                    data += raw_bytes
+                raw(h, data)
             """, [dir.path, kind])
         let r = try CLIRunner.run(["import", "--safetensors", dir.appendingPathComponent("bad.safetensors").path,
                                    "--arch", "fmnist-mlp", "--out", dir.appendingPathComponent("m.gguf").path])

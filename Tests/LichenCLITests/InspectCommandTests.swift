@@ -85,7 +85,7 @@ struct InspectCommandTests {
             ("llama.gguf", "'general.architecture' = \"llama\": not a Lichen model file"),
             ("broken.gguf", "tensor 'fc.weight' has shape [4, 2], expected [2, 4]"),
             ("garbage.gguf", "malformed file at byte offset"),
-            ("absent.gguf", "open failed"),
+            ("absent.gguf", "file error: open on"),
         ]
         for (name, message) in cases {
             let r = try CLIRunner.run(["inspect", "--model", dir.appendingPathComponent(name).path, "--json"])

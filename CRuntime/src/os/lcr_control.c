@@ -20,6 +20,8 @@ typedef struct {
     int fd;                 // -1 when free
     int closing;            // close once the pending answer is written
     uint64_t deadline_ms;   // monotonic time by which the current phase must finish
+    uint64_t since_ms;      // when the current phase (idle, request, answer) began
+    uint64_t round;         // accept round the connection came in
     size_t in_used;         // bytes of the current frame received (prefix + body)
     size_t out_length;      // bytes of the answer frame to send
     size_t out_sent;
@@ -40,7 +42,8 @@ struct lcr_control {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     client_slot *clients;
     struct pollfd *polls;   // 2 + max_clients
-    _Atomic uint64_t accepted, requests, rejected_busy, rejected_frames, timeouts, abandoned;
+    _Atomic uint64_t accepted, requests, rejected_busy, rejected_frames, timeouts, abandoned, evicted;
+    uint64_t accept_round;  // server thread only
     _Atomic uint32_t open_connections;
 };
 
@@ -114,7 +117,8 @@ static void flush_client(lcr_control *s, client_slot *c) {
     // Answer written: the next request gets a fresh deadline.
     c->out_length = c->out_sent = 0;
     c->in_used = 0;
-    c->deadline_ms = now_ms() + (uint64_t)s->io_timeout_ms;
+    c->since_ms = now_ms();
+    c->deadline_ms = c->since_ms + (uint64_t)s->io_timeout_ms;
     if (c->closing) close_client(s, c);
 }
 
@@ -130,7 +134,8 @@ static void answer(lcr_control *s, client_slot *c) {
         c->out_length = 4 + n;
     }
     c->out_sent = 0;
-    c->deadline_ms = now_ms() + (uint64_t)s->io_timeout_ms;
+    c->since_ms = now_ms();
+    c->deadline_ms = c->since_ms + (uint64_t)s->io_timeout_ms;
     flush_client(s, c);
 }
 
@@ -145,6 +150,7 @@ static void read_client(lcr_control *s, client_slot *c) {
         if (want == 0) break;
         ssize_t n = recv(c->fd, c->in + c->in_used, want, 0);
         if (n > 0) {
+            if (c->in_used == 0) c->since_ms = now_ms();  // a request begins
             c->in_used += (size_t)n;
             if (c->in_used == 4) {
                 uint32_t length = get_u32(c->in);
@@ -202,7 +208,26 @@ static client_slot *free_slot(lcr_control *s) {
     return NULL;
 }
 
+/* The slot a newcomer may take when none is free (see the header's "Fairness"), or NULL when
+ * every connection came in this round. Ranks: idle between requests (0), a request arriving
+ * (1), an answer not yet taken (2); within a rank the oldest phase goes first. */
+static client_slot *eviction_victim(lcr_control *s) {
+    client_slot *best = NULL;
+    int best_rank = 3;
+    for (uint32_t i = 0; i < s->max_clients; i++) {
+        client_slot *c = &s->clients[i];
+        if (c->fd < 0 || c->round == s->accept_round) continue;
+        int rank = c->out_length > c->out_sent ? 2 : (c->in_used > 0 ? 1 : 0);
+        if (rank < best_rank || (rank == best_rank && c->since_ms < best->since_ms)) {
+            best = c;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
 static void accept_clients(lcr_control *s) {
+    s->accept_round++;
     for (;;) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -213,6 +238,13 @@ static void accept_clients(lcr_control *s) {
         if (slot == NULL) {
             serve_ready_clients(s);
             slot = free_slot(s);
+        }
+        if (slot == NULL) {
+            slot = eviction_victim(s);
+            if (slot != NULL) {
+                atomic_fetch_add(&s->evicted, 1);
+                close_client(s, slot);
+            }
         }
         if (slot == NULL) {
             uint8_t frame[80];
@@ -226,7 +258,9 @@ static void accept_clients(lcr_control *s) {
         slot->closing = 0;
         slot->in_used = 0;
         slot->out_length = slot->out_sent = 0;
-        slot->deadline_ms = now_ms() + (uint64_t)s->io_timeout_ms;
+        slot->since_ms = now_ms();
+        slot->round = s->accept_round;
+        slot->deadline_ms = slot->since_ms + (uint64_t)s->io_timeout_ms;
         atomic_fetch_add(&s->accepted, 1);
         atomic_fetch_add(&s->open_connections, 1);
     }
@@ -310,7 +344,14 @@ int lcr_control_start(void *storage, size_t storage_bytes, const char *path, uin
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return EEXIST;
-        if (unlink(path) != 0) return errno;
+        /* Connect first: a live server there keeps its socket; only a stale one goes. */
+        int probe = lcr_control_connect(path);
+        if (probe >= 0) {
+            close(probe);
+            return EADDRINUSE;
+        }
+        if (probe != -ECONNREFUSED && probe != -ENOENT) return -probe;
+        if (probe == -ECONNREFUSED && unlink(path) != 0 && errno != ENOENT) return errno;
     }
 
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -381,6 +422,7 @@ void lcr_control_get_stats(lcr_control *s, lcr_control_stats *stats) {
     stats->timeouts = atomic_load(&s->timeouts);
     stats->abandoned = atomic_load(&s->abandoned);
     stats->open_connections = atomic_load(&s->open_connections);
+    stats->evicted = atomic_load(&s->evicted);
 }
 
 /* ---- client ---- */

@@ -27,6 +27,40 @@ int lcr_file_open_read(const char *path, int *fd) {
     return 0;
 }
 
+int lcr_file_open_untrusted(const char *path, int flags, uint64_t max_bytes, int *fd, uint64_t *byte_count) {
+    if (path == NULL || fd == NULL || byte_count == NULL) return EINVAL;
+    int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+    if (flags & LCR_FILE_NO_FOLLOW) oflags |= O_NOFOLLOW;
+    int d;
+    do {
+        d = open(path, oflags);
+    } while (d < 0 && errno == EINTR);
+    if (d < 0) {
+        /* O_NOFOLLOW on a symbolic link fails with ELOOP. */
+        if (errno == ELOOP && (flags & LCR_FILE_NO_FOLLOW)) return LCR_FILE_SYMLINK;
+        return errno;
+    }
+    struct stat st;
+    if (fstat(d, &st) != 0) {
+        int e = errno;
+        close(d);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < 0) {
+        close(d);
+        return LCR_FILE_NOT_REGULAR;
+    }
+    *byte_count = (uint64_t)st.st_size;
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(d);
+        return LCR_FILE_TOO_LARGE;
+    }
+    int fl = fcntl(d, F_GETFL);
+    if (fl >= 0) (void)fcntl(d, F_SETFL, fl & ~O_NONBLOCK);
+    *fd = d;
+    return 0;
+}
+
 int lcr_file_size(int fd, uint64_t *byte_count) {
     if (byte_count == NULL) return EINVAL;
     struct stat st;

@@ -6,6 +6,7 @@
 #endif
 
 #include "lcr_gzip.h"
+#include "lcr_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,21 +147,12 @@ int lcr_gzip_inflate_file(const char *path, void *buffer, size_t capacity, lcr_g
     if (result == NULL) return EINVAL;
     memset(result, 0, sizeof *result);
     if (path == NULL) return EINVAL;
-    int fd;
-    do {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-    }
+    /* The untrusted-path routine: O_NONBLOCK (a FIFO never blocks the open), regular files only. */
+    int fd = -1;
+    uint64_t size = 0;
+    int opened = lcr_file_open_untrusted(path, 0, UINT64_MAX, &fd, &size);
+    if (opened == LCR_FILE_NOT_REGULAR) return EINVAL;
+    if (opened != 0) return opened;
     source src;
     src.fd = fd;
     src.memory = NULL;
@@ -174,17 +166,15 @@ int lcr_gzip_inflate_file(const char *path, void *buffer, size_t capacity, lcr_g
 
 int lcr_gzip_size_hint(const char *path, uint64_t *uncompressed_bytes, uint64_t *file_bytes) {
     if (path == NULL || uncompressed_bytes == NULL || file_bytes == NULL) return EINVAL;
-    int fd;
-    do {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return errno;
+    int fd = -1;
+    uint64_t size = 0;
+    int opened = lcr_file_open_untrusted(path, 0, UINT64_MAX, &fd, &size);
+    if (opened == LCR_FILE_NOT_REGULAR) return EINVAL;
+    if (opened != 0) return opened;
     struct stat st;
     int status = 0;
     if (fstat(fd, &st) != 0) {
         status = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        status = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
     } else if (st.st_size < 18) {
         *file_bytes = (uint64_t)st.st_size;
         status = EBADMSG;

@@ -106,9 +106,7 @@ final class Trainables {
             guard mode == .frugal else {
                 throw .invalidArgument(name: "lora", value: lora.rank, reason: "LoRA adapters are frugal mode's trainables; full mode trains every weight")
             }
-            guard lora.alpha.isFinite && lora.alpha >= 0 else {
-                throw .invalidArgument(name: "lora.alpha", value: 0, reason: "must be finite and >= 0")
-            }
+            _ = try Checked.finite(lora.alpha, name: "lora.alpha", in: 0...LoRAAdapter.maximumAlpha)
             let shapes = try lora.targetShapes(spec: spec)
             let identity = try AdapterBase(name: spec.architecture, store: store)
             let a = try LoRAAdapter(name: "adaptation", base: identity, alpha: lora.alpha, shapes: shapes, trainable: true, arena: arena)

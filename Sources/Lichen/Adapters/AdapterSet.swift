@@ -80,6 +80,10 @@ public final class AdapterSet: @unchecked Sendable {
         return n
     }
 
+    /// Largest scale magnitude a member may have (llama.cpp's `--lora-scaled` takes any float;
+    /// useful LoRA scales lie within a few units, and a bound keeps B·A·x finite).
+    public static let maximumScale: Float = 100
+
     /// Builds a set for `graph`.
     ///
     /// - Parameters:
@@ -91,8 +95,8 @@ public final class AdapterSet: @unchecked Sendable {
     ///   model; `.notFound(kind: "LoRA target layer", name: weight)` for a target that is not a
     ///   linear or conv weight of the graph; `.parameterShapeMismatch(tensor: "<weight>.lora_a"
     ///   or `.lora_b`, ...)` when n_in or n_out differ from the base weight's;
-    ///   `.invalidModel(key: weight, ...)` for a grouped conv; `.invalidArgument` for a
-    ///   non-finite scale or too many members; `.duplicateName(kind: "adapter", ...)`;
+    ///   `.invalidModel(key: weight, ...)` for a grouped conv; `.outOfRange` for a
+    ///   scale that is not finite or outside ±`maximumScale`; `.invalidArgument` for too many members; `.duplicateName(kind: "adapter", ...)`;
     ///   `.budgetExceeded`. Nothing is allocated when it throws.
     /// - Note: Allocates (control thread, not the step).
     ///   - companionGraph: a second graph of the same model to build the same members for
@@ -109,9 +113,10 @@ public final class AdapterSet: @unchecked Sendable {
             for j in 0..<mi where members[j].adapter === adapter || members[j].adapter.name == adapter.name {
                 throw .duplicateName(kind: "adapter", name: adapter.name)
             }
-            guard m.scale.isFinite else {
-                throw .invalidArgument(name: "adapter scale", value: mi, reason: "the scale of the adapter at this index is not finite")
-            }
+            // Checked here, the one place every set is built (API, socket, CLI): a huge scale is
+            // finite yet turns the next ordinary frame into infinite logits.
+            _ = try Checked.finite(m.scale, name: "scale of adapter '" + adapter.name + "'",
+                                   in: -AdapterSet.maximumScale...AdapterSet.maximumScale)
             guard adapter.base == base else {
                 throw .invalidModel(key: "lichen.adapter.base", value: adapter.base.name,
                                     reason: "the adapter belongs to another base model")

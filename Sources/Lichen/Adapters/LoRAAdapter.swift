@@ -50,6 +50,9 @@ public struct LoRATarget {
 public final class LoRAAdapter: @unchecked Sendable {
     /// Largest rank accepted (also bounded by min(n_in, n_out) of each target).
     public static let maximumRank = 4096
+    /// Largest alpha taken (files, flags, PEFT configs): alpha / r scales B·A, and a larger
+    /// factor turns one ordinary frame into infinite activations.
+    public static let maximumAlpha: Float = 65536
     /// Largest number of targets.
     public static let maximumTargetCount = 4096
 
@@ -74,8 +77,8 @@ public final class LoRAAdapter: @unchecked Sendable {
     ///   - trainable: also allocate f32 gradients of A and B.
     ///   - arena: the heap the memory comes from.
     /// - Throws: `.invalidArgument` for an empty or too long target list, a rank of 0 or above
-    ///   `maximumRank` or min(n_in, n_out) (value = the rank), counts below 1, or alpha negative
-    ///   or not finite; `.duplicateName(kind: "LoRA target", ...)`; `.budgetExceeded` (nothing
+    ///   `maximumRank` or min(n_in, n_out) (value = the rank), counts below 1;
+    ///   `.outOfRange` for alpha outside 0...`maximumAlpha` or not finite; `.duplicateName(kind: "LoRA target", ...)`; `.budgetExceeded` (nothing
     ///   is allocated then).
     /// - Note: Allocates (load time).
     public init(name: String, base: AdapterBase, alpha: Float, shapes: [LoRATargetShape], trainable: Bool = false, arena: Arena)
@@ -84,9 +87,7 @@ public final class LoRAAdapter: @unchecked Sendable {
         guard !shapes.isEmpty && shapes.count <= LoRAAdapter.maximumTargetCount else {
             throw .invalidArgument(name: "LoRA targets", value: shapes.count, reason: "an adapter has 1...4096 targets")
         }
-        guard alpha.isFinite && alpha >= 0 else {
-            throw .invalidArgument(name: "adapter.lora.alpha", value: alpha.isFinite ? Int(alpha) : Int.min, reason: "must be finite and >= 0")
-        }
+        _ = try Checked.finite(alpha, name: "adapter.lora.alpha", in: 0...LoRAAdapter.maximumAlpha)
         var total = 0
         var offsets: [Int] = []
         for (i, s) in shapes.enumerated() {

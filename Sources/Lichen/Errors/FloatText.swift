@@ -1,9 +1,14 @@
 /// A float as text with six significant digits ("1.50000e-3", "-inf", "nan"), without
 /// Foundation or reflection: Embedded Swift cannot print floats through `description`.
 public func floatText(_ x: Float) -> String {
+    doubleText(Double(x))
+}
+
+/// A double as text with six significant digits, as `floatText` (1e300 is "1.00000e300").
+public func doubleText(_ x: Double) -> String {
     if x.isNaN { return "nan" }
     if x.isInfinite { return x < 0 ? "-inf" : "inf" }
-    var v = Double(x)
+    var v = x
     var s = v < 0 ? "-" : ""
     v = v < 0 ? -v : v
     var exponent = 0

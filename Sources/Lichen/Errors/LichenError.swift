@@ -44,6 +44,16 @@ public enum LichenError: Error, Equatable {
     case corruptFile(path: String, offset: Int, reason: StaticString)
     /// System call `call` on the file at `path` failed with `errno`.
     case fileError(path: String, call: StaticString, errno: Int32)
+    /// Number `name` is `value` (as text), outside what may be taken: `allowed` (a range, or
+    /// "an integer", ...). Untrusted and user-given numbers are converted through `Checked`.
+    case outOfRange(name: String, value: String, allowed: String)
+    /// The file at `path` is not taken before anything is read from it: `reason` (not a
+    /// regular file, a symbolic link, a NUL byte in the path), or it holds `byteCount` bytes
+    /// where at most `limit` may be read (0 and 0 when sizes are not the reason).
+    case fileRefused(path: String, reason: StaticString, byteCount: Int, limit: Int)
+    /// Tensor `tensor` holds a NaN or infinite value at `unit` `index` ("element" for f32/f16,
+    /// "q8_0 block (fp16 scale)" for a quantized block's scale).
+    case nonFiniteTensor(tensor: String, unit: StaticString, index: Int)
 }
 
 extension LichenError: CustomStringConvertible {
@@ -87,6 +97,13 @@ extension LichenError: CustomStringConvertible {
             return "corrupt file '\(path)' at byte offset \(offset): \(text(reason))"
         case .fileError(let path, let call, let errno):
             return "file error: \(text(call)) on '\(path)' failed with errno \(errno)"
+        case .outOfRange(let name, let value, let allowed):
+            return "out of range: \(name) = \(value), allowed \(allowed)"
+        case .nonFiniteTensor(let tensor, let unit, let index):
+            return "non-finite value: tensor '\(tensor)' \(text(unit)) \(index) is NaN or infinite"
+        case .fileRefused(let path, let reason, let byteCount, let limit):
+            if byteCount == 0 && limit == 0 { return "file refused: '\(path)': \(text(reason))" }
+            return "file refused: '\(path)' holds \(byteCount) bytes, at most \(limit) may be read: \(text(reason))"
         }
     }
 }

@@ -35,6 +35,10 @@ public enum AdapterFile {
         guard arch == ModelFile.architecture else {
             throw .invalidModel(key: "general.architecture", value: arch, reason: "not a Lichen adapter (expected \"lichen\")")
         }
+        // A model file has no general.type: say that it is a model, not that a key is missing.
+        if !file.contains("general.type") && file.contains("lichen.layer_count") {
+            throw .invalidModel(key: "general.type", value: "(absent: a model file)", reason: "not an adapter file (expected \"adapter\")")
+        }
         let type = try file.string("general.type")
         guard type == generalType else {
             throw .invalidModel(key: "general.type", value: type, reason: "not an adapter file (expected \"adapter\")")
@@ -44,8 +48,8 @@ public enum AdapterFile {
             throw .invalidModel(key: "adapter.type", value: adapterKind, reason: "only LoRA adapters are supported (expected \"lora\")")
         }
         let alpha: Float = file.contains("adapter.lora.alpha") ? try file.float("adapter.lora.alpha") : 0
-        guard alpha.isFinite && alpha >= 0 else {
-            throw .invalidModel(key: "adapter.lora.alpha", value: floatText(alpha), reason: "must be finite and >= 0")
+        guard alpha.isFinite && alpha >= 0 && alpha <= LoRAAdapter.maximumAlpha else {
+            throw .invalidModel(key: "adapter.lora.alpha", value: floatText(alpha), reason: "must be finite and in 0...65536")
         }
         let base = AdapterBase(name: try file.string("lichen.adapter.base.name"),
                                parameterCount: try file.int("lichen.adapter.base.parameter_count"),
@@ -100,11 +104,41 @@ public enum AdapterFile {
         return adapter
     }
 
-    /// Reads the adapter file at `path` (read into memory, then released).
-    /// - Throws: as `GGUFFile(path:mode:)` and `read(_:name:trainable:arena:)`.
+    /// Reads the adapter file at `path` into the arena's heap, validates it, builds the adapter
+    /// there and frees the file's bytes: nothing outside the budget is allocated for it.
+    ///
+    /// The file is opened through `UntrustedFile` without following a symbolic link, and sized
+    /// against what the heap can still give (the bytes left plus the heap's free extents) before
+    /// a byte is read: a file larger than that (a sparse multi-gigabyte file included) is
+    /// refused with `.budgetExceeded(asked: file size, left:)`.
+    /// - Throws: `.fileRefused`, `.fileError` (see `UntrustedFile`); `.budgetExceeded`; as
+    ///   `GGUFFile(borrowing:)` and `read(_:name:trainable:arena:)`.
     public static func read(path: String, name: String? = nil, trainable: Bool = false, arena: Arena) throws(LichenError) -> LoRAAdapter {
-        let file = try GGUFFile(path: path, mode: .read)
+        let stats = arena.stats
+        let heapRoom = stats.bytesLeft + max(0, stats.heapExtentBytes - stats.heapInUseBytes)
+        let handle = try openSized(path, heapRoom: heapRoom)
+        guard handle.byteCount > 0 else { throw .malformedFile(offset: 0, reason: GGUFReason.truncated) }
+        let buffer = try arena.heapAllocate(byteCount: handle.byteCount, alignment: 64)
+        defer { arena.heapFree(buffer) }
+        try handle.readAll(into: buffer)
+        // safe: the buffer holds the file's byteCount bytes and outlives `file` (freed by the defer
+        // after the adapter, which copies its values, is built).
+        let file = try GGUFFile(borrowing: UnsafeRawBufferPointer(start: buffer, count: handle.byteCount))
         return try read(file, name: name ?? path, trainable: trainable, arena: arena)
+    }
+
+    /// `path` opened without following a link, refused with `.budgetExceeded(asked: its size,
+    /// left: heapRoom)` when it is larger than the heap can still give.
+    private static func openSized(_ path: String, heapRoom: Int) throws(LichenError) -> UntrustedFile {
+        do throws(LichenError) {
+            return try UntrustedFile(path: path, maximumBytes: heapRoom, followSymbolicLinks: false)
+        } catch {
+            // Only the size refusal carries sizes.
+            if case .fileRefused(_, _, let size, let limit) = error, size > limit {
+                throw .budgetExceeded(asked: size, left: limit)
+            }
+            throw error
+        }
     }
 
     /// (base weight name, is `.lora_a`) of a tensor name.

@@ -24,6 +24,19 @@ extension GGUFFile {
         return decode(e.type, at: e.valueOffset).value
     }
 
+    /// The value under `key` with every array (nested ones too) cut to its first
+    /// `arrayElementLimit` elements, and the full element count of the top-level array (nil
+    /// for a scalar). What a listing shows: a 30 MB u8 array costs `arrayElementLimit` values,
+    /// not 30 million (`value(_:)` materialises them all, about 1.5 GiB).
+    /// - Throws: `.notFound(kind: "metadata key", name:)`.
+    /// - Note: Allocates at most `arrayElementLimit` values per array level.
+    public func value(_ key: String, arrayElementLimit: Int) throws(LichenError) -> (value: GGUFMetadataValue, count: Int?) {
+        let e = try entry(key)
+        let limit = max(0, arrayElementLimit)
+        let count: Int? = e.type == .array ? arrayView(key: key, at: e.valueOffset).count : nil
+        return (decode(e.type, at: e.valueOffset, arrayElementLimit: limit).value, count)
+    }
+
     /// The string under `key`.
     /// - Throws: `.notFound`; `.valueTypeMismatch` unless the value is a string.
     public func string(_ key: String) throws(LichenError) -> String {
@@ -152,6 +165,30 @@ extension GGUFFile {
 
     /// The value of `type` at `offset` and the offset just past it.
     func decode(_ type: GGUFValueType, at offset: Int) -> (value: GGUFMetadataValue, end: Int) {
+        decode(type, at: offset, arrayElementLimit: Int.max)
+    }
+
+    /// The offset just past the value of `type` at `offset`, without materialising it.
+    func skip(_ type: GGUFValueType, at offset: Int) -> Int {
+        if let size = type.fixedByteCount { return offset + size }
+        switch type {
+        case .string:
+            // safe: validation checked every string's length lies inside the file.
+            return offset + 8 + Int(truncatingIfNeeded: readU64(offset))
+        case .array:
+            let view = arrayView(key: "", at: offset)
+            if let size = view.elementType.fixedByteCount { return view.elementsOffset + view.count * size }
+            var pos = view.elementsOffset
+            for _ in 0..<view.count { pos = skip(view.elementType, at: pos) }
+            return pos
+        default:
+            return offset
+        }
+    }
+
+    /// `decode(_:at:)` keeping at most `arrayElementLimit` elements of each array (the offset
+    /// returned is still the one past the whole value).
+    func decode(_ type: GGUFValueType, at offset: Int, arrayElementLimit: Int) -> (value: GGUFMetadataValue, end: Int) {
         let p = bytes.base
         switch type {
         case .uint8: return (.uint8(p.load(fromByteOffset: offset, as: UInt8.self)), offset + 1)
@@ -169,13 +206,21 @@ extension GGUFFile {
             return (.string(s), end)
         case .array:
             let view = arrayView(key: "", at: offset)
+            let kept = min(view.count, arrayElementLimit)
             var elements: [GGUFMetadataValue] = []
-            elements.reserveCapacity(view.count)
+            elements.reserveCapacity(kept)
             var pos = view.elementsOffset
-            for _ in 0..<view.count {
-                let (v, end) = decode(view.elementType, at: pos)
+            for _ in 0..<kept {
+                let (v, end) = decode(view.elementType, at: pos, arrayElementLimit: arrayElementLimit)
                 elements.append(v)
                 pos = end
+            }
+            if kept < view.count {
+                if let size = view.elementType.fixedByteCount {
+                    pos = view.elementsOffset + view.count * size
+                } else {
+                    for _ in kept..<view.count { pos = skip(view.elementType, at: pos) }
+                }
             }
             return (.array(elementType: view.elementType, elements: elements), pos)
         case .uint64: return (.uint64(readU64(offset)), offset + 8)

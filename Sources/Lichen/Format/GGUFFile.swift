@@ -85,42 +85,38 @@ public final class GGUFFile {
     /// Opens and validates the GGUF file at `path`.
     ///
     /// - Parameters:
-    ///   - path: File system path.
+    ///   - path: File system path (untrusted: opened through `UntrustedFile`).
     ///   - mode: `.map` (default) maps it read-only and reads it in place; `.read` copies it
     ///     into memory allocated here, for boards without mmap.
-    /// - Throws: `.fileError(path:call:errno:)` when the file cannot be opened, sized, mapped or read
-    ///   (`.malformedFile(offset: 0, ...)` for an empty file); the validation errors
-    ///   listed on the type.
+    ///   - maximumBytes: the largest file taken; a larger one is refused before anything is
+    ///     read or mapped.
+    ///   - followSymbolicLinks: false refuses a symbolic link as the last path component.
+    /// - Throws: `.fileRefused` (a NUL in the path, not a regular file, a symbolic link when
+    ///   not followed, larger than `maximumBytes`); `.fileError(path:call:errno:)` when the file
+    ///   cannot be opened, mapped or read (`.malformedFile(offset: 0, ...)` for an empty file);
+    ///   the validation errors listed on the type.
     /// - Note: Allocates the metadata and tensor tables, and the whole file in `.read` mode.
-    ///   The corresponding C functions are `lcr_file_open_read`, `lcr_file_size`,
-    ///   `lcr_file_map`, `lcr_file_read_all`.
-    public init(path: String, mode: LoadMode = .map) throws(LichenError) {
-        var fd: Int32 = -1
-        var status = path.withCString { lcr_file_open_read($0, &fd) }
-        guard status == 0 else { throw .fileError(path: path, call: "open", errno: status) }
-        defer { _ = lcr_file_close(fd) }
-        var size: UInt64 = 0
-        status = lcr_file_size(fd, &size)
-        guard status == 0 else { throw .fileError(path: path, call: "fstat", errno: status) }
-        guard let count = Int(exactly: size) else {
-            throw .malformedFile(offset: 0, reason: GGUFReason.tensorTooLarge)
-        }
+    ///   The corresponding C functions are `lcr_file_open_untrusted`, `lcr_file_map`,
+    ///   `lcr_file_read_all`.
+    public init(path: String, mode: LoadMode = .map, maximumBytes: Int = Int.max, followSymbolicLinks: Bool = true)
+        throws(LichenError)
+    {
+        let file = try UntrustedFile(path: path, maximumBytes: maximumBytes, followSymbolicLinks: followSymbolicLinks)
+        let count = file.byteCount
         guard count > 0 else { throw .malformedFile(offset: 0, reason: GGUFReason.truncated) }
 
         let base: UnsafeRawPointer
         switch mode {
         case .map, .mapShared:
-            var address: UnsafeRawPointer? = nil
-            status = lcr_file_map(fd, count, mode == .mapShared ? 1 : 0, &address)
-            guard status == 0, let mapped = address else { throw .fileError(path: path, call: "mmap", errno: status) }
-            base = mapped
+            base = try file.map(shared: mode == .mapShared)
             storage = .mapped
         case .read:
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
-            status = lcr_file_read_all(fd, buffer, count)
-            guard status == 0 else {
+            do throws(LichenError) {
+                try file.readAll(into: buffer)
+            } catch {
                 buffer.deallocate()
-                throw .fileError(path: path, call: "read", errno: status)
+                throw error
             }
             base = UnsafeRawPointer(buffer)
             storage = .owned

@@ -333,12 +333,23 @@ public enum ModelFile {
     /// the 4-D/3-D shape or the flat 2-D one) and an accepted type: f32, f16, q8_0 or q4_0 for
     /// linear and conv weights, f32 for everything else. Extra tensors are allowed.
     ///
+    /// Every value is checked finite here, the one place for all element types: f32 and f16
+    /// elements, and each q8_0/q4_0 block's fp16 scale (one NaN scale poisons every output the
+    /// block feeds).
+    ///
     /// - Throws: `.notFound(kind: "tensor", name:)`, `.parameterShapeMismatch`,
-    ///   `.invalidModel(key: <tensor name>, ...)` for a type not accepted.
+    ///   `.invalidModel(key: <tensor name>, ...)` for a type not accepted,
+    ///   `.nonFiniteTensor(tensor:unit:index:)` naming the tensor and the element or block.
     public static func checkParameters(_ file: GGUFFile, spec: ModelSpec) throws(LichenError) {
         var found: [TensorSummary] = []
         for t in file.tensors { found.append(TensorSummary(name: t.name, type: t.type, shape: t.shape)) }
         try checkParameters(spec, found)
+        for p in try expectedParameters(spec) {
+            let info = try file.tensorInfo(p.name)
+            if let i = try file.view(info).firstNonFiniteValue() {
+                throw .nonFiniteTensor(tensor: p.name, unit: info.type.nonFiniteUnit, index: i)
+            }
+        }
     }
 
     struct TensorSummary {

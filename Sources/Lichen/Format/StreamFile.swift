@@ -122,36 +122,26 @@ public final class StreamFile {
 
     /// Opens and validates the stream file at `path`.
     ///
-    /// - Throws: `.fileError(path:call:errno:)` when the file cannot be opened, sized, mapped
-    ///   or read; the validation errors listed on the type.
-    /// - Note: The corresponding C functions are `lcr_file_open_read`, `lcr_file_size`,
-    ///   `lcr_file_map`, `lcr_file_read_all`.
+    /// - Throws: `.fileRefused` (a NUL in the path, not a regular file); `.fileError(path:call:errno:)`
+    ///   when the file cannot be opened, mapped or read; the validation errors listed on the type.
+    /// - Note: The corresponding C functions are `lcr_file_open_untrusted`, `lcr_file_map`,
+    ///   `lcr_file_read_all`.
     public init(path: String, mode: LoadMode = .map) throws(LichenError) {
-        var fd: Int32 = -1
-        var status = path.withCString { lcr_file_open_read($0, &fd) }
-        guard status == 0 else { throw .fileError(path: path, call: "open", errno: status) }
-        defer { _ = lcr_file_close(fd) }
-        var size: UInt64 = 0
-        status = lcr_file_size(fd, &size)
-        guard status == 0 else { throw .fileError(path: path, call: "fstat", errno: status) }
-        guard let count = Int(exactly: size), count < Int.max / 2 else {
-            throw .corruptFile(path: path, offset: 0, reason: StreamFileReason.frameCountTooLarge)
-        }
+        let file = try UntrustedFile(path: path, maximumBytes: Int.max / 2)
+        let count = file.byteCount
         guard count > 0 else { throw .corruptFile(path: path, offset: 0, reason: StreamFileReason.truncated) }
         let start: UnsafeRawPointer
         switch mode {
         case .map:
-            var address: UnsafeRawPointer? = nil
-            status = lcr_file_map(fd, count, 0, &address)
-            guard status == 0, let mapped = address else { throw .fileError(path: path, call: "mmap", errno: status) }
-            start = mapped
+            start = try file.map(shared: false)
             storage = .mapped
         case .read:
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
-            status = lcr_file_read_all(fd, buffer, count)
-            guard status == 0 else {
+            do throws(LichenError) {
+                try file.readAll(into: buffer)
+            } catch {
                 buffer.deallocate()
-                throw .fileError(path: path, call: "read", errno: status)
+                throw error
             }
             start = UnsafeRawPointer(buffer)
             storage = .owned

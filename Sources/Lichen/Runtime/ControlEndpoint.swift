@@ -17,8 +17,10 @@ final class ControlEndpoint {
 
     var isRunning: Bool { server != nil }
 
-    /// - Throws: `.invalidArgument` for limits outside what lcr_control takes; `.budgetExceeded`.
+    /// - Throws: `.fileRefused` for a path holding a NUL byte (C would cut it and bind another
+    ///   path); `.invalidArgument` for limits outside what lcr_control takes; `.budgetExceeded`.
     init(path: String, arena: Arena, configuration: RuntimeConfiguration) throws(LichenError) {
+        guard !path.utf8.contains(0) else { throw .fileRefused(path: path, reason: "the path holds a NUL byte", byteCount: 0, limit: 0) }
         guard configuration.maximumClients >= 1 && configuration.maximumClients <= 64 else {
             throw .invalidArgument(name: "maximumClients", value: configuration.maximumClients, reason: "must be in 1...64")
         }

@@ -24,6 +24,7 @@ extension Runtime {
     public func loadAdapter(path: String, scale: Float) throws(LichenError) -> UInt64 {
         try adapterOperation { (members, files) throws(LichenError) in
             let adapter = try Runtime.readAdapter(path, arena: arena)
+            try checkBase(adapter)
             members.append(AdapterSet.Member(adapter, scale: scale))
             files[adapter.name] = path
             return ()
@@ -48,11 +49,22 @@ extension Runtime {
     /// file is loaded and the set built before anything is published.
     @discardableResult
     public func swapAdapters(_ list: [ControlAdapterSpec]) throws(LichenError) -> UInt64 {
+        var failedPath: String? = nil
+        return try swapAdapters(list, failedPath: &failedPath)
+    }
+
+    /// `swapAdapters(_:)`, leaving in `failedPath` the file whose reading failed (nil when the
+    /// failure was not a file's), so that an answer can name which file of a swap was bad.
+    @discardableResult
+    func swapAdapters(_ list: [ControlAdapterSpec], failedPath: inout String?) throws(LichenError) -> UInt64 {
         try adapterOperation { (members, files) throws(LichenError) in
             var fresh: [AdapterSet.Member] = []
             var names: [String: String] = [:]
             for item in list {
+                failedPath = item.path
                 let adapter = try Runtime.readAdapter(item.path, arena: arena)
+                try checkBase(adapter)
+                failedPath = nil
                 fresh.append(AdapterSet.Member(adapter, scale: item.scale))
                 names[adapter.name] = item.path
             }
@@ -63,7 +75,8 @@ extension Runtime {
     }
 
     /// Sets the scale of the active adapter called `name`.
-    /// - Throws: `.notFound(kind: "adapter", name:)`; `.invalidArgument` for a non-finite scale.
+    /// - Throws: `.notFound(kind: "adapter", name:)`; `.outOfRange` for a scale that is not
+    ///   finite or outside ±`AdapterSet.maximumScale` (the message gives the range).
     @discardableResult
     public func scaleAdapter(name: String, scale: Float) throws(LichenError) -> UInt64 {
         try adapterOperation { (members, _) throws(LichenError) in
@@ -106,6 +119,14 @@ extension Runtime {
         } catch {
             if case .systemError(let call, let errno) = error { throw .fileError(path: path, call: call, errno: errno) }
             throw error
+        }
+    }
+
+    /// Refuses an adapter made for another base model while its file is still the one being
+    /// read (the same error `AdapterSet.init` gives, early enough to name the file).
+    func checkBase(_ adapter: LoRAAdapter) throws(LichenError) {
+        if let base = adapterBase, adapter.base != base {
+            throw .invalidModel(key: "lichen.adapter.base", value: adapter.base.name, reason: "the adapter belongs to another base model")
         }
     }
 
@@ -167,17 +188,20 @@ extension Runtime {
         if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
     }
 
-    /// Runs an adapter request of the control protocol; returns the answer's message.
-    func performAdapterOperation(_ request: ControlRequest) throws(LichenError) -> String {
+    /// Runs an adapter request of the control protocol; returns the answer's message. A file
+    /// that fails to read is left in `failedPath` (nil otherwise), for the error's answer.
+    func performAdapterOperation(_ request: ControlRequest, failedPath: inout String?) throws(LichenError) -> String {
         switch request {
         case .load(let path, let scale):
+            failedPath = path
             try loadAdapter(path: path, scale: scale)
+            failedPath = nil
             return "loaded \(Runtime.adapterName(path)) from \(path)"
         case .unload(let name):
             try unloadAdapter(name: name)
             return "unloaded \(name)"
         case .swap(let list):
-            try swapAdapters(list)
+            try swapAdapters(list, failedPath: &failedPath)
             return "swapped in \(list.count) adapter\(list.count == 1 ? "" : "s")"
         case .scale(let name, let scale):
             try scaleAdapter(name: name, scale: scale)

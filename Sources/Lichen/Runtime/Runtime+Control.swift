@@ -46,19 +46,36 @@ extension Runtime {
             w.header(.ok, "\(list.adapters.count) active adapter\(list.adapters.count == 1 ? "" : "s")")
             writeAdapters(list.adapters, generation: list.generation, into: &w)
         case .load, .unload, .swap, .scale:
-            do {
-                let message = try performAdapterOperation(request)
+            var failedPath: String? = nil
+            do throws(LichenError) {
+                let message = try performAdapterOperation(request, failedPath: &failedPath)
                 let list = adapterList()
                 w.header(.ok, message)
                 writeAdapters(list.adapters, generation: list.generation, into: &w)
             } catch {
+                // Name the file that was bad (a swap names several), unless the error already does.
+                var message = error.description
+                if let path = failedPath, !Runtime.text(message, contains: path) { message = "adapter file '" + path + "': " + message }
                 if case .notFound = error {
-                    w.header(.notFound, error.description)
+                    w.header(.notFound, message)
                 } else {
-                    w.header(.failed, error.description)
+                    w.header(.failed, message)
                 }
             }
         }
+    }
+
+    /// Whether `text` holds `part` (UTF-8 bytes; Embedded Swift has no `String.contains(String)`).
+    static func text(_ text: String, contains part: String) -> Bool {
+        let a = Array(text.utf8), b = Array(part.utf8)
+        guard !b.isEmpty else { return true }
+        guard a.count >= b.count else { return false }
+        for start in 0...(a.count - b.count) where a[start] == b[0] {
+            var k = 1
+            while k < b.count && a[start + k] == b[k] { k += 1 }
+            if k == b.count { return true }
+        }
+        return false
     }
 
     func writeAdapters(_ adapters: [ControlAdapterInfo], generation: UInt64, into w: inout ControlWriter) {
@@ -78,7 +95,7 @@ extension Runtime {
         guard let s = endpoint?.stats else { return nil }
         return ControlEndpointStats(
             accepted: s.accepted, requests: s.requests, rejectedBusy: s.rejected_busy, rejectedFrames: s.rejected_frames,
-            timeouts: s.timeouts, abandoned: s.abandoned, openConnections: Int(s.open_connections))
+            timeouts: s.timeouts, abandoned: s.abandoned, openConnections: Int(s.open_connections), evicted: s.evicted)
     }
 
     /// The endpoint's socket path (nil without an endpoint).
@@ -101,4 +118,6 @@ public struct ControlEndpointStats: Equatable, Sendable {
     public var abandoned: UInt64
     /// Connections open now.
     public var openConnections: Int
+    /// Connections closed to give their slot to a newcomer (idle or slow ones first).
+    public var evicted: UInt64 = 0
 }

@@ -14,8 +14,10 @@ import CRuntime
 ///   releases (a graph's reference to the previous set) is ever the last one: the loop never
 ///   frees anything.
 /// - `collect` (control side) drops the references to every value older than the generation
-///   the loop has published: the loop has left them (a value published and replaced before the
-///   loop took it is older too), so their memory is freed on the control thread.
+///   the loop has published: the loop has left them, so their memory is freed on the control
+///   thread. A value published and replaced before the loop took it is dropped at once by the
+///   publish that replaced it (its exchange got it back from the pending cell, so the loop can
+///   never take it): a burst of publishes between two steps holds two values, not all of them.
 ///
 /// The loop only ever moves to newer generations, so a value is never freed while a step can
 /// still see it, and every step sees exactly one value from start to end.
@@ -107,10 +109,22 @@ public final class StepBoundarySwap<Value: AnyObject>: @unchecked Sendable {
         let entry = Entry(generation: nextGeneration, value: value)
         nextGeneration += 1
         owned.append(entry)
-        _ = lcr_atomic_pointer_exchange(cells, Unmanaged.passUnretained(entry).toOpaque())
+        dropUntaken(lcr_atomic_pointer_exchange(cells, Unmanaged.passUnretained(entry).toOpaque()))
         collectLocked()
         lcr_os_mutex_unlock(mutex)
         return entry.generation
+    }
+
+    /// Drops the entry a publish took back out of the pending cell: the exchange handed it to
+    /// this thread, not to the loop, so the loop never saw it and never will (it only moves to
+    /// what it takes from the cell). Without this a burst of publishes between two steps kept
+    /// every replaced set alive until the loop's next step, and could fill the budget.
+    private func dropUntaken(_ pointer: UnsafeMutableRawPointer?) {
+        guard let pointer else { return }
+        // safe: `owned` still holds the entry (it is released only here or by collect).
+        if let i = owned.firstIndex(where: { Unmanaged.passUnretained($0).toOpaque() == pointer }) {
+            owned.remove(at: i)
+        }
     }
 
     /// Drops every value the loop has left. Returns how many were dropped.
@@ -152,7 +166,7 @@ public final class StepBoundarySwap<Value: AnyObject>: @unchecked Sendable {
             let entry = Entry(generation: self.nextGeneration, value: value)
             self.nextGeneration += 1
             self.owned.append(entry)
-            _ = lcr_atomic_pointer_exchange(self.cells, Unmanaged.passUnretained(entry).toOpaque())
+            self.dropUntaken(lcr_atomic_pointer_exchange(self.cells, Unmanaged.passUnretained(entry).toOpaque()))
             self.collectLocked()
             return entry.generation
         }

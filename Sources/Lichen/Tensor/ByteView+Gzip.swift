@@ -16,6 +16,7 @@ extension ByteView {
     ///   `.corruptFile(path:offset:reason:)` when it is shorter than a gzip header plus trailer.
     /// - Note: The corresponding C function is `lcr_gzip_size_hint`.
     public static func gzipSizeHint(path: String) throws(LichenError) -> GzipSizeHint {
+        guard !path.utf8.contains(0) else { throw .fileRefused(path: path, reason: "the path holds a NUL byte", byteCount: 0, limit: 0) }
         var uncompressed: UInt64 = 0, file: UInt64 = 0
         let status = path.withCString { lcr_gzip_size_hint($0, &uncompressed, &file) }
         if status == EBADMSG_VALUE {
@@ -36,6 +37,7 @@ extension ByteView {
     /// - Note: zlib mallocs about 40 KiB of inflate state for the duration of the call.
     ///   The corresponding C function is `lcr_gzip_inflate_file`.
     public func inflateGzipFile(path: String) throws(LichenError) -> Int {
+        guard !path.utf8.contains(0) else { throw .fileRefused(path: path, reason: "the path holds a NUL byte", byteCount: 0, limit: 0) }
         var result = lcr_gzip_result()
         let status = path.withCString { lcr_gzip_inflate_file($0, base, count, &result) }
         switch status {

@@ -54,3 +54,18 @@ public enum ElementType: UInt32, Sendable {
         }
     }
 }
+
+extension ElementType {
+    /// Whether fp16 `bits` encode NaN or an infinity (all five exponent bits set).
+    @inline(__always)
+    public static func isNonFiniteHalf(_ bits: UInt16) -> Bool { bits & 0x7C00 == 0x7C00 }
+
+    /// What `TensorView.firstNonFiniteValue()` counts for this type, for messages.
+    public var nonFiniteUnit: StaticString {
+        switch self {
+        case .f32, .f16: return "element"
+        case .q8_0: return "q8_0 block (fp16 scale)"
+        case .q4_0: return "q4_0 block (fp16 scale)"
+        }
+    }
+}

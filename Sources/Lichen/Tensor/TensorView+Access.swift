@@ -142,6 +142,32 @@ extension TensorView {
         return nil
     }
 
+    /// The first NaN or infinite value of a contiguous view, for every element type: an element
+    /// index for f32 and f16; a block index for q8_0 and q4_0, whose only floating-point value
+    /// is each block's fp16 scale (ggml's `d`, the block's first two bytes; the int8/int4 quants
+    /// cannot be non-finite). Nil when every value is finite.
+    /// - Note: Allocates nothing. Reads `byteCount` bytes from `base` (a file's tensor).
+    public func firstNonFiniteValue() -> Int? {
+        switch type {
+        case .f32:
+            let p = floats
+            for i in 0..<elementCount where !p[i].isFinite { return i }
+        case .f16:
+            for i in 0..<elementCount where ElementType.isNonFiniteHalf(halfBits(atByteOffset: 2 * i)) { return i }
+        case .q8_0, .q4_0:
+            let stride = type.blockByteCount
+            for b in 0..<(byteCount / stride) where ElementType.isNonFiniteHalf(halfBits(atByteOffset: b * stride)) { return b }
+        }
+        return nil
+    }
+
+    /// The little-endian fp16 bits at `offset` bytes from `base`.
+    @inline(__always)
+    private func halfBits(atByteOffset offset: Int) -> UInt16 {
+        // safe: callers stay inside byteCount; fp16 values and block scales may be unaligned.
+        UInt16(littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
     /// `destination[c, r] = source[r, c]` for f32 matrices (`source` read as
     /// `[rowCount, shape.last]`, `destination` as `[shape.last, rowCount]`).
     ///

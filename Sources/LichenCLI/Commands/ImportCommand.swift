@@ -198,7 +198,8 @@ extension ImportCommand {
         }
         let extras = [
             ModelMetadataEntry("lichen.import.source", .string(URL(fileURLWithPath: directory).lastPathComponent)),
-            ModelMetadataEntry("lichen.import.peft.r", .uint32(UInt32(peft.rank))),
+            ModelMetadataEntry("lichen.import.peft.r", .uint32(try naming(directory) { () throws(LichenError) in
+                try Checked.integer(peft.rank, as: UInt32.self, name: "'r'", in: 1...UInt32(LoRAAdapter.maximumRank)) })),
             ModelMetadataEntry("lichen.import.peft.lora_alpha", .float32(Float(peft.loraAlpha))),
             ModelMetadataEntry("lichen.import.peft.use_rslora", .bool(peft.useRSLoRA)),
             ModelMetadataEntry("lichen.import.peft.target_modules", .string(peft.targetModules)),

@@ -76,6 +76,21 @@ func jsonValue(_ value: GGUFMetadataValue) -> JSON {
     }
 }
 
+/// How many elements of a metadata array a listing shows (`metadataListing`).
+let metadataArrayPreview = 16
+
+/// The metadata value under `key` for a listing (`inspect`): at most `metadataArrayPreview`
+/// elements of each array are read, so one long array costs no more than a short one. An
+/// array that was cut is shown as JSON `{"count": N, "first": [...]}` and as text
+/// `[a, b, ..., p, ...] (N elements)`. Nil when the key is absent.
+func metadataListing(_ file: GGUFFile, _ key: String) -> (json: JSON, text: String)? {
+    guard let (value, count) = try? file.value(key, arrayElementLimit: metadataArrayPreview) else { return nil }
+    guard let count, count > metadataArrayPreview else { return (jsonValue(value), plainText(value)) }
+    let shown = plainText(value)
+    let text = String(shown.dropLast()) + ", ...] (\(count) elements)"
+    return (.object([("count", .int(count)), ("first", jsonValue(value))]), text)
+}
+
 /// A metadata value as short text for tables.
 func plainText(_ value: GGUFMetadataValue) -> String {
     switch jsonValue(value) {

@@ -42,9 +42,15 @@ struct PEFTAdapter {
         if let type = config["peft_type"] {
             guard let t = type as? String, t.uppercased() == "LORA" else { throw fail("peft_type must be \"LORA\", not \(type)") }
         }
-        guard let r = config["r"].flatMap(SafetensorsFile.integer), r >= 1 else { throw fail("'r' must be a positive integer") }
-        guard let alphaNumber = config["lora_alpha"] as? NSNumber, alphaNumber.doubleValue.isFinite, alphaNumber.doubleValue > 0 else {
-            throw fail("'lora_alpha' must be a number > 0")
+        // Every key Lichen reads must have the JSON type PEFT writes: a string or null where a
+        // number or a boolean belongs is refused, never read as a default.
+        try PEFTAdapter.checkTypes(config, fail: fail)
+        let r = try PEFTAdapter.checked(fail) { () throws(LichenError) in
+            try Checked.integer(PEFTAdapter.number(config["r"]) ?? .nan, as: Int.self, name: "'r'", in: 1...LoRAAdapter.maximumRank)
+        }
+        let alphaValue = try PEFTAdapter.checked(fail) { () throws(LichenError) in
+            try Checked.finite(PEFTAdapter.number(config["lora_alpha"]) ?? .nan, name: "'lora_alpha'",
+                               in: Double.leastNonzeroMagnitude...PEFTAdapter.maximumAlpha, allowed: "a number > 0 and <= 65536")
         }
         for key in PEFTAdapter.configKeysRejectedWhenSet {
             if let v = config[key] as? Bool, v { throw fail("'\(key)': true is not supported (plain LoRA only)") }
@@ -65,7 +71,7 @@ struct PEFTAdapter {
         default: targetModules = ""
         }
         rank = r
-        loraAlpha = alphaNumber.doubleValue
+        loraAlpha = alphaValue
         useRSLoRA = rs
 
         let weightsPath = (directory as NSString).appendingPathComponent("adapter_model.safetensors")
@@ -131,6 +137,67 @@ struct PEFTAdapter {
         let written = rs ? loraAlpha * Double(ranks.first ?? r).squareRoot() : loraAlpha
         alpha = Float(written)
         self.targets = targets
+    }
+
+    /// Largest lora_alpha taken (after rsLoRA's sqrt(r) it must still be a finite f32).
+    static let maximumAlpha = 65536.0
+    /// Keys whose value must be a JSON boolean when present (null refused too).
+    static let booleanKeys = ["use_rslora", "use_dora", "fan_in_fan_out", "inference_mode"]
+    /// Keys whose value must be a JSON number when present.
+    static let numberKeys = ["r", "lora_alpha", "lora_dropout"]
+    /// Keys whose value must be a JSON string when present.
+    static let stringKeys = ["peft_type", "bias"]
+
+    /// Refuses a config whose known keys carry the wrong JSON type (a string or null for a
+    /// number or a boolean, a number for a string, a list that is not of strings).
+    static func checkTypes(_ config: [String: Any], fail: (String) -> CommandFailure) throws {
+        for key in booleanKeys {
+            guard let v = config[key] else { continue }
+            guard isBoolean(v) else { throw fail("'\(key)' must be true or false, not \(jsonText(v))") }
+        }
+        for key in numberKeys {
+            guard let v = config[key] else { continue }
+            guard number(v) != nil else { throw fail("'\(key)' must be a number, not \(jsonText(v))") }
+        }
+        for key in stringKeys {
+            guard let v = config[key] else { continue }
+            guard v is String else { throw fail("'\(key)' must be a string, not \(jsonText(v))") }
+        }
+        if let v = config["target_modules"], !(v is NSNull), !(v is String) {
+            guard let list = v as? [Any], list.allSatisfy({ $0 is String }) else {
+                throw fail("'target_modules' must be a string or a list of strings, not \(jsonText(v))")
+            }
+        }
+        if let v = config["alpha_pattern"], !(v is NSNull), !(v is [String: Any]) {
+            throw fail("'alpha_pattern' must be an object, not \(jsonText(v))")
+        }
+    }
+
+    /// Whether a JSONSerialization value is a JSON boolean (Foundation gives booleans as NSNumber).
+    static func isBoolean(_ v: Any) -> Bool {
+        // Linux Foundation: true is a __NSCFBoolean, while a plain NSNumber 1 also casts to Bool.
+        String(describing: type(of: v)).contains("Boolean")
+    }
+
+    /// A JSON number (not a boolean) as a Double, or nil.
+    static func number(_ v: Any?) -> Double? {
+        guard let v, !isBoolean(v), let n = v as? NSNumber, !(v is String) else { return nil }
+        return n.doubleValue
+    }
+
+    /// A short text of a JSON value for messages.
+    static func jsonText(_ v: Any) -> String {
+        if v is NSNull { return "null" }
+        if isBoolean(v) { return (v as? Bool) == true ? "true" : "false" }
+        if let s = v as? String { return "\"" + String(s.prefix(40)) + "\"" }
+        if let n = number(v) { return String(n) }
+        if v is [Any] { return "a list" }
+        return "an object"
+    }
+
+    /// Runs `body`, turning its `LichenError` into this config's failure message.
+    static func checked<T>(_ fail: (String) -> CommandFailure, _ body: () throws(LichenError) -> T) throws -> T {
+        do { return try body() } catch { throw fail(error.description) }
     }
 
     /// (module, is lora_A) of `base_model.model.<module>.lora_A[.<adapter>].weight`.

@@ -142,6 +142,12 @@ struct SafetensorsFile {
         guard let values else {
             throw CommandFailure("\(path): tensor '\(t.name)' has dtype \(t.dtype); Lichen imports F32, F16 and BF16")
         }
+        // Imports (models and PEFT adapters) take finite weights only: a NaN written into a model
+        // file would be refused at load anyway, and poisons every output it reaches.
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw CommandFailure("\(path): " + LichenError.nonFiniteTensor(tensor: t.name, unit: "element", index: i).description
+                                 + " (\(values[i]))")
+        }
         return values
     }
 }

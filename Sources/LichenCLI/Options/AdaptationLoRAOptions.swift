@@ -23,7 +23,11 @@ struct AdaptationLoRAOptions: ParsableArguments {
             return
         }
         guard loraRank >= 1 && loraRank <= LoRAAdapter.maximumRank else { throw ValidationError("--lora-rank must be in 1...4096") }
-        if let loraAlpha { guard loraAlpha >= 0 && loraAlpha.isFinite else { throw ValidationError("--lora-alpha must be finite and >= 0") } }
+        if let loraAlpha {
+            do { _ = try Checked.finite(loraAlpha, name: "--lora-alpha", in: 0...LoRAAdapter.maximumAlpha) } catch {
+                throw ValidationError(error.description)
+            }
+        }
         if let loraTargets, targetList(loraTargets).isEmpty { throw ValidationError("--lora-targets must name at least one target") }
     }
 

@@ -37,6 +37,8 @@ func fixed(_ x: Double, _ digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let r = (abs(x) * scale).rounded()
+    // Above 2^53 a Double has no fraction digits left, and Int(_:) would trap past Int.max.
+    guard r < 9.0e15 else { return String(x) }
     let whole = Int(r / scale)
     let frac = Int(r - Double(whole) * scale)
     var s = (x < 0 && r != 0 ? "-" : "") + String(whole)

@@ -63,9 +63,9 @@ let adapterFileChecks: [Check] = [
                        "architecture", try adapterFileBytes(m.base, architecture: "llama"))
             expectRead(.invalidModel(key: "adapter.type", value: "ia3", reason: "only LoRA adapters are supported (expected \"lora\")"),
                        "adapter.type", try adapterFileBytes(m.base, adapterType: "ia3"))
-            expectRead(.invalidModel(key: "adapter.lora.alpha", value: floatText(-1), reason: "must be finite and >= 0"), "negative alpha",
+            expectRead(.invalidModel(key: "adapter.lora.alpha", value: floatText(-1), reason: "must be finite and in 0...65536"), "negative alpha",
                        try adapterFileBytes(m.base, alpha: -1))
-            expectRead(.invalidModel(key: "adapter.lora.alpha", value: floatText(.nan), reason: "must be finite and >= 0"), "NaN alpha",
+            expectRead(.invalidModel(key: "adapter.lora.alpha", value: floatText(.nan), reason: "must be finite and in 0...65536"), "NaN alpha",
                        try adapterFileBytes(m.base, alpha: .nan))
             expectRead(.notFound(kind: "metadata key", name: "lichen.adapter.base.hash"), "missing base hash",
                        try adapterFileBytes(m.base, hash: nil))

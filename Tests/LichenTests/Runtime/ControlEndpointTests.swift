@@ -208,19 +208,74 @@ struct ControlEndpointTests {
         #expect(rt.controlStats?.requests == 200)
     }
 
-    @Test("with every slot taken a new client is told busy")
-    func busy() throws {
+    @Test("with every slot held by idle clients a new client is served; the longest idle one gives up its slot")
+    func idleSlotsGoToNewcomer() throws {
         let (rt, path) = try Self.runtime(clients: 2)
         let a = lcr_control_connect(path), b = lcr_control_connect(path)
         defer { lcr_control_close(a); lcr_control_close(b) }
-        // Make sure both were accepted before the third arrives.
+        // Make sure both were accepted before the third arrives (a answered first: idle longest).
         #expect(S.send(a, S.frame(ControlRequest.status.encoded())) == 0)
         #expect(S.readFrame(a).rc == 0)
         #expect(S.send(b, S.frame(ControlRequest.status.encoded())) == 0)
         #expect(S.readFrame(b).rc == 0)
         let answer = try S.callRaw(path, ControlRequest.status.encoded())
         let (st, message) = try S.statusOf(answer)
-        #expect(st == .busy, "\(message)")
-        #expect(rt.controlStats?.rejectedBusy == 1)
+        #expect(st == .ok, "\(message)")
+        #expect(rt.controlStats?.rejectedBusy == 0)
+        #expect(rt.controlStats?.evicted == 1)
+        #expect(S.readFrame(a, timeoutMs: 2000).rc == ECONNRESET)
+        // b kept its slot and is still served.
+        #expect(S.send(b, S.frame(ControlRequest.status.encoded())) == 0)
+        #expect(S.readFrame(b).rc == 0)
+    }
+
+    @Test("four clients trickling requests a byte at a time do not starve a fresh client (it was told busy)")
+    func tricklersDoNotStarve() throws {
+        let (rt, path) = try Self.runtime(timeoutMs: 60_000)
+        var held: [Int32] = []
+        defer { for fd in held { lcr_control_close(fd) } }
+        let request = S.frame(ControlRequest.status.encoded())
+        for _ in 0..<4 {
+            let fd = lcr_control_connect(path)
+            #expect(fd >= 0)
+            #expect(S.send(fd, Array(request[0..<2])) == 0)  // a request begun, never finished
+            held.append(fd)
+            usleep(20_000)
+        }
+        for k in 0..<3 {
+            let answer = try S.callRaw(path, ControlRequest.status.encoded(), timeoutMs: 2000)
+            let (st, message) = try S.statusOf(answer)
+            #expect(st == .ok, "fresh client \(k): \(message)")
+            for fd in held { _ = S.send(fd, [0]) }  // keep trickling
+        }
+        #expect(rt.controlStats?.rejectedBusy == 0)
+        #expect(rt.controlStats?.evicted == 1)  // the first fresh client took a trickler's slot; the later ones, its freed slot
+    }
+
+    @Test("a second runtime on a live socket path is refused and leaves the first one's socket serving; a stale socket is replaced")
+    func liveSocketRefused() throws {
+        let (first, path) = try Self.runtime()
+        #expect(throws: LichenError.fileError(path: path, call: "lcr_control_start", errno: EADDRINUSE)) {
+            _ = try Runtime(budgetBytes: 24 << 20, configuration: RuntimeConfiguration(socketPath: path))
+        }
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try S.call(path, .status).status == .ok)
+        withExtendedLifetime(first) {}
+        // A stale socket: bound, then its server gone without removing the file.
+        let stale = S.socketPath()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in stale.utf8.enumerated() { raw[i] = b }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        close(fd)
+        let second = try Runtime(budgetBytes: 24 << 20, configuration: RuntimeConfiguration(socketPath: stale))
+        #expect(try S.call(stale, .status).status == .ok)
+        withExtendedLifetime(second) {}
     }
 }

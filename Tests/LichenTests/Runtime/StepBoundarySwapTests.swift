@@ -105,15 +105,34 @@ struct StepBoundarySwapTests {
         let swap = try StepBoundarySwap<Tagged>(initial: Tagged(0, log), arena: arena)
         #expect(swap.acquire()?.id == 0)
         swap.publish(Tagged(1, log))
-        swap.publish(Tagged(2, log))  // 1 replaced before the loop took it
-        #expect(swap.collect() == 0)   // the loop has not moved: 0, 1 and 2 are held
-        #expect(swap.heldCount == 3)
+        swap.publish(Tagged(2, log))  // 1 replaced before the loop took it: freed at once
+        #expect(log.isFreed(1) && log.count == 1)
+        #expect(swap.collect() == 0)   // the loop has not moved: 0 and 2 are held
+        #expect(swap.heldCount == 2)
         #expect(swap.acquire()?.id == 2)
-        #expect(swap.collect() == 0)   // taken but not confirmed: still nothing freed
-        #expect(log.count == 0)
+        #expect(swap.collect() == 0)   // taken but not confirmed: 0 is still held
+        #expect(!log.isFreed(0))
         swap.confirm()
-        #expect(swap.collect() == 2)
+        #expect(swap.collect() == 1)
         #expect(log.isFreed(0) && log.isFreed(1) && !log.isFreed(2))
         #expect(swap.acquire()?.id == 2)  // no new value: the same one
+    }
+
+    @Test("a burst of publications between two steps holds two values, not all of them (each replaced one is freed at once)")
+    func burstBetweenStepsIsFreed() throws {
+        let arena = try Arena(byteCount: 4 << 20)
+        let log = FreeLog()
+        let swap = try StepBoundarySwap<Tagged>(initial: Tagged(0, log), arena: arena)
+        #expect(swap.acquire()?.id == 0)
+        swap.confirm()
+        for i in 1...1000 {
+            swap.publish(Tagged(i, log))
+            #expect(swap.heldCount == 2, "after publication \(i)")
+        }
+        #expect(log.count == 999 && !log.isFreed(1000) && !log.isFreed(0))
+        #expect(swap.acquire()?.id == 1000)
+        swap.confirm()
+        #expect(swap.collect() == 1)
+        #expect(log.isFreed(0) && swap.heldCount == 1)
     }
 }

@@ -5,6 +5,12 @@
  * quantize_row_q8_0_ref / quantize_row_q4_0_ref operation for operation (fp32 arithmetic,
  * roundf, the same fp16 rounding), so the bytes match ggml and gguf-py's quants module.
  */
+/* -Wpsabi (gcc and clang) notes that the 32-byte vectors of lcr_infer_body.h, passed by value,
+ * have another ABI with AVX. Those helpers are static (never called across a translation unit),
+ * so the ABI cannot differ; gcc reports it at the end of the file, hence file scope. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #include "../lcr_kernels_internal.h"
 
 /* ---- fp16 ---- */
