@@ -1,5 +1,3 @@
-import CRuntime
-
 /// Labelled source frames for a board: what RMT (prototypes, warm-up, replay) and CoTTA (its
 /// confidence threshold) read where the training set is not at hand. A source pack is a stream
 /// file (LCHS v1, `lichen source-pack` writes one: a few hundred to a few thousand clean
@@ -36,20 +34,20 @@ public final class SourcePack: SourceBatchProvider {
     ///   match the model, or it holds no frame; `.budgetExceeded` when the budget cannot hold
     ///   it (checked against the file's size before anything is read).
     public init(path: String, spec: ModelSpec, arena: Arena, seed: UInt64) throws(LichenError) {
-        var fd: Int32 = -1
-        var status = path.withCString { lcr_file_open_read($0, &fd) }
-        guard status == 0 else { throw .fileError(path: path, call: "open", errno: status) }
-        defer { _ = lcr_file_close(fd) }
-        var size: UInt64 = 0
-        status = lcr_file_size(fd, &size)
-        guard status == 0 else { throw .fileError(path: path, call: "fstat", errno: status) }
-        guard size > 0 else { throw .corruptFile(path: path, offset: 0, reason: StreamFileReason.truncated) }
+        // Sized against the budget before a byte is read (a FIFO, a link to a device or a sparse
+        // file of gigabytes is refused at open).
         let left = arena.stats.bytesLeft
-        guard size <= UInt64(left) else { throw .budgetExceeded(asked: Int(clamping: size), left: left) }
-        let count = Int(size)
+        let opened: UntrustedFile
+        do throws(LichenError) {
+            opened = try UntrustedFile(path: path, maximumBytes: left)
+        } catch {
+            if case .fileRefused(_, _, let size, let limit) = error, size > limit { throw .budgetExceeded(asked: size, left: left) }
+            throw error
+        }
+        guard opened.byteCount > 0 else { throw .corruptFile(path: path, offset: 0, reason: StreamFileReason.truncated) }
+        let count = opened.byteCount
         let bytes = try arena.allocatePersistent(byteCount: count, alignment: 64)
-        status = lcr_file_read_all(fd, bytes, count)
-        guard status == 0 else { throw .fileError(path: path, call: "read", errno: status) }
+        try opened.readAll(into: bytes)
         // safe: the arena's bytes outlive this object (they are given back only by a low-end
         // reset, which the runtime makes after letting go of the method that holds the pack).
         file = try StreamFile(borrowing: UnsafeRawBufferPointer(start: bytes, count: count), name: path)

@@ -214,7 +214,7 @@ public final class Runtime: @unchecked Sendable {
             }
             let start = arena.lowEndMark()
             do throws(LichenError) {
-                let f = try GGUFFile(path: path, mode: loadMode)
+                let f = try GGUFFile(path: path, mode: loadMode, maximumBytes: loadMode == .read ? arena.stats.bytesLeft : Int.max)
                 let s = try ModelFile.readSpec(f)
                 let st = ParameterStore(arena: arena)
                 try ModelFile.loadParameters(f, spec: s, into: st, trainable: false, copyQuantized: copyQuantized)

@@ -233,7 +233,7 @@ struct InspectCommand: ParsableCommand {
             }
             var metadata: [(String, JSON)] = []
             for key in provenance {
-                if let value = try? file.value(key) { metadata.append((key, jsonValue(value))) }
+                if let m = metadataListing(file, key) { metadata.append((key, m.json)) }
             }
             let doc: JSON = .object([
                 ("model", .string(model)), ("name", .string(name)), ("architecture", .string(spec.architecture)),
@@ -333,7 +333,7 @@ struct InspectCommand: ParsableCommand {
             print("")
             var metaTable = Table(["metadata", "value"])
             for key in provenance {
-                if let value = try? file.value(key) { metaTable.add([key, plainText(value)]) }
+                if let m = metadataListing(file, key) { metaTable.add([key, m.text]) }
             }
             print(metaTable.rendered())
         }

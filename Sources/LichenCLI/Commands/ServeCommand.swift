@@ -80,7 +80,7 @@ struct ServeCommand: ParsableCommand {
         guard FrameAdapter.Prediction(name: framePredict) != nil else { throw ValidationError("--frame-predict must be saved or window") }
         if lora.loraRank != nil && planOptions.mode == "full" { throw ValidationError("--lora-rank is for --mode frugal (full mode trains every weight)") }
         guard rate >= 0 && rate <= 100_000 else { throw ValidationError("--rate must be in 0...100000") }
-        guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
+        guard seconds > 0 && seconds <= 31_536_000 else { throw ValidationError("--seconds must be in (0, 31536000] (one year)") }
         if let frames { guard frames >= 1 else { throw ValidationError("--frames must be >= 1") } }
         guard window >= 1 && window <= 4096 && every >= 1 else { throw ValidationError("--window must be in 1...4096 and --every >= 1") }
         guard budgetMib >= 8 && budgetMib <= 1 << 20 else { throw ValidationError("--budget-mib must be at least 8") }
