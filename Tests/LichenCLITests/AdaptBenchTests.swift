@@ -8,7 +8,8 @@ struct AdaptBenchTests {
     @Test func jsonHasEveryMethodAndProtocol() throws {
         let f = try AdaptFramesTests.Fixture()
         let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", f.stream, "--methods", "source,tent",
-                                   "--window", "4", "--every", "2", "--batch", "8", "--frames", "8", "--warmup", "2", "--json"])
+                                   "--window", "4", "--every", "2", "--batch", "8", "--frames", "8", "--warmup", "2",
+                                   "--runtime-frames", "12", "--json"])
         try #require(r.status == 0, "stderr: \(r.stderr)")
         let doc = try AdaptCommandTests.json(r)
         #expect(doc["benchmark"] as? String == "adapt")
@@ -32,9 +33,19 @@ struct AdaptBenchTests {
         }
         // Tent keeps snapshots and Adam moments of its trainables on top of what source holds.
         #expect((persistent["tent frame window"] ?? 0) > (persistent["source frame window"] ?? 0), "\(persistent)")
-        // The saved prediction adds the saved statistics (and nothing for source).
+        // The saved prediction adds the saved statistics and the fused models (source: the fused model alone).
         #expect((persistent["tent frame saved"] ?? 0) > (persistent["tent frame window"] ?? 0), "\(persistent)")
-        #expect(persistent["source frame saved"] == persistent["source frame window"], "\(persistent)")
+        #expect((persistent["source frame saved"] ?? 0) > (persistent["source frame window"] ?? 0), "\(persistent)")
+        // The runtime column: every method through Runtime.step, between updates and update frames apart.
+        #expect(try #require(doc["fused_source_p50_ms"] as? Double) > 0)
+        let runtime = try #require(doc["runtime"] as? [[String: Any]])
+        #expect(runtime.compactMap { $0["method"] as? String } == ["source", "tent"])
+        for x in runtime {
+            let between = try #require(x["between_updates_frames"] as? Int), updates = try #require(x["update_frames"] as? Int)
+            // 12 timed frames with window 4, every 2: updates on every other frame.
+            #expect(between + updates == 12 && updates == 6, "\(x)")
+            #expect(try #require(x["between_updates_p50_ms"] as? Double) > 0)
+        }
         #expect((persistent["tent batch"] ?? 0) > (persistent["source batch"] ?? 0), "\(persistent)")
     }
 

@@ -178,7 +178,7 @@ public enum AdaptationPolicy {
     /// - Throws: what `InferenceModel.init` and `refoldSource` throw; `.budgetExceeded`.
     func makeFused(spec: ModelSpec, store: ParameterStore, arena: Arena, kernels: Kernels) throws(LichenError) -> FusedPrediction? {
         guard graph.adapters == nil, teacherGraph?.adapters == nil else { return nil }
-        let before = arena.stats.lowUsedBytes
+        let before = arena.stats.lowUsedBytes, plannedBefore = arena.stats.plannedBytes, persistentBefore = arena.stats.persistentBytes
         func fused(_ s: ParameterStore, refoldable: Bool) throws(LichenError) -> InferenceModel {
             try InferenceModel(spec: spec, store: s, batchSize: 1, arena: arena, kernels: kernels, refoldable: refoldable)
         }
@@ -208,7 +208,9 @@ public enum AdaptationPolicy {
             sources = [try student.refoldSource(savedStatisticsOf: r.graph), try teacher.refoldSource(savedStatisticsOf: r.teacherGraph.graph)]
             sum = try arena.persistentTensor(.f32, try Shape(1, r.classes))
         }
-        return FusedPrediction(models: models, sources: sources, sum: sum, byteCount: arena.stats.lowUsedBytes - before)
+        return FusedPrediction(models: models, sources: sources, sum: sum, byteCount: arena.stats.lowUsedBytes - before,
+                               plannedBytes: arena.stats.plannedBytes - plannedBefore,
+                               persistentBytes: arena.stats.persistentBytes - persistentBefore)
     }
 
     /// Puts the values a refold reads where it reads them (CoTTA: the teacher into the teacher

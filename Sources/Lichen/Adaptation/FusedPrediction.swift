@@ -22,17 +22,22 @@ public final class FusedPrediction {
     let sources: [RefoldSource]
     /// [1, classes]: the sum of two models' logits (RMT).
     let sum: TensorView?
-    /// Bytes construction took from the arena.
+    /// Bytes construction took from the arena: in all, of which planned step regions and
+    /// persistent (folded copies, refold factors, the sum row).
     public let byteCount: Int
+    public let plannedBytes: Int
+    public let persistentBytes: Int
     /// Refolds made, and refolds refused (the graph predicted instead).
     public private(set) var refoldCount = 0
     public private(set) var refusedRefoldCount = 0
 
-    init(models: [InferenceModel], sources: [RefoldSource], sum: TensorView?, byteCount: Int) {
+    init(models: [InferenceModel], sources: [RefoldSource], sum: TensorView?, byteCount: Int, plannedBytes: Int, persistentBytes: Int) {
+        self.persistentBytes = persistentBytes
         self.models = models
         self.sources = sources
         self.sum = sum
         self.byteCount = byteCount
+        self.plannedBytes = plannedBytes
     }
 
     /// Folds the current statistics and values into every model; false (and nothing changed)

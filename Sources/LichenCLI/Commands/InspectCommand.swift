@@ -132,6 +132,8 @@ struct InspectCommand: ParsableCommand {
         var totalBytes: Int
         /// What a runtime running this plan needs in all (lichen_plan_budget), with --window; nil otherwise.
         var runtimeBytes: Int?
+        /// The fused models of frames between updates (frame mode): folded copies, step regions, refold factors.
+        var fusedBytes: Int
     }
 
     func methodBudget(_ method: AdaptationMethod, _ file: GGUFFile, _ spec: ModelSpec) throws -> MethodBudget {
@@ -151,10 +153,12 @@ struct InspectCommand: ParsableCommand {
             let s0 = arena.stats
             let running = try plan.assemble(spec: spec, store: store, arena: arena, source: source)
             let session = running.session
-            let windowBytes = running.frames?.reservedBytes ?? 0
+            let fused = running.frames?.fused
+            let windowBytes = (running.frames?.reservedBytes ?? 0) - (fused?.persistentBytes ?? 0)
             let s2 = arena.stats
             var s1 = s2
-            s1.persistentBytes -= windowBytes
+            s1.persistentBytes -= windowBytes + (fused?.persistentBytes ?? 0)
+            s1.plannedBytes -= fused?.plannedBytes ?? 0
             let trained = session.trainedValueCount
             var norm = 0
             for i in session.trainedParameters { norm += store[i].value.elementCount }
@@ -168,7 +172,7 @@ struct InspectCommand: ParsableCommand {
                                 sessionPersistentBytes: persistent, loraValues: trained - norm, trainedValues: trained,
                                 snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
                                 windowBytes: windowBytes, heapBytes: s2.heapInUseBytes,
-                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes, runtimeBytes: nil)
+                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes, runtimeBytes: nil, fusedBytes: fused?.byteCount ?? 0)
         }
         var result = budget
         // The runtime's whole budget for this plan, as lichen_plan_budget measures it (frame mode;
@@ -272,6 +276,7 @@ struct InspectCommand: ParsableCommand {
                         ("window_bytes", .int(b.windowBytes)),
                         ("heap_bytes", .int(b.heapBytes)),
                         ("total_bytes", .int(b.totalBytes)),
+                        ("fused_bytes", .int(b.fusedBytes)),
                         ("runtime_budget_bytes", b.runtimeBytes.map { .int($0) } ?? .null),
                     ])
                 })),
@@ -312,10 +317,10 @@ struct InspectCommand: ParsableCommand {
             print("")
             print("adaptation budget at batch \(batch)" + (window.map { ", frame window \($0)" } ?? "") + " (bytes, measured from the arena):")
             var t = Table(["method", "trained values", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
-                           "window", "heap", "total"], rightAligned: Set(1..<10))
+                           "window", "fused", "heap", "total"], rightAligned: Set(1..<11))
             for b in budgets {
                 t.add([budgetName(b), String(b.trainedValues), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
-                       String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.heapBytes),
+                       String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.fusedBytes), String(b.heapBytes),
                        String(b.totalBytes)])
             }
             print(t.rendered())
