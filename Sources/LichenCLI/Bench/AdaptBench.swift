@@ -75,6 +75,10 @@ struct AdaptBench: ParsableCommand {
                                             valueName: "n"))
     var runtimeFrames: Int = 512
 
+    @Option(name: .long, help: ArgumentHelp("Runtime column: frames between updates through the fused model refolded after each update (on), or the graph (off).",
+                                            valueName: "on|off"))
+    var fusedPredict: String = "on"
+
     @Option(name: .long, help: ArgumentHelp("Runtime column: a source pack for RMT (default: a pack of the stream's first frames is written to a temporary file).",
                                             valueName: "path"))
     var sourcePack: String?
@@ -112,6 +116,7 @@ struct AdaptBench: ParsableCommand {
         guard warmup >= 0 && warmup <= 100_000 else { throw ValidationError("--warmup must be in 0...100000") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         guard runtimeFrames >= 0 && runtimeFrames <= 1_000_000 else { throw ValidationError("--runtime-frames must be in 0...1000000") }
+        guard fusedPredict == "on" || fusedPredict == "off" else { throw ValidationError("--fused-predict must be on or off") }
     }
 
     /// One method through the runtime, frame by frame: `Runtime.step` timed per frame, frames
@@ -143,7 +148,7 @@ struct AdaptBench: ParsableCommand {
     func measureRuntime(_ method: AdaptationMethod, frames: TensorView, pack: String) throws -> RuntimeResult {
         var plan = AdaptationPlan(method, mode: AdaptationMode(name: mode) ?? .frugal,
                                   framing: .frames(window: window, every: every, prediction: .saved),
-                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack)
+                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack, fusedPrediction: fusedPredict == "on")
         plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: window)
         let rt = try naming(model) { () throws(LichenError) in
             let rt = try Runtime(budgetBytes: budget << 20)
@@ -258,6 +263,7 @@ struct AdaptBench: ParsableCommand {
                 ("threads", .int(1)),
                 ("window", .int(window)), ("every", .int(every)), ("batch", .int(batch)),
                 ("fused_source_p50_ms", runtimeResults.isEmpty ? .null : .number(fusedP50 * 1000)),
+                ("runtime_fused_predict", .string(fusedPredict)),
                 ("runtime", .array(runtimeResults.map { r in
                     .object([
                         ("method", .string(r.method.name)),
@@ -313,7 +319,7 @@ struct AdaptBench: ParsableCommand {
                         "\(r.betweenCount) + \(r.updateCount)"])
             }
             print("")
-            print("through the runtime (Runtime.step, what lichen_step runs; window \(window), every \(every), saved prediction), "
+            print("through the runtime (Runtime.step, what lichen_step runs; window \(window), every \(every), saved prediction, fused \(fusedPredict)), "
                   + "fused source inference p50 \(fixed(fusedP50 * 1000, 3)) ms:")
             print("")
             print(rt.rendered())
