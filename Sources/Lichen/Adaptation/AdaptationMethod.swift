@@ -1,5 +1,5 @@
 /// The test-time adaptation methods a session runs (research/tta.md §2), and their settings.
-public enum AdaptationMethod: Sendable, Equatable {
+public enum AdaptationMethod: Sendable, Equatable, CaseIterable {
     /// The source model: batch norm with its running statistics, nothing updated.
     case source
     /// BN-adapt: every forward normalises with its own batch's mean and biased variance; no

@@ -150,7 +150,7 @@ public final class Runtime: @unchecked Sendable {
     /// Whether `loadModel` succeeded.
     public var isModelLoaded: Bool { lcr_atomic_u64_load(cell(Runtime.loadedCell)) != 0 }
 
-    static let methods: [AdaptationMethod] = [.source, .bnAdapt, .tent, .cotta, .rmt]
+    static let methods: [AdaptationMethod] = AdaptationMethod.allCases
 
     static func methodCode(_ m: AdaptationMethod) -> UInt64 {
         for (i, x) in methods.enumerated() where x == m { return UInt64(i + 1) }

@@ -71,17 +71,20 @@ struct GroupedBarChart {
 
     private func n(_ x: Double) -> String { fixed(x, 1) }
 
-    private func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
+    private func escape(_ s: String) -> String { svgEscape(s) }
+}
+
+/// `s` with the characters XML gives meaning to (&, <, >, ") as entities, for SVG text and attributes.
+func svgEscape(_ s: String) -> String {
+    var out = ""
+    for ch in s {
+        switch ch {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        default: out.append(ch)
         }
-        return out
     }
+    return out
 }

@@ -135,17 +135,5 @@ struct TimeSeriesPlot {
         return fixed(m, 2) + "e" + String(e)
     }
 
-    private func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    private func escape(_ s: String) -> String { svgEscape(s) }
 }
