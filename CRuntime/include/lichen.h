@@ -197,7 +197,9 @@ LICHEN_API lichen_status lichen_method_setup_ns(lichen_runtime *runtime, uint64_
 /** Bytes of budget a runtime needs to load the model at `model_path` and run `params` (model
  *  parameters, the method's step memory and state, its source pack, and the runtime's own
  *  structures; no control endpoint, no adapters). Measured by assembling the plan in a scratch
- *  reservation of `ceiling` bytes (0: 1 GiB) that is given back before it returns. */
+ *  reservation of `ceiling` bytes (0: 1 GiB) that is given back before it returns: the low end's
+ *  peak (set-up scratch included) plus the heap, rounded up to whole heap pages with one page
+ *  of slack (alignment padding depends on where a budget lies in memory). */
 LICHEN_API lichen_status lichen_plan_budget(const char *model_path, const lichen_method_params *params, size_t ceiling,
                                             size_t *bytes);
 

@@ -319,7 +319,10 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_OK);
     if (rt) {
         EXPECT_STATUS(lichen_model_load(rt, model), LICHEN_STATUS_OK);
-        EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+        lichen_status set = lichen_method_set(rt, &mp);
+        last_error(rt, message, sizeof message);
+        CHECK(set == LICHEN_STATUS_OK, "a runtime of the plan's budget (%zu bytes): lichen_method_set: %s (%s)", need,
+              lichen_status_string(set), message);
         for (int i = 0; i < 16; i++) EXPECT_STATUS(lichen_step(rt, frames[i], values, z, classes, NULL), LICHEN_STATUS_OK);
         // A method the remaining budget cannot hold: refused, the previous one keeps running.
         lichen_method_params big = mp;

@@ -466,7 +466,8 @@ extension Runtime {
     /// Bytes of budget a runtime needs to load the model at `modelPath` and run `plan`: a
     /// runtime is made over a scratch reservation of `ceiling` bytes, loads the model, sets the
     /// plan (the source pack read, RMT's warm-up run), and its use is read from the arena's
-    /// accounting; everything is given back before it returns.
+    /// accounting (the low end at its peak, the heap's extents, the control block); everything
+    /// is given back before it returns.
     ///
     /// - Throws: what `init`, `loadModel` and `setMethod` throw (`.budgetExceeded` when
     ///   `ceiling` is too small).
@@ -474,7 +475,13 @@ extension Runtime {
         let rt = try Runtime(budgetBytes: ceiling)
         try rt.loadModel(path: modelPath)
         try rt.setMethod(plan)
+        // The low end's peak, not its final use: building a method (the fused models' packing,
+        // CoTTA's threshold, RMT's set-up) takes scratch it gives back.
         let s = rt.arena.stats
-        return s.reservedBytes - s.bytesLeft
+        let used = s.reservedBytes - s.bytesLeft - s.lowUsedBytes + s.lowPeakBytes
+        // Alignment padding depends on where a budget lies in memory (allocations are aligned
+        // to absolute addresses): one heap page of slack, rounded up to whole pages.
+        let page = Arena.heapPageSize
+        return (used + 2 * page - 1) / page * page
     }
 }
