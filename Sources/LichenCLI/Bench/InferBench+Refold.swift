@@ -27,22 +27,9 @@ extension BenchCommand.Infer {
     func measureRefold(_ v: InferVariant) throws -> RefoldResult {
         let (spec, store, arena) = (v.loaded.spec, v.loaded.store, v.loaded.arena)
         // The same --seed frames as `measure`.
-        let perFrame = spec.inputShape.elementCount ?? 0
-        var dims = [batch]
-        dims.append(contentsOf: spec.inputShape.dimensions)
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: batch * perFrame * 4, alignment: 64)
-        defer { memory.deallocate() }
-        var rng = seed &+ 0x9E37_79B9_7F4A_7C15
-        let floats = memory.bindMemory(to: Float.self, capacity: batch * perFrame)
-        for i in 0..<(batch * perFrame) {
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            floats[i] = Float(rng >> 40) / Float(1 << 24)
-        }
-        let all = try naming("frames") { () throws(LichenError) in
-            try TensorView(base: memory, byteCount: batch * perFrame * 4, type: .f32, shape: try Shape(dimensions: dims))
-        }
-        var frames: [TensorView] = []
-        for i in 0..<batch { frames.append(try naming("frames") { () throws(LichenError) in try all.leadingRows(i, count: 1) }) }
+        let seeded = try SeededFrames(spec: spec, count: batch, seed: seed)
+        defer { withExtendedLifetime(seeded) {} }
+        let all = seeded.all, frames = seeded.frames
         let refolded = try naming(v.path) { () throws(LichenError) in
             try InferenceModel(spec: spec, store: store, batchSize: 1, arena: arena, refoldable: true)
         }

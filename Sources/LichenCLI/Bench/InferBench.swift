@@ -265,22 +265,9 @@ extension BenchCommand {
         }
 
         func measure(_ v: InferVariant) throws -> Result {
-            let perFrame = v.loaded.spec.inputShape.elementCount ?? 0
-            var dims = [batch]
-            dims.append(contentsOf: v.loaded.spec.inputShape.dimensions)
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: batch * perFrame * 4, alignment: 64)
-            defer { memory.deallocate() }
-            var rng = seed &+ 0x9E37_79B9_7F4A_7C15
-            let floats = memory.bindMemory(to: Float.self, capacity: batch * perFrame)
-            for i in 0..<(batch * perFrame) {
-                rng = rng &* 6364136223846793005 &+ 1442695040888963407
-                floats[i] = Float(rng >> 40) / Float(1 << 24)
-            }
-            let all = try naming("frames") { () throws(LichenError) in
-                try TensorView(base: memory, byteCount: batch * perFrame * 4, type: .f32, shape: try Shape(dimensions: dims))
-            }
-            var frames: [TensorView] = []
-            for i in 0..<batch { frames.append(try naming("frames") { () throws(LichenError) in try all.leadingRows(i, count: 1) }) }
+            let seeded = try SeededFrames(spec: v.loaded.spec, count: batch, seed: seed)
+            defer { withExtendedLifetime(seeded) {} }
+            let all = seeded.all, frames = seeded.frames
             var result = Result()
             // Agreement with the Graph on every frame, and warm-up.
             var lo = Float.infinity, hi = -Float.infinity
@@ -381,4 +368,36 @@ extension BenchCommand {
             }
         }
     }
+}
+
+/// `count` frames of `spec`'s input, uniform in [0, 1) from a seeded LCG (the same frames for
+/// the same seed), in memory freed with this object: the bench's inputs.
+final class SeededFrames {
+    private let memory: UnsafeMutableRawPointer
+    /// [count, input shape...], and each row as its own [1, input shape...] view.
+    let all: TensorView
+    let frames: [TensorView]
+
+    init(spec: ModelSpec, count: Int, seed: UInt64) throws {
+        let perFrame = spec.inputShape.elementCount ?? 0
+        var dims = [count]
+        dims.append(contentsOf: spec.inputShape.dimensions)
+        memory = UnsafeMutableRawPointer.allocate(byteCount: count * perFrame * 4, alignment: 64)
+        var rng = seed &+ 0x9E37_79B9_7F4A_7C15
+        let floats = memory.bindMemory(to: Float.self, capacity: count * perFrame)
+        for i in 0..<(count * perFrame) {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            floats[i] = Float(rng >> 40) / Float(1 << 24)
+        }
+        let base = memory
+        let all = try naming("frames") { () throws(LichenError) in
+            try TensorView(base: base, byteCount: count * perFrame * 4, type: .f32, shape: try Shape(dimensions: dims))
+        }
+        self.all = all
+        var frames: [TensorView] = []
+        for i in 0..<count { frames.append(try naming("frames") { () throws(LichenError) in try all.leadingRows(i, count: 1) }) }
+        self.frames = frames
+    }
+
+    deinit { memory.deallocate() }
 }
