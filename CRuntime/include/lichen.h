@@ -51,7 +51,7 @@
  * enum values and struct fields are only ever appended; a change that breaks callers would
  * be a new major version with new names. Params and metrics structs grow at their end, so a
  * binary must be compiled against the header of the library it links: check
- * lichen_abi_version() == LICHEN_ABI_VERSION at start (ABI 2 appended fields to
+ * lichen_abi_version() == LICHEN_ABI_VERSION at start (ABI 2 and ABI 3 appended fields to
  * lichen_method_params and lichen_metrics).
  */
 #ifndef LICHEN_H
@@ -70,7 +70,7 @@ extern "C" {
 #define LICHEN_API
 #endif
 
-#define LICHEN_ABI_VERSION 2
+#define LICHEN_ABI_VERSION 3
 
 /* ====== Statuses ====== */
 
@@ -179,6 +179,17 @@ typedef struct lichen_method_params {
     int32_t fused;              // 1 (default): with LICHEN_PREDICTION_SAVED, frames between updates go through the fused
                                 // inference model, refolded with the adapted statistics after each update, while no
                                 // adapter is applied; 0: through the graph
+    /* ABI 3 */
+    int32_t learner;            // 1: updates run on a learner thread the runtime owns (started here, stopped by the
+                                // next lichen_method_set or lichen_runtime_destroy); lichen_step predicts through the
+                                // newest published version and never waits on an update. Needs prediction SAVED,
+                                // fused 1 and no LoRA trainables. 0 (default): updates inside the lichen_step that
+                                // triggers them (deterministic)
+    int32_t learner_cpu;        // the CPU the learner is pinned to (-1, the default: not pinned); it must be one the
+                                // process may run on, else lichen_method_set fails with SYSTEM_ERROR (EINVAL)
+    int32_t learner_nice;       // the learner thread's nice value, -20...19 (0: the process's). Raising it (lower
+                                // priority than the loop) is always allowed; lowering it needs CAP_SYS_NICE or
+                                // RLIMIT_NICE, else lichen_method_set fails with SYSTEM_ERROR (EPERM)
 } lichen_method_params;
 
 /** The defaults of `method` (see each field). */
@@ -272,6 +283,17 @@ typedef struct lichen_metrics {
     float last_loss;            // the method's loss on its last update (0 for source and BN-adapt)
     float effective_classes;    // effective number of predicted classes the guard watches (0: no guard)
     uint32_t method;            // the running lichen_method
+    /* ABI 3 */
+    uint32_t learner;           // 1 while updates run on the learner thread
+    uint64_t dropped_frames;    // learner: frames no update saw because the learner was busy
+    uint64_t learner_lag;       // learner: frames between the newest prediction and the end of the window the
+                                // version it used learned from
+    uint64_t max_learner_lag;   // learner: the largest lag since lichen_method_set
+    uint64_t version;           // learner: the published version the loop predicts with (0: the model as loaded)
+    uint64_t torn_predictions;  // learner: predictions that saw a version being written (always 0; a check)
+    uint64_t update_p50_ns;     // update durations over the last updates (synchronous: the adapting step;
+    uint64_t update_p99_ns;     // learner: the learner's job, update and refold), nanoseconds
+    uint64_t update_max_ns;
 } lichen_metrics;
 
 LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metrics *metrics);

@@ -149,7 +149,7 @@ public func lichenMethodDefaultParams(_ method: lichen_method) -> lichen_method_
         method: method, window: 16, every: 16, learning_rate: 1e-3, full: 0, lora_rank: 0, lora_alpha: 0, lora_targets: nil,
         guard_min_classes: 0, guard_window: 200, reset_every: 0, prediction: LICHEN_PREDICTION_SAVED, source_pack: nil, seed: 1,
         cotta_threshold: Float.nan, cotta_augmentations: 32, rmt_warmup_samples: 2048, rmt_prototype_samples: 0,
-        rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1)
+        rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1, learner: 0, learner_cpu: -1, learner_nice: 0)
 }
 
 /// The method of a lichen_method value.
@@ -221,6 +221,11 @@ func plan(of p: lichen_method_params) throws(LichenError) -> AdaptationPlan {
                                                   resetEvery: Int(p.reset_every))
     }
     plan.sourcePack = string(p.source_pack)
+    if p.learner != 0 {
+        guard p.learner == 1 else { throw .invalidArgument(name: "learner", value: Int(p.learner), reason: "must be 0 or 1") }
+        guard p.learner_cpu >= -1 else { throw .invalidArgument(name: "learner_cpu", value: Int(p.learner_cpu), reason: "must be -1 or a CPU number") }
+        plan.learner = BackgroundLearner.Settings(cpu: p.learner_cpu >= 0 ? Int(p.learner_cpu) : nil, nice: Int(p.learner_nice))
+    }
     if !p.cotta_threshold.isNaN {
         guard p.cotta_threshold.isFinite else { throw argument("cotta_threshold", "must be finite, or NaN for the source pack's") }
         plan.cottaThreshold = .given(p.cotta_threshold)
@@ -420,7 +425,10 @@ public func lichenMetricsGet(_ handle: OpaquePointer?, _ metrics: UnsafeMutableP
             used_bytes: UInt64(s.usedBytes), heap_in_use_bytes: UInt64(s.heapInUseBytes), active_adapters: UInt32(s.activeAdapters),
             model_loaded: s.modelLoaded ? 1 : 0, adapter_generation: s.generation, updates: f.updates, guard_resets: f.guardResets,
             rejected_frames: f.rejectedFrames, last_loss: f.lastLoss, effective_classes: Float(f.effectiveClasses),
-            method: methodCode(rt.method))
+            method: methodCode(rt.method), learner: f.learnerRunning ? 1 : 0, dropped_frames: f.droppedFrames,
+            learner_lag: f.learnerLag, max_learner_lag: f.maximumLearnerLag, version: f.version,
+            torn_predictions: f.tornPredictions, update_p50_ns: f.updateP50Nanoseconds, update_p99_ns: f.updateP99Nanoseconds,
+            update_max_ns: f.updateMaxNanoseconds)
     }
 }
 

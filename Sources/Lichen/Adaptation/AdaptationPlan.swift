@@ -82,6 +82,9 @@ public struct AdaptationPlan: Sendable, Equatable {
     /// refolded after each update (`FusedPrediction`) while no adapter is applied; false: the
     /// graph's saved-statistics forward.
     public var fusedPrediction: Bool
+    /// Frame mode: updates on a learner thread beside the loop (`BackgroundLearner`) instead of
+    /// inside the step that triggers them; nil (the default): synchronous, inside the step.
+    public var learner: BackgroundLearner.Settings?
 
     /// A plan with the methods' reference settings: Tent's Adam (lr 1e-3), CoTTA's CIFAR
     /// configuration with the maintainer's threshold rule, RMT's CIFAR configuration.
@@ -90,7 +93,7 @@ public struct AdaptationPlan: Sendable, Equatable {
         framing: Framing = .frames(window: 16, every: 16, prediction: .saved), lora: AdaptationLoRA? = nil,
         collapseGuard: Guard? = nil, cottaThreshold: Threshold = .maintainerRule,
         cotta: CoTTA.Configuration = CoTTA.Configuration(threshold: 0), rmt: RMT.Configuration = RMT.Configuration(),
-        sourcePack: String? = nil, seed: UInt64 = 1, fusedPrediction: Bool = true
+        sourcePack: String? = nil, seed: UInt64 = 1, fusedPrediction: Bool = true, learner: BackgroundLearner.Settings? = nil
     ) {
         self.method = method
         self.mode = mode
@@ -104,6 +107,7 @@ public struct AdaptationPlan: Sendable, Equatable {
         self.sourcePack = sourcePack
         self.seed = seed
         self.fusedPrediction = fusedPrediction
+        self.learner = learner
     }
 
     /// Frame mode with a window of `window` frames adapted on every `every` frames.
@@ -208,6 +212,22 @@ public struct AdaptationPlan: Sendable, Equatable {
                 throw .invalidArgument(name: "rmt.prototypeSamples", value: rmt.prototypeSamples, reason: "must be in 1...100000000")
             }
         }
+        if let l = learner {
+            guard case .frames(_, _, let prediction) = framing, prediction == .saved, fusedPrediction else {
+                throw .invalidArgument(name: "learner", value: 1,
+                                       reason: "the learner thread needs frame mode with saved-statistics, fused prediction (the loop predicts through fused models)")
+            }
+            guard lora == nil || !trains else {
+                throw .invalidArgument(name: "learner", value: 1,
+                                       reason: "LoRA trainables are applied as adapters, which the fused models the loop predicts with do not apply: use the synchronous mode")
+            }
+            if let cpu = l.cpu {
+                guard cpu >= 0 && cpu < 1024 else { throw .invalidArgument(name: "learner.cpu", value: cpu, reason: "must be in 0...1023") }
+            }
+            guard l.nice >= -20 && l.nice <= 19 else {
+                throw .invalidArgument(name: "learner.nice", value: l.nice, reason: "must be in -20...19")
+            }
+        }
         if needsSource && sourcePack == nil && !hasProvider {
             throw .invalidArgument(name: "source", value: 0,
                                    reason: "this method needs labelled source frames: give a source pack (lichen source-pack)")
@@ -275,7 +295,7 @@ public struct AdaptationPlan: Sendable, Equatable {
             var frames: FrameAdapter? = nil
             if case .frames(let window, let every, let prediction) = framing {
                 frames = try FrameAdapter(session: session, window: window, every: every, prediction: prediction, arena: arena,
-                                          fused: fusedPrediction, kernels: kernels)
+                                          fused: fusedPrediction, learner: learner, kernels: kernels)
             }
             var watch: CollapseGuard? = nil
             if let g = collapseGuard {
@@ -283,6 +303,7 @@ public struct AdaptationPlan: Sendable, Equatable {
                                           minimumEffectiveClasses: min(g.minimumEffectiveClasses, Double(session.classes)),
                                           resetEvery: g.resetEvery, arena: arena)
             }
+            try frames?.startLearner()
             return RunningMethod(plan: self, session: session, frames: frames, collapseGuard: watch, source: provider, pack: pack,
                                  cottaThreshold: threshold, setupNanoseconds: lcrMonotonicNanoseconds() &- started)
         } catch {
@@ -330,13 +351,23 @@ public final class RunningMethod {
 
     public var classes: Int { session.classes }
     /// Adaptation steps taken (frame mode: updates on the window; batch mode: batches).
-    public var updateCount: Int { frames?.adaptationCount ?? (session.method == .source || session.method == .bnAdapt ? 0 : batchCount) }
+    public var updateCount: Int {
+        if let learner = frames?.learner { return learner.updateCount + (frames?.adaptationCount ?? 0) }
+        return frames?.adaptationCount ?? (session.method == .source || session.method == .bnAdapt ? 0 : batchCount)
+    }
+    /// The learner thread's loop side (learner mode), else nil.
+    public var learner: BackgroundLearner? { frames?.learner }
+    /// Stops the learner thread, if any (its running job ends first); steps are synchronous after.
+    public func stopLearner() { frames?.stopLearner() }
+    /// Waits until the learner thread has no job (before the loop's thread reads or writes the
+    /// trainables outside a step).
+    public func quiesceLearner() { frames?.learner?.quiesce() }
     /// Frames refused as bad input (frame mode).
     public var rejectedFrameCount: Int { frames?.rejectedFrameCount ?? 0 }
     /// Resets by the guard (collapse and periodic).
     public var guardResetCount: Int { collapseGuard?.resetCount ?? 0 }
     /// The method's loss on its last update.
-    public var lastLoss: Float { session.lastLoss }
+    public var lastLoss: Float { learner?.lastLoss ?? session.lastLoss }
     /// The effective class count the guard watches (0 without a guard, or before its history is full).
     public var effectiveClasses: Double { collapseGuard?.lastEffectiveClasses ?? 0 }
 

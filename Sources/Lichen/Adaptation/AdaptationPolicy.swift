@@ -162,7 +162,7 @@ public enum AdaptationPolicy {
     /// saved batch statistics, computes its own, or computes and saves them.
     /// - Returns: `[1, classes]`, valid until the next call.
     /// - Note: Allocates nothing.
-    func predict(input: TensorView, statistics: NormStatistics, row: Int) throws(LichenError) -> TensorView {
+    public func predict(input: TensorView, statistics: NormStatistics, row: Int) throws(LichenError) -> TensorView {
         switch self {
         case .source(let g), .bnAdapt(let g): return try g.forward(input: input, statistics: statistics).leadingRows(row, count: 1)
         case .tent(let t): return try t.graph.forward(input: input, statistics: statistics).leadingRows(row, count: 1)

@@ -125,6 +125,9 @@ public final class FrameAdapter {
     /// Frames predicted through the fused models.
     public private(set) var fusedPredictionCount = 0
     private var statisticsStep = 0
+    /// The learner thread's loop side (a plan with `learner` settings, for a method that
+    /// learns), else nil: updates run inside `step`.
+    public let learner: BackgroundLearner?
 
     /// - Parameters:
     ///   - session: the method to run; its batch size must be at least `window`.
@@ -139,7 +142,7 @@ public final class FrameAdapter {
     ///     (`FusedPrediction`) refolded after each update, whenever no adapter is applied.
     public init(
         session: AdaptationSession, window: Int, every: Int, prediction: Prediction = .saved, arena: Arena, fused: Bool = false,
-        kernels: Kernels = .best
+        learner: BackgroundLearner.Settings? = nil, kernels: Kernels = .best
     ) throws(LichenError) {
         guard window >= 1 && window <= session.batchSize else {
             throw .invalidArgument(name: "window", value: window, reason: "must be in 1...the session's batch size")
@@ -161,7 +164,53 @@ public final class FrameAdapter {
         if prediction == .saved { try session.policy.reservePrediction(arena: arena) }
         self.fused = prediction == .saved && fused
             ? try session.policy.makeFused(spec: session.graph.spec, store: session.store, arena: arena, kernels: kernels) : nil
+        if let learner, session.method != .source {
+            guard let first = self.fused else {
+                throw .invalidArgument(name: "learner", value: 1, reason: "the learner thread needs fused, saved-statistics prediction and no adapter applied")
+            }
+            self.learner = try BackgroundLearner(session: session, first: first, window: window, inputShape: inputShape, settings: learner,
+                                                 arena: arena, kernels: kernels)
+        } else {
+            self.learner = nil
+        }
         reservedBytes = arena.stats.persistentBytes - before
+    }
+
+    /// Whether frames go to the learner thread now: it runs, and no adapter is applied (the fused
+    /// versions apply none; while one is, the method steps synchronously).
+    @inline(__always)
+    var learnerActive: Bool {
+        guard let learner, learner.isRunning else { return false }
+        return session.policy.appliesNoAdapters
+    }
+
+    /// Starts the learner thread (after the assembly succeeded).
+    func startLearner() throws(LichenError) { try learner?.start() }
+
+    /// Stops the learner thread (waits for its job to end); the adapter then steps synchronously.
+    public func stopLearner() { learner?.stop() }
+
+    /// Applies a hot-swapped adapter set to the method's graphs, unless the learner is working
+    /// on them: then nothing changes and false says "try again next step". Leaving the last
+    /// adapter republishes a fused version from the current trainables.
+    /// - Note: Allocates nothing.
+    func setSkillAdapters(_ set: AdapterSet?) throws(LichenError) -> Bool {
+        guard let learner, learner.isRunning else {
+            try session.policy.setSkillAdapters(set)
+            return true
+        }
+        guard learner.isIdle else { return false }
+        let wasFused = session.policy.appliesNoAdapters
+        try session.policy.setSkillAdapters(set)
+        let fusedNow = session.policy.appliesNoAdapters
+        if wasFused && !fusedNow {
+            // Synchronous from here: the next frame saves fresh statistics over its window.
+            statisticsCurrent = false
+            fusedCurrent = false
+        } else if !wasFused && fusedNow {
+            learner.republish(frameCount: frameCount)
+        }
+        return true
     }
 
     /// Whether frame number `t` (1-based, counted from the last window clear) adapts.
@@ -193,6 +242,14 @@ public final class FrameAdapter {
         sinceClear += 1
         frameCount += 1
         let windowView = try ring.leadingRows(0, count: filled)
+        if let learner, learnerActive {
+            learner.pickUp()
+            lastFrameAdapted = adapts(sinceClear)
+            if lastFrameAdapted { learner.updateDue = true }
+            try learner.handOver(window: windowView, frameCount: frameCount)
+            fusedPredictionCount += 1
+            return try learner.predict(try ring.leadingRows(slot, count: 1), frameCount: frameCount)
+        }
         if adapts(sinceClear) {
             lastFrameAdapted = true
             adaptationCount += 1
@@ -280,6 +337,11 @@ public final class FrameAdapter {
     /// window and the schedule carry on.
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
+        if let learner, learnerActive {
+            // The learner owns the trainables: it resets them before its next job.
+            learner.resetDue = true
+            return
+        }
         try session.reset()
         statisticsCurrent = false
         fusedCurrent = false
@@ -294,5 +356,6 @@ public final class FrameAdapter {
         sinceClear = 0
         statisticsCurrent = false
         fusedCurrent = false
+        learner?.clearSchedule(frameCount: frameCount)
     }
 }

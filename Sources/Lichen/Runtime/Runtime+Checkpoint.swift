@@ -37,6 +37,8 @@ extension Runtime {
     public func checkpoint(into buffer: UnsafeMutableRawBufferPointer) throws(LichenError) -> Int {
         try recording { () throws(LichenError) in
             guard let session else { throw .invalidArgument(name: "model", value: 0, reason: "load a model before checkpointing") }
+            // The learner thread's job ends first: the values are read whole.
+            running?.quiesceLearner()
             let needed = checkpointByteCount
             guard buffer.count >= needed, let base = buffer.baseAddress else {
                 throw .bufferTooSmall(operand: "checkpoint", needed: needed, available: buffer.count)
@@ -121,7 +123,8 @@ extension Runtime {
             var crc = CRC32()
             crc.update(UnsafeRawBufferPointer(rebasing: bytes[0..<crcAt]))
             guard crc.value == stored else { throw .malformedFile(offset: crcAt, reason: "checksum does not match") }
-            // Everything checked: now change the state.
+            // Everything checked: now change the state (the learner thread's job ends first).
+            running?.quiesceLearner()
             try session.reset()
             var v = ControlReader(UnsafeRawBufferPointer(rebasing: bytes[12..<crcAt]))
             for i in trained {
@@ -130,6 +133,10 @@ extension Runtime {
                 _ = v.u64()
                 let values = p.value.floats
                 for j in 0..<p.value.elementCount { values[j] = v.f32() ?? 0 }
+            }
+            // The loop predicts through fused versions in learner mode: publish the restored values.
+            if let frames = running?.frames, let learner = frames.learner, learner.isRunning {
+                learner.republish(frameCount: frames.frameCount)
             }
         }
     }

@@ -26,6 +26,11 @@ public final class Runtime: @unchecked Sendable {
     public let arena: Arena
     /// Durations of the last steps (`RuntimeConfiguration.metricsWindow`).
     public let stepTimes: StepTimes
+    /// Durations of the last updates made inside `step` (synchronous mode: the steps that
+    /// adapted); learner mode reads its learner's own.
+    let updateTimes: StepTimes
+    /// Updates whose times the figures last summarised.
+    private var summarisedUpdates = -1
     public let configuration: RuntimeConfiguration
 
     // Atomic cells: steps, resets, swaps, method code, model loaded, active adapter count,
@@ -36,7 +41,10 @@ public final class Runtime: @unchecked Sendable {
     // The running method's figures, published by the loop after each step: updates, guard
     // resets, rejected frames, last loss (f32 bits), effective classes (f64 bits).
     static let updatesCell = 7, guardResetsCell = 8, rejectedCell = 9, lossCell = 10, effectiveCell = 11
-    static let cellCount = 12
+    // The learner thread's figures (learner mode) and the update times (both modes).
+    static let droppedCell = 12, lagCell = 13, maximumLagCell = 14, versionCell = 15, updateP50Cell = 16, updateP99Cell = 17
+    static let learnerCell = 18, tornCell = 19, updateMaxCell = 20
+    static let cellCount = 21
 
     /// The active adapter set, handed from the control side to the loop at step boundaries.
     public let adapters: StepBoundarySwap<AdapterSet>
@@ -92,6 +100,7 @@ public final class Runtime: @unchecked Sendable {
         self.arena = arena
         self.configuration = configuration
         stepTimes = try StepTimes(window: configuration.metricsWindow, arena: arena)
+        updateTimes = try StepTimes(window: 256, arena: arena)
         let cell = lcr_atomic_cell_size()
         counters = try arena.allocatePersistent(byteCount: Runtime.cellCount * cell, alignment: lcr_atomic_cell_alignment())
         for i in 0..<Runtime.cellCount { lcr_atomic_u64_store(counters + i * cell, 0) }
@@ -129,6 +138,7 @@ public final class Runtime: @unchecked Sendable {
     deinit {
         endpoint?.stop()
         endpoint = nil
+        running?.stopLearner()
         // The graph and its set refer to each other: break the cycle so both go.
         try? running?.session.policy.setSkillAdapters(nil)
         lcr_os_mutex_destroy(controlMutex)
@@ -291,6 +301,8 @@ public final class Runtime: @unchecked Sendable {
             var stagedBytes = 0
             if let staged { stagedBytes = (try? checkpoint(into: UnsafeMutableRawBufferPointer(start: staged, count: stagedCount))) ?? 0 }
             let previous = plan
+            // The learner thread goes first (its job ends): the trainables are the loop's again.
+            current.stopLearner()
             try current.resetTrainables()
             lcr_os_mutex_lock(controlMutex)
             defer { lcr_os_mutex_unlock(controlMutex) }
@@ -313,6 +325,7 @@ public final class Runtime: @unchecked Sendable {
             }
             try graphChangedLocked()
             lcr_atomic_u64_store(cell(Runtime.methodCell), Runtime.methodCode(newPlan.method))
+            clearMethodFigures()
             publishMethodFigures()
             stepTimes.clear()
         }
@@ -326,6 +339,31 @@ public final class Runtime: @unchecked Sendable {
         lcr_atomic_u64_store(cell(Runtime.rejectedCell), UInt64(running.rejectedFrameCount))
         lcr_atomic_u64_store(cell(Runtime.lossCell), UInt64(running.lastLoss.bitPattern))
         lcr_atomic_u64_store(cell(Runtime.effectiveCell), running.effectiveClasses.bitPattern)
+        let learner = running.learner
+        if let learner {
+            lcr_atomic_u64_store(cell(Runtime.droppedCell), UInt64(learner.droppedFrames))
+            lcr_atomic_u64_store(cell(Runtime.lagCell), UInt64(learner.lag))
+            lcr_atomic_u64_store(cell(Runtime.maximumLagCell), UInt64(learner.maximumLag))
+            lcr_atomic_u64_store(cell(Runtime.versionCell), learner.currentVersion)
+            lcr_atomic_u64_store(cell(Runtime.tornCell), UInt64(learner.tornPredictions))
+        }
+        lcr_atomic_u64_store(cell(Runtime.learnerCell), learner?.isRunning == true ? 1 : 0)
+        // Percentiles only when an update was made since the last summary (a sort of the ring).
+        let updates = running.updateCount
+        if updates != summarisedUpdates {
+            summarisedUpdates = updates
+            let t = (learner?.updateTimes ?? updateTimes).summary()
+            lcr_atomic_u64_store(cell(Runtime.updateP50Cell), t.p50)
+            lcr_atomic_u64_store(cell(Runtime.updateP99Cell), t.p99)
+            lcr_atomic_u64_store(cell(Runtime.updateMaxCell), t.max)
+        }
+    }
+
+    /// Zeroes the figures of the previous method (a method change).
+    private func clearMethodFigures() {
+        for c in Runtime.updatesCell..<Runtime.cellCount where c != Runtime.lossCell { lcr_atomic_u64_store(cell(c), 0) }
+        updateTimes.clear()
+        summarisedUpdates = -1
     }
 
     // MARK: - Step
@@ -361,11 +399,19 @@ public final class Runtime: @unchecked Sendable {
             throw failed(.invalidArgument(name: "frame", value: 0, reason: "empty buffer"))
         }
         let out: TensorView
+        var applied = true
         do throws(LichenError) {
             // safe: the view is only read (FrameAdapter copies it into its window).
             let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
             let graph = running.session.graph
-            if graph.skillAdapters !== set { try running.session.policy.setSkillAdapters(set) }
+            if graph.skillAdapters !== set {
+                // With a learner thread working on the graph the set waits for its job to end.
+                if let frames = running.frames {
+                    applied = try frames.setSkillAdapters(set)
+                } else {
+                    try running.session.policy.setSkillAdapters(set)
+                }
+            }
             out = try running.step(frame: view)
         } catch {
             if case .nonFiniteValue = error { lcr_atomic_u64_store(cell(Runtime.rejectedCell), UInt64(running.rejectedFrameCount)) }
@@ -377,10 +423,15 @@ public final class Runtime: @unchecked Sendable {
             target[i] = values[i]
             if values[i] > values[best] { best = i }
         }
-        if adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
+        // A set not applied yet is not confirmed: the control side keeps the older ones alive.
+        if applied, adapters.confirm() { _ = lcr_atomic_u64_fetch_add(cell(Runtime.swapsCell), 1) }
         _ = lcr_atomic_u64_fetch_add(cell(Runtime.stepsCell), 1)
+        let took = lcr_os_monotonic_ns() &- started
+        if running.learner?.isRunning != true, running.frames?.lastFrameAdapted == true, running.session.method != .source {
+            updateTimes.record(nanoseconds: took)
+        }
         publishMethodFigures()
-        stepTimes.record(nanoseconds: lcr_os_monotonic_ns() &- started)
+        stepTimes.record(nanoseconds: took)
         return best
     }
 
@@ -444,7 +495,16 @@ extension Runtime {
             guardResets: lcr_atomic_u64_load(cell(Runtime.guardResetsCell)),
             rejectedFrames: lcr_atomic_u64_load(cell(Runtime.rejectedCell)),
             lastLoss: Float(bitPattern: UInt32(truncatingIfNeeded: lcr_atomic_u64_load(cell(Runtime.lossCell)))),
-            effectiveClasses: Double(bitPattern: lcr_atomic_u64_load(cell(Runtime.effectiveCell))))
+            effectiveClasses: Double(bitPattern: lcr_atomic_u64_load(cell(Runtime.effectiveCell))),
+            learnerRunning: lcr_atomic_u64_load(cell(Runtime.learnerCell)) != 0,
+            droppedFrames: lcr_atomic_u64_load(cell(Runtime.droppedCell)),
+            learnerLag: lcr_atomic_u64_load(cell(Runtime.lagCell)),
+            maximumLearnerLag: lcr_atomic_u64_load(cell(Runtime.maximumLagCell)),
+            version: lcr_atomic_u64_load(cell(Runtime.versionCell)),
+            tornPredictions: lcr_atomic_u64_load(cell(Runtime.tornCell)),
+            updateP50Nanoseconds: lcr_atomic_u64_load(cell(Runtime.updateP50Cell)),
+            updateP99Nanoseconds: lcr_atomic_u64_load(cell(Runtime.updateP99Cell)),
+            updateMaxNanoseconds: lcr_atomic_u64_load(cell(Runtime.updateMaxCell)))
     }
 }
 
@@ -460,6 +520,23 @@ public struct MethodFigures: Equatable, Sendable {
     public var lastLoss: Float
     /// The effective number of predicted classes the guard watches (0 without a guard).
     public var effectiveClasses: Double
+    /// Whether updates run on a learner thread (learner mode).
+    public var learnerRunning: Bool = false
+    /// Learner mode: frames no update saw because the learner was busy.
+    public var droppedFrames: UInt64 = 0
+    /// Learner mode: frames between the newest prediction and the end of the window the version
+    /// it used learned from; and the largest such lag.
+    public var learnerLag: UInt64 = 0
+    public var maximumLearnerLag: UInt64 = 0
+    /// Learner mode: the version the loop predicts with (0: the model as loaded).
+    public var version: UInt64 = 0
+    /// Learner mode: predictions that saw a version being written (0 unless the protocol breaks).
+    public var tornPredictions: UInt64 = 0
+    /// Update durations over the last updates (synchronous: the whole adapting step; learner:
+    /// the learner's job, update and refold), nanoseconds.
+    public var updateP50Nanoseconds: UInt64 = 0
+    public var updateP99Nanoseconds: UInt64 = 0
+    public var updateMaxNanoseconds: UInt64 = 0
 }
 
 extension Runtime {
