@@ -13,11 +13,13 @@
  * Prints one line per failed check and ends with "abi_test: N passed, M failed"; exit status 0
  * only when nothing failed.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lichen.h"
@@ -182,6 +184,83 @@ static void method_case(const char *model, lichen_method_params mp, const char *
     lichen_runtime_destroy(b);
 }
 
+
+/* Learner mode: lichen_step predicts through published versions while a learner thread
+ * updates; steps until `versions` versions were published (1 ms between steps, at most
+ * `seconds`), then checks the learner's metrics, a checkpoint round trip, the refusals, and a
+ * teardown while a job may run. */
+static void learner_case(const char *model, lichen_method_params mp, const char *name, size_t values, size_t classes,
+                         uint64_t versions, int seconds) {
+    lichen_runtime *rt = make_runtime(model);
+    if (!rt) return;
+    mp.learner = 1;
+    char message[512];
+    lichen_status set = lichen_method_set(rt, &mp);
+    last_error(rt, message, sizeof message);
+    CHECK(set == LICHEN_STATUS_OK, "%s (learner): lichen_method_set: %s (%s)", name, lichen_status_string(set), message);
+    lichen_metrics m;
+    memset(&m, 0, sizeof m);
+    float z[MAX_CLASSES];
+    int steps = 0, finite = 1;
+    struct timespec pause = {0, 1000000};
+    for (int i = 0; i < seconds * 1000; i++) {
+        EXPECT_STATUS(lichen_step(rt, frames[i % FRAMES], values, z, classes, NULL), LICHEN_STATUS_OK);
+        for (size_t k = 0; k < classes; k++) finite &= isfinite(z[k]) != 0;
+        steps++;
+        EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+        if (m.version >= versions) break;
+        nanosleep(&pause, NULL);
+    }
+    CHECK(finite, "%s (learner): non-finite logits", name);
+    CHECK(m.learner == 1, "%s (learner): metrics.learner %u", name, m.learner);
+    CHECK(m.version >= versions, "%s (learner): version %llu after %d steps", name, (unsigned long long)m.version, steps);
+    CHECK(m.updates >= 1 && m.torn_predictions == 0, "%s (learner): %llu updates, %llu torn", name,
+          (unsigned long long)m.updates, (unsigned long long)m.torn_predictions);
+    CHECK(m.update_p50_ns > 0 && m.update_p99_ns >= m.update_p50_ns && m.update_max_ns >= m.update_p99_ns,
+          "%s (learner): update p50 %llu p99 %llu max %llu", name, (unsigned long long)m.update_p50_ns,
+          (unsigned long long)m.update_p99_ns, (unsigned long long)m.update_max_ns);
+    CHECK(m.max_learner_lag >= m.learner_lag, "%s (learner): lag %llu, max %llu", name, (unsigned long long)m.learner_lag,
+          (unsigned long long)m.max_learner_lag);
+    // A checkpoint taken while the learner runs (it waits for the job) restores.
+    size_t size = 0, written = 0;
+    EXPECT_STATUS(lichen_checkpoint_size(rt, &size), LICHEN_STATUS_OK);
+    unsigned char *ck = malloc(size ? size : 1);
+    EXPECT_STATUS(lichen_checkpoint_save(rt, ck, size, &written), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_checkpoint_restore(rt, ck, written), LICHEN_STATUS_OK);
+    free(ck);
+    EXPECT_STATUS(lichen_step(rt, frames[0], values, z, classes, NULL), LICHEN_STATUS_OK);
+    // Settings the learner cannot take: refused, the running method carries on.
+    lichen_method_params broken = mp;
+    broken.prediction = LICHEN_PREDICTION_WINDOW;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.fused = 0;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.learner_cpu = 100000;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.learner_nice = 40;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.learner = 7;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    broken = mp;
+    broken.learner_cpu = 1000;  // in range, but not a CPU this machine has
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_SYSTEM_ERROR);
+    if (mp.method == LICHEN_METHOD_TENT) {
+        broken = mp;
+        broken.lora_rank = 2;
+        EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    }
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.learner == 1 && m.method == (uint32_t)mp.method, "%s (learner): after refusals learner %u method %u", name,
+          m.learner, m.method);
+    // A few more steps (a job is likely running), then the teardown joins the learner.
+    for (int i = 0; i < 40; i++) EXPECT_STATUS(lichen_step(rt, frames[i % FRAMES], values, z, classes, NULL), LICHEN_STATUS_OK);
+    lichen_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: abi_test MODEL.gguf SOURCE_PACK.stream [ADAPTER.gguf]\n");
@@ -303,6 +382,20 @@ int main(int argc, char **argv) {
     mp.source_pack = pack;
     mp.rmt_warmup_samples = 64;
     method_case(model, mp, "rmt", values, classes);
+
+    // Learner mode, per learning method.
+    mp = lichen_method_default_params(LICHEN_METHOD_TENT);
+    learner_case(model, mp, "tent", values, classes, 3, 120);
+    mp = lichen_method_default_params(LICHEN_METHOD_BN);
+    learner_case(model, mp, "bn", values, classes, 3, 120);
+    mp = lichen_method_default_params(LICHEN_METHOD_COTTA);
+    mp.cotta_threshold = 1.0f;
+    mp.cotta_augmentations = 4;
+    learner_case(model, mp, "cotta (threshold 1)", values, classes, 2, 240);
+    mp = lichen_method_default_params(LICHEN_METHOD_RMT);
+    mp.source_pack = pack;
+    mp.rmt_warmup_samples = 64;
+    learner_case(model, mp, "rmt", values, classes, 2, 240);
 
     // The budget a plan needs, and a runtime of exactly that budget runs it.
     size_t need = 0;
