@@ -49,8 +49,38 @@ struct AdaptBenchTests {
         #expect((persistent["tent batch"] ?? 0) > (persistent["source batch"] ?? 0), "\(persistent)")
     }
 
+    /// Loop mode: every (method, learner) pair once, each tick either stepped or skipped, the
+    /// learner's figures only where it ran.
+    @Test func loopModeJSON() throws {
+        let f = try AdaptFramesTests.Fixture()
+        let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", f.stream, "--methods", "source,tent",
+                                   "--window", "4", "--every", "4", "--loop-hz", "100", "--loop-frames", "40", "--json"])
+        try #require(r.status == 0, "stderr: \(r.stderr)")
+        let doc = try AdaptCommandTests.json(r)
+        #expect(doc["benchmark"] as? String == "adapt-loop")
+        #expect(doc["loop_hz"] as? Double == 100)
+        let results = try #require(doc["results"] as? [[String: Any]])
+        let keys = results.map { "\($0["method"] as? String ?? "?") \($0["learner"] as? Bool == true ? "learner" : "step")" }
+        #expect(keys == ["source step", "tent step", "tent learner"])
+        for x in results {
+            let steps = try #require(x["steps"] as? Int), skipped = try #require(x["skipped_ticks"] as? Int)
+            #expect(steps >= 1 && steps + skipped >= 40 && steps <= 40, "\(x)")
+            let p50 = try #require(x["step_p50_ms"] as? Double), p99 = try #require(x["step_p99_ms"] as? Double)
+            let max = try #require(x["step_max_ms"] as? Double)
+            #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+            let misses = try #require(x["deadline_misses"] as? Int)
+            #expect(misses >= 0 && misses <= steps)
+            let error = try #require(x["online_error"] as? Double)
+            #expect(error >= 0 && error <= 1)
+            let learner = x["learner"] as? Bool == true
+            #expect((x["learner_lag_max_frames"] is Int) == learner, "\(x)")
+        }
+        #expect(results[0]["p99_over_source_p99"] as? Double == 1)
+    }
+
     @Test func usageErrors() throws {
-        for args in [["--methods", "nope"], ["--window", "0"], ["--frames", "0"], ["--every", "0"], ["--frame-predict", "batch"]] {
+        for args in [["--methods", "nope"], ["--window", "0"], ["--frames", "0"], ["--every", "0"], ["--frame-predict", "batch"],
+                     ["--loop-hz", "0"], ["--learner", "maybe"], ["--learner-nice", "30"]] {
             let r = try CLIRunner.run(["bench", "adapt", "--model", AdaptCommandTests.model, "--stream", "/nonexistent"] + args)
             #expect(r.status == 2, "\(args): status \(r.status)")
         }

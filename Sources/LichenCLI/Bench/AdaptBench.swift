@@ -83,6 +83,24 @@ struct AdaptBench: ParsableCommand {
                                             valueName: "path"))
     var sourcePack: String?
 
+    @Option(name: .long, help: ArgumentHelp("Loop mode: drive each method by a control loop at this rate through the runtime, with updates inside the step and on the learner thread (see --learner), and report step percentiles, deadline misses, learner lag and online error instead of the tables above.",
+                                            valueName: "Hz"))
+    var loopHz: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Loop mode: ticks per method and learner setting.", valueName: "n"))
+    var loopFrames: Int = 2000
+
+    @Option(name: .long, help: ArgumentHelp("Loop mode: updates inside the step (off), on the learner thread (on), or both side by side.",
+                                            valueName: "on|off|both"))
+    var learner: String = "both"
+
+    @Option(name: .long, help: ArgumentHelp("Loop mode: pin the learner thread to this CPU.", valueName: "cpu"))
+    var learnerCPU: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Loop mode: the learner thread's nice value (-20...19; below the process's needs CAP_SYS_NICE).",
+                                            valueName: "n"))
+    var learnerNice: Int = 0
+
     func parsedMethods() throws -> [AdaptationMethod] {
         var out: [AdaptationMethod] = []
         for part in methods.split(separator: ",") {
@@ -117,6 +135,11 @@ struct AdaptBench: ParsableCommand {
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
         guard runtimeFrames >= 0 && runtimeFrames <= 1_000_000 else { throw ValidationError("--runtime-frames must be in 0...1000000") }
         guard fusedPredict == "on" || fusedPredict == "off" else { throw ValidationError("--fused-predict must be on or off") }
+        if let loopHz { guard loopHz.isFinite && loopHz >= 1 && loopHz <= 10_000 else { throw ValidationError("--loop-hz must be in 1...10000") } }
+        guard loopFrames >= 1 && loopFrames <= 10_000_000 else { throw ValidationError("--loop-frames must be in 1...10000000") }
+        _ = try loopLearnerModes()
+        if let learnerCPU { guard learnerCPU >= 0 && learnerCPU < 1024 else { throw ValidationError("--learner-cpu must be in 0...1023") } }
+        guard learnerNice >= -20 && learnerNice <= 19 else { throw ValidationError("--learner-nice must be in -20...19") }
     }
 
     /// One method through the runtime, frame by frame: `Runtime.step` timed per frame, frames
@@ -210,6 +233,7 @@ struct AdaptBench: ParsableCommand {
         log("warning: this is a debug build; benchmark figures need `swift build -c release`")
         #endif
         let list = try parsedMethods()
+        if loopHz != nil { return try runLoop(methods: list) }
         let adaptationMode = AdaptationMode(name: mode) ?? .frugal
         let file = try openStream(stream)
         var results: [Result] = []
@@ -225,21 +249,9 @@ struct AdaptBench: ParsableCommand {
                 try file.writeFrames(start: 0, count: count, into: t)
                 return t
             }
-            var pack = sourcePack
-            if pack == nil && list.contains(where: { $0 == .rmt }) {
-                // RMT's source data: the stream's first frames with their labels, as a pack.
-                var writer = try naming("source pack") { () throws(LichenError) in
-                    try StreamFileWriter(kind: .custom, width: file.width, height: file.height, classCount: file.classCount, seed: 1)
-                }
-                let path = NSTemporaryDirectory() + "lichen-bench-pack-\(getpid()).stream"
-                try naming(path) { () throws(LichenError) in
-                    try writer.beginDomain(name: "clean", severity: 0)
-                    for i in 0..<min(count, 256) { try writer.append(frame: try file.framePixels(i), label: try file.label(i)) }
-                    try writer.write(toPath: path)
-                }
-                pack = path
-            }
-            defer { if sourcePack == nil, let pack { unlink(pack) } }
+            // RMT's source data: the stream's first frames with their labels, as a pack.
+            let (pack, temporary) = try runtimePack(list, file: file, frames: count)
+            defer { if temporary, let pack { unlink(pack) } }
             fusedP50 = try fusedSourceP50(frames, count: runtimeFrames)
             for method in list {
                 if !global.json || global.verbose { log("bench adapt: \(method.name) through the runtime") }

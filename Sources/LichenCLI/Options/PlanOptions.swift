@@ -60,7 +60,21 @@ struct PlanOptions: ParsableArguments {
                                             valueName: "on|off"))
     var fusedPredict: String = "on"
 
+    @Option(name: .long, help: ArgumentHelp("Frame mode: run updates on a learner thread beside the loop (on: steps predict through the newest published version and never wait on an update; needs --fused-predict on and no LoRA trainables), or inside the step that triggers them (off, deterministic).",
+                                            valueName: "on|off"))
+    var learner: String = "off"
+
+    @Option(name: .long, help: ArgumentHelp("Pin the learner thread to this CPU (one the process may run on).", valueName: "cpu"))
+    var learnerCPU: Int?
+
+    @Option(name: .long, help: ArgumentHelp("The learner thread's nice value, -20...19 (raising it is always allowed; lowering it below the process's needs CAP_SYS_NICE).",
+                                            valueName: "n"))
+    var learnerNice: Int = 0
+
     func validate() throws {
+        guard learner == "on" || learner == "off" else { throw ValidationError("--learner must be on or off") }
+        if let learnerCPU { guard learnerCPU >= 0 && learnerCPU < 1024 else { throw ValidationError("--learner-cpu must be in 0...1023") } }
+        guard learnerNice >= -20 && learnerNice <= 19 else { throw ValidationError("--learner-nice must be in -20...19") }
         guard fusedPredict == "on" || fusedPredict == "off" else { throw ValidationError("--fused-predict must be on or off") }
         guard AdaptationMode(name: mode) != nil else { throw ValidationError("--mode must be frugal or full") }
         if let bound = `guard`, !(bound > 0 && bound <= 1000) { throw ValidationError("--guard must be in (0, 1000]: a number of classes") }
@@ -93,6 +107,7 @@ struct PlanOptions: ParsableArguments {
                                   prototypeSamples: prototypeSamples ?? max(1, sourceFrames), seed: seed)
         p.sourcePack = sourcePack
         p.fusedPrediction = fusedPredict == "on"
+        if learner == "on" { p.learner = BackgroundLearner.Settings(cpu: learnerCPU, nice: learnerNice) }
         return p
     }
 
