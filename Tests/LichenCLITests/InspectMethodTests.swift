@@ -58,6 +58,34 @@ struct InspectMethodTests {
         }
     }
 
+    /// --learner: the learner's memory is a second set of fused models plus the window snapshot
+    /// and its counters; the other columns are those of the synchronous plan.
+    @Test func learnerMemory() throws {
+        func methods(_ extra: [String]) throws -> [[String: Any]] {
+            let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--method", "source,tent,rmt", "--window", "8",
+                                       "--json"] + extra)
+            try #require(r.status == 0, "stderr: \(r.stderr)")
+            return try #require(try AdaptCommandTests.json(r)["methods"] as? [[String: Any]])
+        }
+        let sync = try methods([]), learner = try methods(["--learner"])
+        let frameBytes = 784 * 4
+        for (a, b) in zip(sync, learner) {
+            let name = a["method"] as? String ?? ""
+            #expect(a["learner_bytes"] is NSNull)
+            for key in ["planned_step_bytes", "session_persistent_bytes", "window_bytes", "fused_bytes"] {
+                #expect(a[key] as? Int == b[key] as? Int, "\(name) \(key)")
+            }
+            if name == "source" {
+                #expect(b["learner_bytes"] is NSNull, "source learns nothing: no learner")
+                continue
+            }
+            let bytes = try #require(b["learner_bytes"] as? Int), fused = try #require(b["fused_bytes"] as? Int)
+            #expect(bytes >= fused + 8 * frameBytes, "\(name): a second version and the snapshot, \(bytes) bytes")
+            #expect(bytes < fused + 8 * frameBytes + 65536, "\(name): and little else, \(bytes) bytes")
+            #expect(try #require(b["total_bytes"] as? Int) == (try #require(a["total_bytes"] as? Int)) + bytes)
+        }
+    }
+
     @Test func unknownMethodIsAUsageError() throws {
         let r = try CLIRunner.run(["inspect", "--model", AdaptCommandTests.model, "--method", "nope"])
         #expect(r.status == 2 && r.stderr.contains("unknown method 'nope'"), "stderr: \(r.stderr)")

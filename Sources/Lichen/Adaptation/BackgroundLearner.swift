@@ -55,8 +55,11 @@ public final class BackgroundLearner: @unchecked Sendable {
     public let settings: Settings
     /// Durations of the learner's last jobs (update and refold), nanoseconds.
     public let updateTimes: StepTimes
-    /// Bytes construction took from the budget.
+    /// Bytes construction took from the budget: in all (the second version's step regions
+    /// included), and of those the persistent ones (folded copies, snapshot, cells, times).
     public let reservedBytes: Int
+    public let persistentBytes: Int
+    public let plannedBytes: Int
 
     private let cells: UnsafeMutableRawPointer
     private let worker: UnsafeMutableRawPointer
@@ -105,7 +108,8 @@ public final class BackgroundLearner: @unchecked Sendable {
 
     init(session: AdaptationSession, first: FusedPrediction, window: Int, inputShape: Shape, settings: Settings, arena: Arena,
          kernels: Kernels) throws(LichenError) {
-        let before = arena.stats.lowUsedBytes
+        let before = arena.stats.lowUsedBytes, persistentBefore = arena.stats.persistentBytes
+        let plannedBefore = arena.stats.plannedBytes
         self.session = session
         self.settings = settings
         guard let second = try session.policy.makeFused(spec: session.graph.spec, store: session.store, arena: arena, kernels: kernels) else {
@@ -121,6 +125,8 @@ public final class BackgroundLearner: @unchecked Sendable {
         worker = try arena.allocatePersistent(byteCount: lcr_worker_size(), alignment: max(16, lcr_worker_alignment()))
         updateTimes = try StepTimes(window: 1024, arena: arena)
         reservedBytes = arena.stats.lowUsedBytes - before
+        persistentBytes = arena.stats.persistentBytes - persistentBefore
+        plannedBytes = arena.stats.plannedBytes - plannedBefore
     }
 
     deinit { stop() }

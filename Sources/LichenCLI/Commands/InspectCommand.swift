@@ -47,6 +47,9 @@ struct InspectCommand: ParsableCommand {
                                             valueName: "path"))
     var sourcePack: String?
 
+    @Flag(name: .long, help: "With --window: the learner thread's memory (lichen_method_params.learner): its version buffer, window snapshot and counters.")
+    var learner = false
+
     @Option(name: .long, help: ArgumentHelp("Frame-mode window B for --method (adds the window's ring and the saved batch statistics).", valueName: "B"))
     var window: Int?
 
@@ -134,6 +137,8 @@ struct InspectCommand: ParsableCommand {
         var runtimeBytes: Int?
         /// The fused models of frames between updates (frame mode): folded copies, step regions, refold factors.
         var fusedBytes: Int
+        /// The learner thread's memory (--learner): the second version buffer, the window snapshot, cells and times.
+        var learnerBytes: Int?
     }
 
     func methodBudget(_ method: AdaptationMethod, _ file: GGUFFile, _ spec: ModelSpec) throws -> MethodBudget {
@@ -145,6 +150,7 @@ struct InspectCommand: ParsableCommand {
                                   framing: window.map { .frames(window: $0, every: $0, prediction: .saved) } ?? .batch(size: batch),
                                   lora: method == .source || method == .bnAdapt ? nil : loraSettings, cottaThreshold: .given(0.5))
         plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: batch)
+        if learner && window != nil && method != .source && loraSettings == nil { plan.learner = BackgroundLearner.Settings() }
         let source: FashionMNISTSource? = plan.needsSource ? try FashionMNISTSource(directory: dataDirectory, seed: 1) : nil
         let budget = try naming(model) { () throws(LichenError) in
             let arena = try Arena(byteCount: 4 << 30)
@@ -154,11 +160,13 @@ struct InspectCommand: ParsableCommand {
             let running = try plan.assemble(spec: spec, store: store, arena: arena, source: source)
             let session = running.session
             let fused = running.frames?.fused
-            let windowBytes = (running.frames?.reservedBytes ?? 0) - (fused?.persistentBytes ?? 0)
+            let learner = running.learner
+            let learnerPlanned = learner?.plannedBytes ?? 0
+            let windowBytes = (running.frames?.reservedBytes ?? 0) - (fused?.persistentBytes ?? 0) - (learner?.persistentBytes ?? 0)
             let s2 = arena.stats
             var s1 = s2
-            s1.persistentBytes -= windowBytes + (fused?.persistentBytes ?? 0)
-            s1.plannedBytes -= fused?.plannedBytes ?? 0
+            s1.persistentBytes -= windowBytes + (fused?.persistentBytes ?? 0) + (learner?.persistentBytes ?? 0)
+            s1.plannedBytes -= (fused?.plannedBytes ?? 0) + learnerPlanned
             let trained = session.trainedValueCount
             var norm = 0
             for i in session.trainedParameters { norm += store[i].value.elementCount }
@@ -172,7 +180,8 @@ struct InspectCommand: ParsableCommand {
                                 sessionPersistentBytes: persistent, loraValues: trained - norm, trainedValues: trained,
                                 snapshotBytes: gradientMethod ? 4 * trained : 0, optimizerStateBytes: gradientMethod ? 4 * trained * copies : 0,
                                 windowBytes: windowBytes, heapBytes: s2.heapInUseBytes,
-                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes, runtimeBytes: nil, fusedBytes: fused?.byteCount ?? 0)
+                                totalBytes: s2.lowUsedBytes + s2.heapInUseBytes, runtimeBytes: nil, fusedBytes: fused?.byteCount ?? 0,
+                                learnerBytes: learner?.reservedBytes)
         }
         var result = budget
         // The runtime's whole budget for this plan, as lichen_plan_budget measures it (frame mode;
@@ -277,6 +286,7 @@ struct InspectCommand: ParsableCommand {
                         ("heap_bytes", .int(b.heapBytes)),
                         ("total_bytes", .int(b.totalBytes)),
                         ("fused_bytes", .int(b.fusedBytes)),
+                        ("learner_bytes", b.learnerBytes.map { .int($0) } ?? .null),
                         ("runtime_budget_bytes", b.runtimeBytes.map { .int($0) } ?? .null),
                     ])
                 })),
@@ -316,15 +326,24 @@ struct InspectCommand: ParsableCommand {
         if !budgets.isEmpty {
             print("")
             print("adaptation budget at batch \(batch)" + (window.map { ", frame window \($0)" } ?? "") + " (bytes, measured from the arena):")
-            var t = Table(["method", "trained values", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
-                           "window", "fused", "heap", "total"], rightAligned: Set(1..<11))
+            var columns = ["method", "trained values", "parameters", "planned step", "session", "of which snapshots", "of which optimizer",
+                           "window", "fused"]
+            if learner { columns.append("learner") }
+            columns += ["heap", "total"]
+            var t = Table(columns, rightAligned: Set(1..<columns.count))
             for b in budgets {
-                t.add([budgetName(b), String(b.trainedValues), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
-                       String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.fusedBytes), String(b.heapBytes),
-                       String(b.totalBytes)])
+                var row = [budgetName(b), String(b.trainedValues), String(b.parameterBytes), String(b.plannedBytes), String(b.sessionPersistentBytes),
+                           String(b.snapshotBytes), String(b.optimizerStateBytes), String(b.windowBytes), String(b.fusedBytes)]
+                if learner { row.append(b.learnerBytes.map { String($0) } ?? "-") }
+                row += [String(b.heapBytes), String(b.totalBytes)]
+                t.add(row)
             }
             print(t.rendered())
             print("session: gradients, loss scratch, logits, snapshots of the initial trainables, optimizer state (and any teacher copies)")
+            if learner {
+                print("learner: the second fused version (folded copies and step regions), the window snapshot, the exchange cells and the update-time ring; "
+                      + "the session (optimizer state, teacher and anchor copies) is the learner's and is in the columns before")
+            }
             if window != nil {
                 let list = budgets.map { b in "\(b.method.name) \(b.runtimeBytes.map { "\($0) (\(byteText($0)))" } ?? "- (rmt needs --source-pack)")" }
                 print("a runtime's whole budget for each plan (lichen_plan_budget: model, method, runtime; no control endpoint): "
