@@ -40,6 +40,9 @@ int lcr_os_errno(void);
 /// CLOCK_MONOTONIC in nanoseconds (for metrics and benchmarks; never for test assertions).
 uint64_t lcr_os_monotonic_ns(void);
 
+/// Wall-clock time (CLOCK_REALTIME), nanoseconds since the Unix epoch; 0 when unavailable.
+uint64_t lcr_os_realtime_ns(void);
+
 /* ---- process memory, from /proc/self/status ---- */
 
 /// Resident set size now (VmRSS) in bytes, or -1 when it cannot be read.

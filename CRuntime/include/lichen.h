@@ -116,6 +116,15 @@ typedef struct lichen_runtime_params {
     uint32_t metrics_window;    // steps the step-time percentiles cover (default 1024)
     uint32_t max_clients;       // control clients served at once (default 4)
     uint32_t io_timeout_ms;     // a control client must send / take a message within this (default 2000)
+    /* ABI 3 */
+    const char *state_path;     // NULL: no state file; else the adapted state's file: restored at lichen_method_set
+                                // when it matches the model and the method's settings (a file that does not is
+                                // refused, the reason recorded as the last error, and left in place), saved every
+                                // state_every_updates updates or state_every_ms milliseconds (from the learner thread
+                                // in learner mode, never the loop), atomically: PATH.tmp, fsync, rename, folder fsync
+    uint32_t state_every_updates; // default 16 (0: not by count)
+    uint32_t state_every_ms;    // default 0 (not by time)
+    int32_t state_overwrite;    // 1: save over a refused state file (default 0: keep it, save nothing)
 } lichen_runtime_params;
 
 /** Defaults: 64 MiB reserved by the runtime, no socket, 1024 steps, 4 clients, 2000 ms. */
@@ -190,6 +199,8 @@ typedef struct lichen_method_params {
     int32_t learner_nice;       // the learner thread's nice value, -20...19 (0: the process's). Raising it (lower
                                 // priority than the loop) is always allowed; lowering it needs CAP_SYS_NICE or
                                 // RLIMIT_NICE, else lichen_method_set fails with SYSTEM_ERROR (EPERM)
+    int32_t guard_reset;        // what the collapse guard resets to: 0 (default) the model as loaded; 1 the last
+                                // state it judged healthy (kept before each update), the model when there is none
 } lichen_method_params;
 
 /** The defaults of `method` (see each field). */
@@ -294,6 +305,12 @@ typedef struct lichen_metrics {
     uint64_t update_p50_ns;     // update durations over the last updates (synchronous: the adapting step;
     uint64_t update_p99_ns;     // learner: the learner's job, update and refold), nanoseconds
     uint64_t update_max_ns;
+    uint32_t state_restore;     // the state file at the last lichen_method_set: 0 none, 1 restored, 2 refused
+    uint64_t state_saves;       // state files written since lichen_method_set
+    uint64_t state_save_failures; // saves that failed (the previous file stays)
+    uint64_t last_save_unix_ns; // the last save's wall-clock time (Unix epoch, ns) and duration
+    uint64_t last_save_ns;
+    uint64_t last_good_resets;  // collapse-guard resets that returned to the last healthy state
 } lichen_metrics;
 
 LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metrics *metrics);

@@ -88,7 +88,7 @@ public func lichenABIVersion() -> UInt32 { UInt32(LICHEN_ABI_VERSION) }
 @_cdecl("lichen_runtime_default_params")
 public func lichenRuntimeDefaultParams() -> lichen_runtime_params {
     lichen_runtime_params(budget_bytes: 64 << 20, buffer: nil, socket_path: nil, metrics_window: 1024, max_clients: 4,
-                          io_timeout_ms: 2000)
+                          io_timeout_ms: 2000, state_path: nil, state_every_updates: 16, state_every_ms: 0, state_overwrite: 0)
 }
 
 @_cdecl("lichen_runtime_create")
@@ -100,7 +100,8 @@ public func lichenRuntimeCreate(_ params: UnsafePointer<lichen_runtime_params>?,
     guard let p = params?.pointee, p.budget_bytes > 0, p.budget_bytes <= UInt(Int.max) else { return LICHEN_STATUS_INVALID_ARGUMENT }
     let configuration = RuntimeConfiguration(
         socketPath: string(p.socket_path), metricsWindow: Int(p.metrics_window), maximumClients: Int(p.max_clients),
-        ioTimeoutMilliseconds: Int(p.io_timeout_ms))
+        ioTimeoutMilliseconds: Int(p.io_timeout_ms), statePath: string(p.state_path), stateEveryUpdates: Int(p.state_every_updates),
+        stateEverySeconds: Double(p.state_every_ms) / 1000, stateOverwrite: p.state_overwrite != 0)
     do {
         let arena: Arena
         if let buffer = p.buffer {
@@ -149,7 +150,8 @@ public func lichenMethodDefaultParams(_ method: lichen_method) -> lichen_method_
         method: method, window: 16, every: 16, learning_rate: 1e-3, full: 0, lora_rank: 0, lora_alpha: 0, lora_targets: nil,
         guard_min_classes: 0, guard_window: 200, reset_every: 0, prediction: LICHEN_PREDICTION_SAVED, source_pack: nil, seed: 1,
         cotta_threshold: Float.nan, cotta_augmentations: 32, rmt_warmup_samples: 2048, rmt_prototype_samples: 0,
-        rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1, learner: 0, learner_cpu: -1, learner_nice: 0)
+        rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1, learner: 0, learner_cpu: -1, learner_nice: 0,
+        guard_reset: 0)
 }
 
 /// The method of a lichen_method value.
@@ -217,8 +219,11 @@ func plan(of p: lichen_method_params) throws(LichenError) -> AdaptationPlan {
     }
     if p.guard_min_classes != 0 || p.reset_every != 0 {
         guard p.guard_min_classes.isFinite && p.guard_min_classes >= 0 else { throw argument("guard_min_classes", "must be finite and >= 0") }
+        guard p.guard_reset == 0 || p.guard_reset == 1 else {
+            throw .invalidArgument(name: "guard_reset", value: Int(p.guard_reset), reason: "must be 0 (the model) or 1 (the last healthy state)")
+        }
         plan.collapseGuard = AdaptationPlan.Guard(minimumEffectiveClasses: Double(p.guard_min_classes), window: Int(p.guard_window),
-                                                  resetEvery: Int(p.reset_every))
+                                                  resetEvery: Int(p.reset_every), resetTo: p.guard_reset == 1 ? .lastGood : .source)
     }
     plan.sourcePack = string(p.source_pack)
     if p.learner != 0 {
@@ -428,7 +433,9 @@ public func lichenMetricsGet(_ handle: OpaquePointer?, _ metrics: UnsafeMutableP
             method: methodCode(rt.method), learner: f.learnerRunning ? 1 : 0, dropped_frames: f.droppedFrames,
             learner_lag: f.learnerLag, max_learner_lag: f.maximumLearnerLag, version: f.version,
             torn_predictions: f.tornPredictions, update_p50_ns: f.updateP50Nanoseconds, update_p99_ns: f.updateP99Nanoseconds,
-            update_max_ns: f.updateMaxNanoseconds)
+            update_max_ns: f.updateMaxNanoseconds, state_restore: UInt32(f.stateRestore), state_saves: f.stateSaves,
+            state_save_failures: f.stateSaveFailures, last_save_unix_ns: f.lastSaveUnixNanoseconds, last_save_ns: f.lastSaveNanoseconds,
+            last_good_resets: f.lastGoodResets)
     }
 }
 

@@ -33,6 +33,12 @@ int lcr_os_release(void *address, size_t bytes) {
 
 int lcr_os_errno(void) { return errno; }
 
+uint64_t lcr_os_realtime_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t lcr_os_monotonic_ns(void) {
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;

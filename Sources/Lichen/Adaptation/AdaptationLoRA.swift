@@ -175,3 +175,19 @@ final class Trainables {
         return n
     }
 }
+
+extension Trainables {
+    /// A name per value, in the order of `values`: the store parameter's name, then
+    /// "lora.<weight>.a" and "lora.<weight>.b" per adapter target (the adapted state's file).
+    func stateNames(store: ParameterStore) -> [String] {
+        var names: [String] = []
+        for i in parameterIndices { names.append(store[i].name) }
+        if let adapter {
+            for t in adapter.targets {
+                names.append("lora." + t.weightName + ".a")
+                names.append("lora." + t.weightName + ".b")
+            }
+        }
+        return names
+    }
+}

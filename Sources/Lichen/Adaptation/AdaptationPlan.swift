@@ -49,11 +49,24 @@ public struct AdaptationPlan: Sendable, Equatable {
         public var window: Int
         /// Reset every this many predictions (0: never).
         public var resetEvery: Int
+        /// What a reset returns to.
+        public var resetTo: ResetTarget
 
-        public init(minimumEffectiveClasses: Double, window: Int = 200, resetEvery: Int = 0) {
+        /// What the guard's reset returns the trainables to.
+        public enum ResetTarget: String, Sendable, Equatable {
+            /// The model as loaded (and a fresh optimizer).
+            case source
+            /// The last state the guard judged healthy (kept before each update the guard saw
+            /// healthy predictions for); the source state when there is none. A last good
+            /// state is used once: a collapse right after it resets to the source.
+            case lastGood = "last-good"
+        }
+
+        public init(minimumEffectiveClasses: Double, window: Int = 200, resetEvery: Int = 0, resetTo: ResetTarget = .source) {
             self.minimumEffectiveClasses = minimumEffectiveClasses
             self.window = window
             self.resetEvery = resetEvery
+            self.resetTo = resetTo
         }
     }
 
@@ -123,6 +136,29 @@ public struct AdaptationPlan: Sendable, Equatable {
         case .cotta: if case .fromSource = cottaThreshold { return true } else { return false }
         case .source, .bnAdapt, .tent: return false
         }
+    }
+
+    /// The settings an adapted state belongs to (`StateFile`): the method, what it trains, its
+    /// optimizer and its schedule. A state saved under one text is restored only under the same.
+    public var stateIdentity: String {
+        var s = "method=" + method.name + " mode=" + mode.name
+        if case .frames(let window, let every, _) = framing { s += " window=\(window) every=\(every)" }
+        if case .batch(let size) = framing { s += " batch=\(size)" }
+        if trains {
+            switch optimizer {
+            case .adam(let lr, let b1, let b2, let eps): s += " adam=\(lr),\(b1),\(b2),\(eps)"
+            case .sgd(let lr, let momentum, let nesterov): s += " sgd=\(lr),\(momentum),\(nesterov)"
+            }
+            if let lora {
+                let alpha = "\(lora.alpha)"
+                var targets = ""
+                for t in lora.targets { targets += (targets.isEmpty ? "" : "+") + t }
+                s += " lora=\(lora.rank),\(alpha),\(targets)"
+            }
+        }
+        if method == .cotta { s += " cotta=\(cotta.augmentations),\(cotta.emaMomentum),\(cotta.restoreProbability)" }
+        if method == .rmt { s += " rmt=\(rmt.lambdaSource),\(rmt.lambdaContrast)" }
+        return s
     }
 
     /// Whether the method trains anything.
@@ -303,9 +339,16 @@ public struct AdaptationPlan: Sendable, Equatable {
                                           minimumEffectiveClasses: min(g.minimumEffectiveClasses, Double(session.classes)),
                                           resetEvery: g.resetEvery, arena: arena)
             }
+            let state = try AdaptedState(session: session, arena: arena)
+            let lastGood = collapseGuard?.resetTo == .lastGood && !state.isEmpty ? try state.makeCopy(arena: arena) : nil
+            if let learner = frames?.learner {
+                learner.state = state
+                learner.lastGood = lastGood
+            }
             try frames?.startLearner()
             return RunningMethod(plan: self, session: session, frames: frames, collapseGuard: watch, source: provider, pack: pack,
-                                 cottaThreshold: threshold, setupNanoseconds: lcrMonotonicNanoseconds() &- started)
+                                 cottaThreshold: threshold, setupNanoseconds: lcrMonotonicNanoseconds() &- started, state: state,
+                                 lastGood: lastGood)
         } catch {
             try? arena.resetLowEnd(to: mark)
             throw error
@@ -332,13 +375,24 @@ public final class RunningMethod {
     public let cottaThreshold: Float?
     /// Time the assembly took: source pack, CoTTA's threshold, RMT's prototypes and warm-up.
     public let setupNanoseconds: UInt64
+    /// Everything the method has learned (`AdaptedState`), for the state file and the last good state.
+    public let state: AdaptedState
+    /// The collapse guard's last good state (a plan whose guard resets to it), else nil.
+    public let lastGood: AdaptedState.Copy?
+    /// Saves the state to a file (set by the runtime when it has a state path).
+    public internal(set) var saver: StateSaver?
+    /// Resets to the last good state, and to the source.
+    public private(set) var lastGoodResetCount = 0
     /// Batches stepped in batch mode.
     public private(set) var batchCount = 0
     /// The guard's verdict on the last step.
     public private(set) var lastVerdict = CollapseGuard.Verdict.none
 
     init(plan: AdaptationPlan, session: AdaptationSession, frames: FrameAdapter?, collapseGuard: CollapseGuard?,
-         source: SourceBatchProvider?, pack: SourcePack?, cottaThreshold: Float?, setupNanoseconds: UInt64) {
+         source: SourceBatchProvider?, pack: SourcePack?, cottaThreshold: Float?, setupNanoseconds: UInt64, state: AdaptedState,
+         lastGood: AdaptedState.Copy?) {
+        self.state = state
+        self.lastGood = lastGood
         self.plan = plan
         self.session = session
         self.frames = frames
@@ -380,6 +434,12 @@ public final class RunningMethod {
     /// - Note: Allocates nothing.
     public func step(frame: TensorView) throws(LichenError) -> TensorView {
         guard let frames else { throw .invalidArgument(name: "framing", value: 0, reason: "the plan steps batches, not frames") }
+        if let learner = frames.learner, frames.learnerActive {
+            // The learner keeps the last good state and saves the file, before its update.
+            if learner.updateDue || frames.nextFrameAdapts { learner.healthy = judgedHealthy }
+        } else if frames.nextFrameAdapts && !state.isEmpty {
+            try beforeUpdate(updates: frames.adaptationCount, frames: frames.frameCount)
+        }
         let z = try frames.step(frame: frame)
         try observe(z)
         return z
@@ -393,6 +453,7 @@ public final class RunningMethod {
     /// - Note: Allocates nothing.
     public func step(batch: TensorView) throws(LichenError) -> TensorView {
         guard frames == nil else { throw .invalidArgument(name: "framing", value: 0, reason: "the plan steps frames, not batches") }
+        if !state.isEmpty { try beforeUpdate(updates: batchCount, frames: batchCount) }
         let z = try session.step(batch: batch)
         batchCount += 1
         try observe(z)
@@ -402,13 +463,84 @@ public final class RunningMethod {
     private func observe(_ z: TensorView) throws(LichenError) {
         guard let collapseGuard else { return }
         lastVerdict = try collapseGuard.observe(logits: z, resetting: nil)
-        if lastVerdict != .none { try resetTrainables() }
+        if lastVerdict != .none { try resetTrainables(toLastGood: true) }
+    }
+
+    /// Saves the state file once more (a method change, a teardown: nothing learned since the
+    /// last save is lost), when a saver is on and the guard judges the predictions healthy.
+    /// Call with the learner stopped.
+    public func finalSave() {
+        guard let saver, saver.enabled, judgedHealthy, updateCount > 0 else { return }
+        _ = try? saver.save(updates: updateCount, frames: frames?.frameCount ?? batchCount)
+    }
+
+    /// Writes the adapted state to `path` now (atomically; `StateFile`), for a model whose
+    /// `AdapterBase.hash` is `modelHash`.
+    /// - Throws: what `StateFile.write` and `AtomicFile.write` throw.
+    /// - Note: Allocates (the file image); not for the loop. Call with the learner idle.
+    public func saveState(to path: String, modelHash: UInt64) throws(LichenError) {
+        quiesceLearner()
+        let text = plan.stateIdentity
+        let n = StateFile.byteCount(state: state, planText: text)
+        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 16)
+        defer { image.deallocate() }
+        _ = try StateFile.write(state: state, planText: text, modelHash: modelHash, updates: updateCount,
+                                frames: frames?.frameCount ?? batchCount, into: image)
+        try AtomicFile.write(path: path, temporary: path + ".tmp") { emit in emit(UnsafeRawBufferPointer(image)) }
+    }
+
+    /// Reads the state file at `path`, checks it against this model (`modelHash`), plan and
+    /// state, and loads it. Nothing changes unless every check passes.
+    /// - Throws: what `UntrustedFile`, `StateFile.parse` and `StateFile.restore` throw.
+    /// - Note: Allocates; not for the loop.
+    @discardableResult
+    public func restoreState(from path: String, modelHash: UInt64) throws(LichenError) -> StateFile.Contents {
+        quiesceLearner()
+        let text = plan.stateIdentity
+        let file = try UntrustedFile(path: path, maximumBytes: 2 * StateFile.byteCount(state: state, planText: text) + (1 << 20))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, file.byteCount), alignment: 16)
+        defer { buffer.deallocate() }
+        try file.readAll(into: buffer.baseAddress!)  // safe: allocate never returns a null base for a count >= 1
+        let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<file.byteCount])
+        let contents = try StateFile.parse(bytes)
+        try StateFile.restore(contents, bytes: bytes, into: state, modelHash: modelHash, planText: text)
+        frames?.trainablesChanged()
+        if let frames, let learner = frames.learner, learner.isRunning, learner.updateCount > 0 {
+            learner.republish(frameCount: frames.frameCount)
+        }
+        return contents
+    }
+
+    /// Whether the guard (if any) judges the recent predictions healthy; true without a guard.
+    var judgedHealthy: Bool { collapseGuard?.judgesHealthy ?? true }
+
+    /// Before an update made on the loop's thread: keeps the last good state and saves the
+    /// state file when due (both only while the guard judges the predictions healthy).
+    /// - Note: Allocates nothing.
+    private func beforeUpdate(updates: Int, frames: Int) throws(LichenError) {
+        guard judgedHealthy else { return }
+        if let lastGood { try state.save(into: lastGood) }
+        saver?.beforeUpdate(updates: updates, frames: frames)
     }
 
     /// The trainables and optimizer state back to where assembly left them (the guard's reset
-    /// and `lichen_reset`); the window and the guard's counts carry on.
+    /// and `lichen_reset`), or, for the guard with `resetTo: .lastGood`, to the last good state
+    /// when there is one; the window and the guard's counts carry on.
     /// - Note: Allocates nothing.
-    public func resetTrainables() throws(LichenError) {
+    public func resetTrainables(toLastGood: Bool = false) throws(LichenError) {
+        let useLastGood = toLastGood && lastGood?.isSet == true
+        if let frames, let learner = frames.learner, frames.learnerActive {
+            learner.resetToLastGood = useLastGood
+            try frames.reset()
+            return
+        }
+        if useLastGood, let lastGood {
+            try state.load(from: lastGood)
+            lastGood.isSet = false
+            lastGoodResetCount += 1
+            frames?.trainablesChanged()
+            return
+        }
         if let frames { try frames.reset() } else { try session.reset() }
     }
 }

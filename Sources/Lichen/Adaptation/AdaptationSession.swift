@@ -136,6 +136,9 @@ public final class AdaptationSession {
         return z
     }
 
+    /// Sets the step count (an adapted state restored: `AdaptedState`).
+    func restoreStepCount(_ n: Int) { stepCount = max(0, n) }
+
     /// Restores the initial values of every trained parameter, clears the optimizer's state
     /// and the gradients, and sets `stepCount` to 0.
     /// - Note: Allocates nothing.

@@ -81,7 +81,8 @@ public final class BackgroundLearner: @unchecked Sendable {
     static let versionFrameCell = 13    // 13, 14: the frame count each buffer's window ended at
     static let allocatedCell = 15       // the thread's allocated-bytes total after its last job
     static let firstAllocatedCell = 16  // ... after its first job
-    static let cellCount = 17
+    static let lastGoodResetsCell = 17
+    static let cellCount = 18
 
     static let idle: UInt64 = 0, handedOver: UInt64 = 1, working: UInt64 = 2
 
@@ -103,6 +104,17 @@ public final class BackgroundLearner: @unchecked Sendable {
     public private(set) var learnedFrames = 0
     var updateDue = false
     var resetDue = false
+    /// Loop side: whether the guard judged the predictions healthy when the update fell due
+    /// (the learner then keeps the last good state and may save the file first).
+    var healthy = true
+    /// Loop side: whether the reset asked for returns to the last good state.
+    var resetToLastGood = false
+    /// Set at assembly, before the thread starts: the state, the guard's last good copy, the saver.
+    var state: AdaptedState?
+    var lastGood: AdaptedState.Copy?
+    var saver: StateSaver?
+    /// Resets to the last good state the learner made.
+    public var lastGoodResetCount: Int { Int(load(BackgroundLearner.lastGoodResetsCell)) }
     /// The frame count at the last window handed over for an update.
     public private(set) var lastUpdateFrame = 0
 
@@ -206,7 +218,8 @@ public final class BackgroundLearner: @unchecked Sendable {
         try snapshot.leadingRows(0, count: rows).copy(from: window)
         store(BackgroundLearner.jobRowsCell, UInt64(rows))
         store(BackgroundLearner.jobFrameCell, UInt64(frameCount))
-        store(BackgroundLearner.jobFlagsCell, (updateDue ? 1 : 0) | (resetDue ? 2 : 0))
+        store(BackgroundLearner.jobFlagsCell, (updateDue ? 1 : 0) | (resetDue ? 2 : 0) | (healthy && updateDue ? 4 : 0)
+                  | (resetDue && resetToLastGood ? 8 : 0))
         if updateDue {
             let fresh = frameCount - lastUpdateFrame
             if fresh > rows { droppedFrames += fresh - rows }
@@ -215,6 +228,7 @@ public final class BackgroundLearner: @unchecked Sendable {
         }
         updateDue = false
         resetDue = false
+        resetToLastGood = false
         jobCount += 1
         store(BackgroundLearner.stateCell, BackgroundLearner.handedOver)
         lcr_worker_signal(worker)
@@ -282,7 +296,17 @@ public final class BackgroundLearner: @unchecked Sendable {
         let flags = load(BackgroundLearner.jobFlagsCell)
         guard rows >= 1, let batch = try? snapshot.leadingRows(0, count: rows) else { return }
         if flags & 2 != 0 {
-            if (try? session.reset()) != nil { _ = lcr_atomic_u64_fetch_add(cell(BackgroundLearner.resetsCell), 1) }
+            if flags & 8 != 0, let state, let lastGood, lastGood.isSet, (try? state.load(from: lastGood)) != nil {
+                lastGood.isSet = false
+                _ = lcr_atomic_u64_fetch_add(cell(BackgroundLearner.lastGoodResetsCell), 1)
+            } else if (try? session.reset()) != nil {
+                _ = lcr_atomic_u64_fetch_add(cell(BackgroundLearner.resetsCell), 1)
+            }
+        }
+        if flags & 4 != 0, let state {
+            // The guard judged the predictions of the current state healthy.
+            if let lastGood { try? state.save(into: lastGood) }
+            saver?.beforeUpdate(updates: updateCount, frames: frame)
         }
         if flags & 1 != 0 {
             do {

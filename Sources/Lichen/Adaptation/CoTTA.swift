@@ -351,3 +351,32 @@ public final class CoTTA {
         lastRestoredCount = 0
     }
 }
+
+extension CoTTA {
+    /// The adapted state's parts (`AdaptedState`): student and EMA teacher values (the anchor is
+    /// the model as loaded, never changed), their names, the optimizer.
+    func stateParts() -> (values: [TensorView], names: [String], optimizer: AdaptationOptimizerState) {
+        let names = trainables.stateNames(store: store)
+        return (trainables.values + teacher.tensors, names + names.map { "teacher." + $0 }, optimizer)
+    }
+
+    /// Counters of the adapted state: steps, augmented steps, the two random streams.
+    static let stateCounterCount = 4
+
+    /// - Note: Allocates nothing.
+    func readStateCounters(_ out: UnsafeMutablePointer<UInt64>) {
+        out[0] = UInt64(stepCount)
+        out[1] = UInt64(augmentedStepCount)
+        out[2] = augmentationRandom.state
+        out[3] = restoreRandom.state
+    }
+
+    /// - Note: Allocates nothing.
+    func writeStateCounters(_ values: UnsafePointer<UInt64>) {
+        stepCount = Int(truncatingIfNeeded: values[0])
+        augmentedStepCount = Int(truncatingIfNeeded: values[1])
+        augmentationRandom = SplitMix64Random(seed: values[2])
+        restoreRandom = SplitMix64Random(seed: values[3])
+        teacherLoaded = false
+    }
+}

@@ -96,6 +96,10 @@ public final class CollapseGuard {
     /// Total resets.
     public var resetCount: Int { collapseResetCount + periodicResetCount }
 
+    /// Whether the guard judges the recent predictions healthy: its history is full and their
+    /// effective number of classes is at least the bound.
+    public var judgesHealthy: Bool { filled == historyLength && lastEffectiveClasses >= minimumEffectiveClasses }
+
     /// The top-1 class of row `row` of `logits` ([n, classes]); the first of equal maxima.
     public static func topClass(_ z: F32Elements, row: Int, classes: Int) -> Int {
         var best = 0

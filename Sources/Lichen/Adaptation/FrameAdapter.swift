@@ -213,6 +213,16 @@ public final class FrameAdapter {
         return true
     }
 
+    /// Whether the next accepted frame is an adaptation frame.
+    var nextFrameAdapts: Bool { adapts(sinceClear + 1) }
+
+    /// The trainables were set from outside (a last good state loaded): the next frame saves
+    /// fresh statistics and refolds.
+    func trainablesChanged() {
+        statisticsCurrent = false
+        fusedCurrent = false
+    }
+
     /// Whether frame number `t` (1-based, counted from the last window clear) adapts.
     @inline(__always)
     func adapts(_ t: Int) -> Bool { t >= window && (t - window) % every == 0 }

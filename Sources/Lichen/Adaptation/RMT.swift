@@ -551,3 +551,29 @@ public func sourcePrototypes(
         for j in 0..<d { p[k * d + j] *= inverse }
     }
 }
+
+extension RMT {
+    /// The adapted state's parts (`AdaptedState`): student, teacher and projector values (the
+    /// prototypes come from the source data at assembly), their names, the optimizer.
+    func stateParts() -> (values: [TensorView], names: [String], optimizer: AdaptationOptimizerState) {
+        let names = trainables.stateNames(store: store)
+        var projectorNames: [String] = []
+        for i in 0..<projectorValues.count { projectorNames.append("projector.\(i)") }
+        return (trainables.values + teacher.tensors + projectorValues, names + names.map { "teacher." + $0 } + projectorNames, optimizer)
+    }
+
+    /// Counters of the adapted state: steps, the random stream.
+    static let stateCounterCount = 2
+
+    /// - Note: Allocates nothing.
+    func readStateCounters(_ out: UnsafeMutablePointer<UInt64>) {
+        out[0] = UInt64(stepCount)
+        out[1] = random.state
+    }
+
+    /// - Note: Allocates nothing.
+    func writeStateCounters(_ values: UnsafePointer<UInt64>) {
+        stepCount = Int(truncatingIfNeeded: values[0])
+        random = SplitMix64Random(seed: values[1])
+    }
+}

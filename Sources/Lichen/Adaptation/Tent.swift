@@ -95,3 +95,15 @@ public final class Tent {
         lastLoss = 0
     }
 }
+
+extension Tent {
+    /// The adapted state's parts (`AdaptedState`): the trained values, their names, the optimizer.
+    func stateParts(store: ParameterStore) -> (values: [TensorView], names: [String], optimizer: AdaptationOptimizerState) {
+        let o: AdaptationOptimizerState
+        switch optimizer {
+        case .adam(let a): o = .adam(a)
+        case .sgd(let s): o = .sgd(s)
+        }
+        return (trainables.values, trainables.stateNames(store: store), o)
+    }
+}

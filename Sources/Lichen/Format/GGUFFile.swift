@@ -242,3 +242,15 @@ public final class GGUFFile {
         return nil
     }
 }
+
+extension GGUFFile {
+    /// The file's content hash: its byte count in the high 32 bits and the CRC-32 of every
+    /// byte in the low 32 (the model an adapted state was learned on: `StateFile`). Unlike
+    /// `AdapterBase.hash`, it tells a model from its quantizations.
+    /// - Note: Reads the whole file (load time).
+    public func contentHash() -> UInt64 {
+        var crc = CRC32()
+        crc.update(rawBytes)
+        return UInt64(UInt32(truncatingIfNeeded: byteCount)) << 32 | UInt64(crc.value)
+    }
+}

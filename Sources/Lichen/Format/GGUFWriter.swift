@@ -195,44 +195,19 @@ public struct GGUFWriter {
     /// Writes the file to `path` atomically: to `path + ".tmp"`, fsync, rename over `path`,
     /// fsync of the directory. On failure the temporary file is removed and `path` is untouched.
     ///
-    /// - Throws: `.systemError` naming the failed call; `.invalidArgument` if sizes overflow.
-    /// - Note: The corresponding C functions are `lcr_file_create`, `lcr_file_write_all`,
-    ///   `lcr_file_sync`, `lcr_file_rename`, `lcr_file_sync_parent_directory`.
+    /// - Throws: `.fileError(path:call:errno:)` naming the failed call (`AtomicFile.write`);
+    ///   `.invalidArgument` if sizes overflow.
     public func write(toPath path: String) throws(LichenError) {
         let header = try headerBytes()
-        let temporary = path + ".tmp"
-        var fd: Int32 = -1
-        let created = temporary.withCString { lcr_file_create($0, &fd) }
-        guard created == 0 else { throw .systemError(call: "open", errno: created) }
-        var failure: LichenError? = nil
         let zeros = [UInt8](repeating: 0, count: alignment)
-        func write(_ bytes: UnsafeRawBufferPointer) {
-            guard failure == nil, let base = bytes.baseAddress, bytes.count > 0 else { return }
-            let status = lcr_file_write_all(fd, base, bytes.count)
-            if status != 0 { failure = .systemError(call: "write", errno: status) }
+        try AtomicFile.write(path: path, temporary: path + ".tmp") { emit in
+            header.withUnsafeBytes { emit($0) }
+            for t in pending {
+                t.bytes.withUnsafeBytes { emit($0) }
+                let pad = (alignment - t.bytes.count % alignment) % alignment
+                zeros.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<pad])) }
+            }
         }
-        header.withUnsafeBytes { write($0) }
-        for t in pending {
-            t.bytes.withUnsafeBytes { write($0) }
-            let pad = (alignment - t.bytes.count % alignment) % alignment
-            zeros.withUnsafeBytes { write(UnsafeRawBufferPointer(rebasing: $0[0..<pad])) }
-        }
-        if failure == nil {
-            let status = lcr_file_sync(fd)
-            if status != 0 { failure = .systemError(call: "fsync", errno: status) }
-        }
-        let closed = lcr_file_close(fd)
-        if failure == nil, closed != 0 { failure = .systemError(call: "close", errno: closed) }
-        if failure == nil {
-            let status = temporary.withCString { from in path.withCString { to in lcr_file_rename(from, to) } }
-            if status != 0 { failure = .systemError(call: "rename", errno: status) }
-        }
-        if let failure {
-            _ = temporary.withCString { lcr_file_remove($0) }
-            throw failure
-        }
-        let synced = path.withCString { lcr_file_sync_parent_directory($0) }
-        guard synced == 0 else { throw .systemError(call: "fsync", errno: synced) }
     }
 }
 

@@ -141,36 +141,12 @@ public struct StreamFileWriter {
         crc.update(pixels)
         var trailer: [UInt8] = []
         put32(&trailer, crc.value)
-        let temporary = path + ".tmp"
-        var fd: Int32 = -1
-        let created = temporary.withCString { lcr_file_create($0, &fd) }
-        guard created == 0 else { throw .fileError(path: temporary, call: "open", errno: created) }
-        var failure: LichenError? = nil
-        func write(_ bytes: [UInt8]) {
-            guard failure == nil, !bytes.isEmpty else { return }
-            let status = bytes.withUnsafeBytes { raw in lcr_file_write_all(fd, raw.baseAddress, raw.count) }
-            if status != 0 { failure = .fileError(path: temporary, call: "write", errno: status) }
+        try AtomicFile.write(path: path, temporary: path + ".tmp") { emit in
+            header.withUnsafeBytes { emit($0) }
+            labels.withUnsafeBytes { emit($0) }
+            pixels.withUnsafeBytes { emit($0) }
+            trailer.withUnsafeBytes { emit($0) }
         }
-        write(header)
-        write(labels)
-        write(pixels)
-        write(trailer)
-        if failure == nil {
-            let status = lcr_file_sync(fd)
-            if status != 0 { failure = .fileError(path: temporary, call: "fsync", errno: status) }
-        }
-        let closed = lcr_file_close(fd)
-        if failure == nil, closed != 0 { failure = .fileError(path: temporary, call: "close", errno: closed) }
-        if failure == nil {
-            let status = temporary.withCString { from in path.withCString { to in lcr_file_rename(from, to) } }
-            if status != 0 { failure = .fileError(path: path, call: "rename", errno: status) }
-        }
-        if let failure {
-            _ = temporary.withCString { lcr_file_remove($0) }
-            throw failure
-        }
-        let synced = path.withCString { lcr_file_sync_parent_directory($0) }
-        guard synced == 0 else { throw .fileError(path: path, call: "fsync", errno: synced) }
     }
 }
 

@@ -44,13 +44,18 @@ public final class Runtime: @unchecked Sendable {
     // The learner thread's figures (learner mode) and the update times (both modes).
     static let droppedCell = 12, lagCell = 13, maximumLagCell = 14, versionCell = 15, updateP50Cell = 16, updateP99Cell = 17
     static let learnerCell = 18, tornCell = 19, updateMaxCell = 20
-    static let cellCount = 21
+    // The state file: restored (0 none, 1 restored, 2 refused), saves, failed saves, the last save.
+    static let stateCell = 21, savesCell = 22, saveFailuresCell = 23, lastSaveUnixCell = 24, lastSaveDurationCell = 25
+    static let lastGoodResetsCell = 26
+    static let cellCount = 27
 
     /// The active adapter set, handed from the control side to the loop at step boundaries.
     public let adapters: StepBoundarySwap<AdapterSet>
     /// The loaded model's identity, computed at load from its initial parameters (control side
     /// reads it under `controlMutex`).
     var adapterBase: AdapterBase?
+    /// The model file's content hash (`GGUFFile.contentHash`), which state files must match.
+    public private(set) var modelHash: UInt64 = 0
     /// Name → file of the adapters in the newest set (under `controlMutex`).
     var adapterFiles: [String: String] = [:]
 
@@ -139,6 +144,7 @@ public final class Runtime: @unchecked Sendable {
         endpoint?.stop()
         endpoint = nil
         running?.stopLearner()
+        running?.finalSave()
         // The graph and its set refer to each other: break the cycle so both go.
         try? running?.session.policy.setSkillAdapters(nil)
         lcr_os_mutex_destroy(controlMutex)
@@ -237,6 +243,7 @@ public final class Runtime: @unchecked Sendable {
                 let base = try AdapterBase(name: (try? f.string("general.name")) ?? s.architecture, store: st)
                 lcr_os_mutex_lock(controlMutex)
                 adapterBase = base
+                modelHash = f.contentHash()
                 file = f
                 spec = s
                 store = st
@@ -303,6 +310,7 @@ public final class Runtime: @unchecked Sendable {
             let previous = plan
             // The learner thread goes first (its job ends): the trainables are the loop's again.
             current.stopLearner()
+            current.finalSave()
             try current.resetTrainables()
             lcr_os_mutex_lock(controlMutex)
             defer { lcr_os_mutex_unlock(controlMutex) }
@@ -326,6 +334,7 @@ public final class Runtime: @unchecked Sendable {
             try graphChangedLocked()
             lcr_atomic_u64_store(cell(Runtime.methodCell), Runtime.methodCode(newPlan.method))
             clearMethodFigures()
+            try attachState()
             publishMethodFigures()
             stepTimes.clear()
         }
@@ -348,6 +357,13 @@ public final class Runtime: @unchecked Sendable {
             lcr_atomic_u64_store(cell(Runtime.tornCell), UInt64(learner.tornPredictions))
         }
         lcr_atomic_u64_store(cell(Runtime.learnerCell), learner?.isRunning == true ? 1 : 0)
+        if let saver = running.saver {
+            lcr_atomic_u64_store(cell(Runtime.savesCell), saver.saveCount)
+            lcr_atomic_u64_store(cell(Runtime.saveFailuresCell), saver.failureCount)
+            lcr_atomic_u64_store(cell(Runtime.lastSaveUnixCell), saver.lastSaveUnixNanoseconds)
+            lcr_atomic_u64_store(cell(Runtime.lastSaveDurationCell), saver.lastSaveNanoseconds)
+        }
+        lcr_atomic_u64_store(cell(Runtime.lastGoodResetsCell), UInt64(running.lastGoodResetCount + (learner?.lastGoodResetCount ?? 0)))
         // Percentiles only when an update was made since the last summary (a sort of the ring).
         let updates = running.updateCount
         if updates != summarisedUpdates {
@@ -357,6 +373,46 @@ public final class Runtime: @unchecked Sendable {
             lcr_atomic_u64_store(cell(Runtime.updateP99Cell), t.p99)
             lcr_atomic_u64_store(cell(Runtime.updateMaxCell), t.max)
         }
+    }
+
+    /// The state file for the method just assembled (`configuration.statePath`): restores a
+    /// file that matches the model and plan; records why one that does not was refused (the
+    /// last error) and leaves it in place, saving over it only with `stateOverwrite`; then
+    /// attaches the saver. A missing file is a fresh start.
+    /// - Throws: `.budgetExceeded` (the saver's image buffer).
+    private func attachState() throws(LichenError) {
+        lcr_atomic_u64_store(cell(Runtime.stateCell), 0)
+        guard let path = configuration.statePath, let running, !running.state.isEmpty, file != nil else { return }
+        let planText = running.plan.stateIdentity
+        var refused = false
+        let expected = StateFile.byteCount(state: running.state, planText: planText)
+        do throws(LichenError) {
+            let file = try UntrustedFile(path: path, maximumBytes: 2 * expected + (1 << 20))
+            guard let buffer = try? arena.heapAllocate(byteCount: max(1, file.byteCount)) else {
+                throw .budgetExceeded(asked: file.byteCount, left: arena.stats.bytesLeft)
+            }
+            defer { _ = arena.heapFree(buffer) }
+            try file.readAll(into: buffer)
+            let bytes = UnsafeRawBufferPointer(start: buffer, count: file.byteCount)
+            let contents = try StateFile.parse(bytes)
+            try StateFile.restore(contents, bytes: bytes, into: running.state, modelHash: modelHash, planText: planText)
+            lcr_atomic_u64_store(cell(Runtime.stateCell), 1)
+            running.frames?.trainablesChanged()
+        } catch {
+            if case .fileError(_, _, let code) = error, code == 2 {
+                // ENOENT: no state yet.
+            } else {
+                refused = true
+                lcr_atomic_u64_store(cell(Runtime.stateCell), 2)
+                recordError(error)
+            }
+        }
+        let saver = try StateSaver(path: path, state: running.state, planText: planText, modelHash: modelHash,
+                                   everyUpdates: configuration.stateEveryUpdates, everySeconds: configuration.stateEverySeconds,
+                                   enabled: !refused || configuration.stateOverwrite, arena: arena)
+        running.saver = saver
+        // The learner is idle (no frame was stepped since the assembly).
+        running.learner?.saver = saver
     }
 
     /// Zeroes the figures of the previous method (a method change).
@@ -478,12 +534,24 @@ public struct RuntimeConfiguration: Sendable {
     public var maximumClients: Int = 4
     /// A client must send a whole request, and take its answer, within this many milliseconds.
     public var ioTimeoutMilliseconds: Int = 2000
+    /// The adapted state's file (nil: none): restored at `setMethod` when it matches the model
+    /// and plan, saved every `stateEveryUpdates` updates or `stateEverySeconds` seconds.
+    public var statePath: String?
+    public var stateEveryUpdates: Int = 16
+    public var stateEverySeconds: Double = 0
+    /// Save over a state file that was refused (another model or plan, damaged).
+    public var stateOverwrite = false
 
-    public init(socketPath: String? = nil, metricsWindow: Int = 1024, maximumClients: Int = 4, ioTimeoutMilliseconds: Int = 2000) {
+    public init(socketPath: String? = nil, metricsWindow: Int = 1024, maximumClients: Int = 4, ioTimeoutMilliseconds: Int = 2000,
+                statePath: String? = nil, stateEveryUpdates: Int = 16, stateEverySeconds: Double = 0, stateOverwrite: Bool = false) {
         self.socketPath = socketPath
         self.metricsWindow = metricsWindow
         self.maximumClients = maximumClients
         self.ioTimeoutMilliseconds = ioTimeoutMilliseconds
+        self.statePath = statePath
+        self.stateEveryUpdates = stateEveryUpdates
+        self.stateEverySeconds = stateEverySeconds
+        self.stateOverwrite = stateOverwrite
     }
 }
 
@@ -504,7 +572,13 @@ extension Runtime {
             tornPredictions: lcr_atomic_u64_load(cell(Runtime.tornCell)),
             updateP50Nanoseconds: lcr_atomic_u64_load(cell(Runtime.updateP50Cell)),
             updateP99Nanoseconds: lcr_atomic_u64_load(cell(Runtime.updateP99Cell)),
-            updateMaxNanoseconds: lcr_atomic_u64_load(cell(Runtime.updateMaxCell)))
+            updateMaxNanoseconds: lcr_atomic_u64_load(cell(Runtime.updateMaxCell)),
+            stateRestore: lcr_atomic_u64_load(cell(Runtime.stateCell)),
+            stateSaves: lcr_atomic_u64_load(cell(Runtime.savesCell)),
+            stateSaveFailures: lcr_atomic_u64_load(cell(Runtime.saveFailuresCell)),
+            lastSaveUnixNanoseconds: lcr_atomic_u64_load(cell(Runtime.lastSaveUnixCell)),
+            lastSaveNanoseconds: lcr_atomic_u64_load(cell(Runtime.lastSaveDurationCell)),
+            lastGoodResets: lcr_atomic_u64_load(cell(Runtime.lastGoodResetsCell)))
     }
 }
 
@@ -537,6 +611,17 @@ public struct MethodFigures: Equatable, Sendable {
     public var updateP50Nanoseconds: UInt64 = 0
     public var updateP99Nanoseconds: UInt64 = 0
     public var updateMaxNanoseconds: UInt64 = 0
+    /// The state file at the last method change: 0 none (no path, or no file yet), 1 restored,
+    /// 2 refused (the reason is the last error).
+    public var stateRestore: UInt64 = 0
+    /// State files written, and saves that failed (the previous file stays).
+    public var stateSaves: UInt64 = 0
+    public var stateSaveFailures: UInt64 = 0
+    /// The last save's wall-clock time (Unix ns) and duration (ns).
+    public var lastSaveUnixNanoseconds: UInt64 = 0
+    public var lastSaveNanoseconds: UInt64 = 0
+    /// Collapse-guard resets that returned to the last good state.
+    public var lastGoodResets: UInt64 = 0
 }
 
 extension Runtime {

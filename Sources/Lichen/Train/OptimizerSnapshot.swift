@@ -80,3 +80,10 @@ extension OptimizerSnapshot {
         set { stepCount = newValue }
     }
 }
+
+extension OptimizerSnapshot {
+    /// Slot counts, for the adapted state's file.
+    var bufferCount: Int { buffers.count }
+    var countSlots: Int { counts.count }
+    var powerSlots: Int { powers.count }
+}
