@@ -191,3 +191,31 @@ public enum StateFile {
         return s
     }
 }
+
+extension StateFile {
+    /// Reads and checks the state file at `path` (`parse`), through the untrusted-file routine
+    /// (regular files only, at most `maximumBytes`).
+    /// - Throws: what `UntrustedFile` and `parse` throw.
+    /// - Note: Allocates (tooling: `lichen state show|verify`).
+    public static func read(path: String, maximumBytes: Int = 1 << 30) throws(LichenError) -> (bytes: [UInt8], contents: Contents) {
+        let file = try UntrustedFile(path: path, maximumBytes: maximumBytes)
+        var bytes = [UInt8](repeating: 0, count: file.byteCount)
+        var failure: LichenError? = nil
+        bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            do throws(LichenError) { try file.readAll(into: base) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        var parsed: Result<Contents, LichenError> = .failure(.malformedFile(offset: 0, reason: "empty file"))
+        bytes.withUnsafeBytes { raw in
+            do throws(LichenError) { parsed = .success(try parse(raw)) } catch { parsed = .failure(error) }
+        }
+        switch parsed {
+        case .success(let c): return (bytes, c)
+        case .failure(let e): throw e
+        }
+    }
+
+    /// The hexadecimal text of a hash, as `lichen state show` prints it.
+    public static func hexText(_ v: UInt64) -> String { hex(v) }
+}

@@ -75,6 +75,19 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Swaps per second of that client.", valueName: "hz"))
     var swapRate: Double = 20
 
+    @Option(name: .long, help: ArgumentHelp("Adapted-state file: restored at start when it matches the model and method settings (a file that does not is left in place), saved while running and at the end (lichen state show|verify).",
+                                            valueName: "path"))
+    var state: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --state: save every this many updates (0: not by count).", valueName: "n"))
+    var stateEvery: Int = 16
+
+    @Option(name: .long, help: ArgumentHelp("With --state: save every this many seconds (0: not by time).", valueName: "s"))
+    var stateEverySeconds: Double = 0
+
+    @Flag(name: .long, help: "With --state: save over a state file that was refused (another model or plan, damaged).")
+    var stateOverwrite = false
+
     func validate() throws {
         guard AdaptationMethod(name: method) != nil else { throw ValidationError("--method must be source, bn, tent, cotta or rmt") }
         guard FrameAdapter.Prediction(name: framePredict) != nil else { throw ValidationError("--frame-predict must be saved or window") }
@@ -86,6 +99,10 @@ struct ServeCommand: ParsableCommand {
         guard budgetMib >= 8 && budgetMib <= 1 << 20 else { throw ValidationError("--budget-mib must be at least 8") }
         guard metricsWindow >= 1 && metricsWindow <= 1 << 20 else { throw ValidationError("--metrics-window must be in 1...1048576") }
         guard swapRate > 0 && swapRate <= 10_000 else { throw ValidationError("--swap-rate must be in (0, 10000]") }
+        guard stateEvery >= 0 && stateEvery <= 1 << 30 else { throw ValidationError("--state-every must be in 0...1073741824") }
+        guard stateEverySeconds.isFinite && stateEverySeconds >= 0 && stateEverySeconds <= 86_400 else {
+            throw ValidationError("--state-every-seconds must be in 0...86400")
+        }
     }
 
     /// The runtime's plan from the flags: frame mode, the source pack (if any) as the source data.
@@ -102,10 +119,20 @@ struct ServeCommand: ParsableCommand {
         let file = try naming(stream) { () throws(LichenError) in try StreamFile(path: stream) }
         let runtime = try naming(model) { () throws(LichenError) in
             let rt = try Runtime(budgetBytes: budgetMib << 20,
-                                 configuration: RuntimeConfiguration(socketPath: socket, metricsWindow: metricsWindow))
+                                 configuration: RuntimeConfiguration(socketPath: socket, metricsWindow: metricsWindow, statePath: state,
+                                                                     stateEveryUpdates: stateEvery, stateEverySeconds: stateEverySeconds,
+                                                                     stateOverwrite: stateOverwrite))
             try rt.loadModel(path: model)
             try rt.setMethod(try servePlan())
             return rt
+        }
+        if let state {
+            switch runtime.methodFigures().stateRestore {
+            case 1: log("serve: restored the adapted state from \(state)")
+            case 2: log("serve: warning: \(state) refused (\(runtime.lastError.map { $0.description } ?? "?")); "
+                        + (stateOverwrite ? "it will be overwritten" : "left in place, nothing saved (--state-overwrite replaces it)"))
+            default: log("serve: no adapted state at \(state) yet; saving there")
+            }
         }
         guard file.pixelsPerFrame == runtime.frameElementCount else {
             throw CommandFailure("\(stream): frames of \(file.pixelsPerFrame) pixels; the model takes \(runtime.frameElementCount) values")
@@ -173,6 +200,7 @@ struct ServeCommand: ParsableCommand {
         swapper.stop()
         let elapsed = Double(Self.now() - start) / 1e9
         let s = runtime.status()
+        let f = runtime.methodFigures()
         let calls = swapper.summary()
         let error = stepped > 0 ? 1 - Double(correct) / Double(stepped) : 0
         if global.json {
@@ -188,6 +216,11 @@ struct ServeCommand: ParsableCommand {
                 ("metrics_window", .int(runtime.stepTimes.window)),
                 ("swap_requests", .int(calls.count)), ("swap_failures", .int(calls.failures)),
                 ("swap_request_p50_ms", .number(calls.p50)), ("swap_request_max_ms", .number(calls.max)),
+                ("updates", .int(Int(f.updates))), ("learner", .bool(f.learnerRunning)),
+                ("dropped_frames", .int(Int(f.droppedFrames))), ("max_learner_lag", .int(Int(f.maximumLearnerLag))),
+                ("update_p50_ms", .number(Double(f.updateP50Nanoseconds) / 1e6)), ("update_p99_ms", .number(Double(f.updateP99Nanoseconds) / 1e6)),
+                ("guard_resets", .int(Int(f.guardResets))), ("state_restore", .int(Int(f.stateRestore))),
+                ("state_saves", .int(Int(f.stateSaves))), ("state_save_failures", .int(Int(f.stateSaveFailures))),
             ]).rendered())
         } else {
             var t = Table(["serve", "value"])
@@ -199,6 +232,9 @@ struct ServeCommand: ParsableCommand {
             t.add(["active adapters", "\(s.activeAdapters)"])
             t.add(["step p50 / p99 / max", "\(fixed(Double(s.stepP50Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepP99Nanoseconds) / 1e6, 3)) / \(fixed(Double(s.stepMaxNanoseconds) / 1e6, 3)) ms (last \(runtime.stepTimes.window) steps)"])
             t.add(["budget used", "\(s.usedBytes) of \(s.budgetBytes) bytes"])
+            t.add(["updates", "\(f.updates)" + (f.learnerRunning ? " on the learner thread (\(f.droppedFrames) frames dropped, lag max \(f.maximumLearnerLag))" : " in the step")
+                   + (f.updates > 0 ? ", p50 \(fixed(Double(f.updateP50Nanoseconds) / 1e6, 2)) ms" : "")])
+            if state != nil { t.add(["state saves", "\(f.stateSaves) (\(f.stateSaveFailures) failed)"]) }
             if calls.count > 0 {
                 t.add(["swap requests", "\(calls.count) (\(calls.failures) failed), round trip p50 \(fixed(calls.p50, 3)) / max \(fixed(calls.max, 3)) ms"])
             }
