@@ -261,6 +261,82 @@ static void learner_case(const char *model, lichen_method_params mp, const char 
     lichen_runtime_destroy(rt);
 }
 
+/* The state file: saved while stepping (synchronous and learner mode), restored by the next
+ * runtime, a damaged file refused (status 2, the reason as the last error) and left in place;
+ * the guard's reset to the last healthy state. */
+static lichen_runtime *state_runtime(const char *model, const char *path, int overwrite) {
+    lichen_runtime_params p = lichen_runtime_default_params();
+    p.budget_bytes = (size_t)96 << 20;
+    p.state_path = path;
+    p.state_every_updates = 1;
+    p.state_overwrite = overwrite;
+    lichen_runtime *rt = NULL;
+    EXPECT_STATUS(lichen_runtime_create(&p, &rt), LICHEN_STATUS_OK);
+    if (rt) EXPECT_STATUS(lichen_model_load(rt, model), LICHEN_STATUS_OK);
+    return rt;
+}
+
+static void state_case(const char *model, size_t values, size_t classes, int learner) {
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/lichen-abi-state-%d-%d.lcst", (int)getpid(), learner);
+    unlink(path);
+    lichen_method_params mp = lichen_method_default_params(LICHEN_METHOD_TENT);
+    mp.window = 8, mp.every = 8;
+    mp.learner = learner;
+    mp.guard_min_classes = 0.5f;  // every full history is healthy: the saves are not held back
+    mp.guard_window = 8;
+    mp.guard_reset = 1;
+    float z[MAX_CLASSES];
+    lichen_metrics m;
+    lichen_runtime *rt = state_runtime(model, path, 0);
+    if (!rt) return;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.state_restore == 0, "state (learner %d): restore %u before any file", learner, m.state_restore);
+    struct timespec pause = {0, 1000000};
+    for (int i = 0; i < 60000 && (m.state_saves < 2 || m.updates < 3); i++) {
+        EXPECT_STATUS(lichen_step(rt, frames[i % FRAMES], values, z, classes, NULL), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+        if (learner) nanosleep(&pause, NULL);
+    }
+    CHECK(m.state_saves >= 2 && m.state_save_failures == 0 && m.last_save_unix_ns > 0,
+          "state (learner %d): %llu saves, %llu failed, last at %llu", learner, (unsigned long long)m.state_saves,
+          (unsigned long long)m.state_save_failures, (unsigned long long)m.last_save_unix_ns);
+    lichen_runtime_destroy(rt);
+    rt = state_runtime(model, path, 0);
+    if (!rt) return;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.state_restore == 1, "state (learner %d): restore %u after a save", learner, m.state_restore);
+    lichen_runtime_destroy(rt);
+    // One flipped byte: refused with the reason, left as it is.
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL, "state: reopen %s", path);
+    if (f) {
+        fseek(f, 60, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, 60, SEEK_SET);
+        fputc(c ^ 0x01, f);
+        fclose(f);
+    }
+    rt = state_runtime(model, path, 0);
+    if (!rt) return;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    char message[512];
+    last_error(rt, message, sizeof message);
+    CHECK(m.state_restore == 2 && strstr(message, "checksum") != NULL, "state (learner %d): restore %u, last error '%s'", learner,
+          m.state_restore, message);
+    for (int i = 0; i < 24; i++) EXPECT_STATUS(lichen_step(rt, frames[i % FRAMES], values, z, classes, NULL), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.state_saves == 0, "state (learner %d): %llu saves over a refused file", learner, (unsigned long long)m.state_saves);
+    lichen_method_params broken = mp;
+    broken.guard_reset = 5;
+    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    lichen_runtime_destroy(rt);
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: abi_test MODEL.gguf SOURCE_PACK.stream [ADAPTER.gguf]\n");
@@ -396,6 +472,10 @@ int main(int argc, char **argv) {
     mp.source_pack = pack;
     mp.rmt_warmup_samples = 64;
     learner_case(model, mp, "rmt", values, classes, 2, 240);
+
+    // The state file, synchronous and from the learner thread.
+    state_case(model, values, classes, 0);
+    state_case(model, values, classes, 1);
 
     // The budget a plan needs, and a runtime of exactly that budget runs it.
     size_t need = 0;

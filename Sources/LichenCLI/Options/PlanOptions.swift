@@ -18,6 +18,10 @@ struct PlanOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Predictions the collapse guard looks back over.", valueName: "n"))
     var guardWindow: Int = 200
 
+    @Option(name: .long, help: ArgumentHelp("What the collapse guard resets to: source (the model as loaded) or last-good (the last state it judged healthy, kept before each update; the model when there is none).",
+                                            valueName: "source|last-good"))
+    var guardReset: String = "source"
+
     @Option(name: .long, help: ArgumentHelp("Reset the trainables every N frames.", valueName: "n"))
     var resetEvery: Int?
 
@@ -72,6 +76,7 @@ struct PlanOptions: ParsableArguments {
     var learnerNice: Int = 0
 
     func validate() throws {
+        guard AdaptationPlan.Guard.ResetTarget(rawValue: guardReset) != nil else { throw ValidationError("--guard-reset must be source or last-good") }
         guard learner == "on" || learner == "off" else { throw ValidationError("--learner must be on or off") }
         if let learnerCPU { guard learnerCPU >= 0 && learnerCPU < 1024 else { throw ValidationError("--learner-cpu must be in 0...1023") } }
         guard learnerNice >= -20 && learnerNice <= 19 else { throw ValidationError("--learner-nice must be in -20...19") }
@@ -99,7 +104,8 @@ struct PlanOptions: ParsableArguments {
         var p = AdaptationPlan(method, mode: adaptationMode, framing: framing,
                                lora: method == .source || method == .bnAdapt ? nil : lora.configuration(seed: seed), seed: seed)
         if `guard` != nil || resetEvery != nil {
-            p.collapseGuard = AdaptationPlan.Guard(minimumEffectiveClasses: `guard` ?? 0, window: guardWindow, resetEvery: resetEvery ?? 0)
+            p.collapseGuard = AdaptationPlan.Guard(minimumEffectiveClasses: `guard` ?? 0, window: guardWindow, resetEvery: resetEvery ?? 0,
+                                                   resetTo: AdaptationPlan.Guard.ResetTarget(rawValue: guardReset) ?? .source)
         }
         p.cottaThreshold = cottaThreshold.map { .given($0) } ?? .fromSource(quantile: 0.05, margin: 0.05, frames: sourceFrames)
         p.cotta = CoTTA.Configuration(threshold: 0, augmentations: augmentations, seed: seed)
