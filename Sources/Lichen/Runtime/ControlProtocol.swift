@@ -227,6 +227,9 @@ public struct ControlStatus: Equatable, Sendable {
     public var activeAdapters: Int
     public var generation: UInt64
     public var modelLoaded: Bool
+    /// The running method's figures (updates, guard resets, the learner's drops and lag, update
+    /// times, the state file's saves); nil from a runtime that does not send them.
+    public var figures: MethodFigures?
 
     public init(
         budgetBytes: Int, usedBytes: Int, heapInUseBytes: Int, steps: UInt64, resets: UInt64, swaps: UInt64,
@@ -292,6 +295,30 @@ public struct ControlResponse: Equatable, Sendable {
                 budgetBytes: Int(budget), usedBytes: Int(used), heapInUseBytes: Int(heap), steps: steps, resets: resets,
                 swaps: swaps, method: method, stepP50Nanoseconds: p50, stepP99Nanoseconds: p99, stepMaxNanoseconds: mx,
                 activeAdapters: Int(active), generation: generation, modelLoaded: loaded != 0)
+            // The method's figures follow (appended to version 1's payload).
+            if r.remaining > 0 {
+                guard let updates = r.u64(), let resets = r.u64(), let dropped = r.u64(), let lag = r.u64(), let maxLag = r.u64(),
+                      let version = r.u64(), let up50 = r.u64(), let up99 = r.u64(), let upMax = r.u64(), let saves = r.u64(),
+                      let saveFailures = r.u64(), let lastSave = r.u64(), let lastSaveTook = r.u64(), let restore = r.u8(),
+                      let learner = r.u8(), let lastGood = r.u64()
+                else { throw .malformedFile(offset: r.offset, reason: "status figures truncated") }
+                var f = MethodFigures(updates: updates, guardResets: resets, rejectedFrames: 0, lastLoss: 0, effectiveClasses: 0)
+                f.droppedFrames = dropped
+                f.learnerLag = lag
+                f.maximumLearnerLag = maxLag
+                f.version = version
+                f.updateP50Nanoseconds = up50
+                f.updateP99Nanoseconds = up99
+                f.updateMaxNanoseconds = upMax
+                f.stateSaves = saves
+                f.stateSaveFailures = saveFailures
+                f.lastSaveUnixNanoseconds = lastSave
+                f.lastSaveNanoseconds = lastSaveTook
+                f.stateRestore = UInt64(restore)
+                f.learnerRunning = learner != 0
+                f.lastGoodResets = lastGood
+                response.state?.figures = f
+            }
         case .list, .load, .unload, .swap, .scale:
             guard let generation = r.u64(), let count = r.u16() else {
                 throw .malformedFile(offset: r.offset, reason: "adapter list truncated")

@@ -178,6 +178,19 @@ struct AdaptersCommand: ParsableCommand {
                 ("step_p99_ms", .number(Double(s.stepP99Nanoseconds) / 1e6)),
                 ("step_max_ms", .number(Double(s.stepMaxNanoseconds) / 1e6)),
             ]
+            if let f = s.figures {
+                pairs += [
+                    ("updates", .int(Int(f.updates))), ("guard_resets", .int(Int(f.guardResets))),
+                    ("last_good_resets", .int(Int(f.lastGoodResets))), ("learner", .bool(f.learnerRunning)),
+                    ("dropped_frames", .int(Int(f.droppedFrames))), ("learner_lag", .int(Int(f.learnerLag))),
+                    ("max_learner_lag", .int(Int(f.maximumLearnerLag))), ("version", .int(Int(f.version))),
+                    ("update_p50_ms", .number(Double(f.updateP50Nanoseconds) / 1e6)),
+                    ("update_p99_ms", .number(Double(f.updateP99Nanoseconds) / 1e6)),
+                    ("state_restore", .string(["none", "restored", "refused"][min(2, Int(f.stateRestore))])),
+                    ("state_saves", .int(Int(f.stateSaves))), ("state_save_failures", .int(Int(f.stateSaveFailures))),
+                    ("last_save_unix_ns", .int(Int(f.lastSaveUnixNanoseconds))), ("last_save_ms", .number(Double(f.lastSaveNanoseconds) / 1e6)),
+                ]
+            }
         } else {
             pairs.append(("generation", .int(Int(r.generation))))
             pairs.append(("adapters", .array(r.adapters.map { a in
@@ -203,6 +216,18 @@ struct AdaptersCommand: ParsableCommand {
             t.add(["step p50", fixed(Double(s.stepP50Nanoseconds) / 1e6, 3) + " ms"])
             t.add(["step p99", fixed(Double(s.stepP99Nanoseconds) / 1e6, 3) + " ms"])
             t.add(["step max", fixed(Double(s.stepMaxNanoseconds) / 1e6, 3) + " ms"])
+            if let f = s.figures {
+                t.add(["updates", "\(f.updates)" + (f.learnerRunning ? " on the learner thread" : " in the step")
+                       + (f.updates > 0 ? " (p50 \(fixed(Double(f.updateP50Nanoseconds) / 1e6, 2)) ms, p99 \(fixed(Double(f.updateP99Nanoseconds) / 1e6, 2)) ms)" : "")])
+                if f.learnerRunning {
+                    t.add(["learner", "version \(f.version), lag \(f.learnerLag) frames (max \(f.maximumLearnerLag)), \(f.droppedFrames) frames dropped"])
+                }
+                t.add(["guard resets", "\(f.guardResets) (\(f.lastGoodResets) to the last good state)"])
+                if f.stateSaves > 0 || f.stateSaveFailures > 0 || f.stateRestore != 0 {
+                    let restore = ["no file", "restored", "refused"][min(2, Int(f.stateRestore))]
+                    t.add(["state file", "\(restore) at the method change; \(f.stateSaves) saves (\(f.stateSaveFailures) failed), last took \(fixed(Double(f.lastSaveNanoseconds) / 1e6, 2)) ms"])
+                }
+            }
             return t.rendered()
         }
         var t = Table(["name", "file", "rank", "scale", "bytes"], rightAligned: [2, 3, 4])

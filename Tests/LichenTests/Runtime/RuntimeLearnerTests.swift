@@ -205,6 +205,21 @@ struct RuntimeLearnerTests {
         #expect(rt.frames?.adaptationCount == 2)
     }
 
+    @Test("the control endpoint's status carries the learner's figures")
+    func statusOverTheSocket() throws {
+        let path = S.socketPath()
+        let rt = try Runtime(budgetBytes: 48 << 20, configuration: RuntimeConfiguration(socketPath: path))
+        try rt.loadModel(path: S.model())
+        try rt.setMethod(Self.plan(.tent))
+        try Self.stepUntilPublished(rt, versions: 2, frames: S.frames(16, count: 784, seed: 12))
+        let figures = rt.methodFigures()
+        let r = try S.call(path, .status)
+        let f = try #require(r.state?.figures)
+        #expect(f.learnerRunning)
+        #expect(f.updates == figures.updates && f.version == figures.version && f.droppedFrames == figures.droppedFrames)
+        #expect(f.updateP50Nanoseconds == figures.updateP50Nanoseconds && f.updateP50Nanoseconds > 0)
+    }
+
     @Test("source with learner settings runs no thread (it learns nothing)")
     func sourceRunsNoThread() throws {
         let rt = try RuntimeTests.loaded(Self.plan(.source))
