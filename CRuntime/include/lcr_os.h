@@ -70,6 +70,12 @@ long lcr_os_write_stdout(const char *bytes, size_t count);
 /// Writes `count` bytes to standard error, retrying short writes. Returns bytes written or -1.
 long lcr_os_write_stderr(const char *bytes, size_t count);
 
+/// The calling thread's last error text (lichen_runtime_create's reason, which no runtime holds):
+/// set copies up to 511 bytes; get copies it NUL-terminated, cut to capacity, and gives its full
+/// length. Thread-local storage: no allocation, no lock.
+void lcr_os_thread_error_set(const char *text, size_t length);
+size_t lcr_os_thread_error_get(char *buffer, size_t capacity);
+
 #ifdef __cplusplus
 }
 #endif

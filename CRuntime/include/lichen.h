@@ -133,8 +133,10 @@ LICHEN_API lichen_runtime_params lichen_runtime_default_params(void);
 /** Creates a runtime. On success *out is the new runtime; on failure *out is NULL and the
  *  status says why (a socket path already taken by a non-socket file is FILE_ERROR). */
 LICHEN_API lichen_status lichen_runtime_create(const lichen_runtime_params *params, lichen_runtime **out);
-/** Stops the control endpoint, frees everything (the budget too, unless it is the caller's
- *  buffer). NULL is ignored. */
+/** Stops the learner thread (its running update ends first) and the control endpoint, saves
+ *  the state file once more (when set), frees everything (the budget too, unless it is the
+ *  caller's buffer). NULL is ignored. Like free(), destroying a runtime twice, or using it
+ *  after, is undefined: the handle is gone. */
 LICHEN_API void lichen_runtime_destroy(lichen_runtime *runtime);
 
 /* ====== Model ====== */
@@ -318,7 +320,9 @@ LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metr
 /* ====== Diagnostics ====== */
 
 /** Copies the text of the runtime's last error (NUL-terminated, cut to capacity) into
- *  `buffer`; *length (may be NULL) gets its full length without the NUL. "" if none. */
+ *  `buffer`; *length (may be NULL) gets its full length without the NUL. "" if none.
+ *  With runtime NULL: why the calling thread's last lichen_runtime_create failed (there is no
+ *  runtime to ask), "" after a success. */
 LICHEN_API lichen_status lichen_last_error(lichen_runtime *runtime, char *buffer, size_t capacity, size_t *length);
 
 #ifdef __cplusplus

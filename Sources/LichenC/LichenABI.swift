@@ -95,9 +95,12 @@ public func lichenRuntimeDefaultParams() -> lichen_runtime_params {
 public func lichenRuntimeCreate(_ params: UnsafePointer<lichen_runtime_params>?, _ out: UnsafeMutablePointer<OpaquePointer?>?)
     -> lichen_status
 {
-    guard let out else { return LICHEN_STATUS_INVALID_ARGUMENT }
+    guard let out else { return createFailed(argument("out", "NULL")) }
     out.pointee = nil
-    guard let p = params?.pointee, p.budget_bytes > 0, p.budget_bytes <= UInt(Int.max) else { return LICHEN_STATUS_INVALID_ARGUMENT }
+    guard let p = params?.pointee else { return createFailed(argument("params", "NULL")) }
+    guard p.budget_bytes > 0, p.budget_bytes <= UInt(Int.max) else {
+        return createFailed(.invalidArgument(name: "budget_bytes", value: 0, reason: "must be at least a few MiB"))
+    }
     let configuration = RuntimeConfiguration(
         socketPath: string(p.socket_path), metricsWindow: Int(p.metrics_window), maximumClients: Int(p.max_clients),
         ioTimeoutMilliseconds: Int(p.io_timeout_ms), statePath: string(p.state_path), stateEveryUpdates: Int(p.state_every_updates),
@@ -111,10 +114,18 @@ public func lichenRuntimeCreate(_ params: UnsafePointer<lichen_runtime_params>?,
         }
         let rt = try Runtime(arena: arena, configuration: configuration)
         out.pointee = OpaquePointer(Unmanaged.passRetained(rt).toOpaque())
+        lcr_os_thread_error_set(nil, 0)
         return LICHEN_STATUS_OK
     } catch {
-        return status(of: error)
+        return createFailed(error)
     }
+}
+
+/// Records why lichen_runtime_create failed for lichen_last_error(NULL, ...) on this thread.
+func createFailed(_ error: LichenError) -> lichen_status {
+    var text = error.description
+    text.withUTF8 { lcr_os_thread_error_set(UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
+    return status(of: error)
 }
 
 @_cdecl("lichen_runtime_destroy")
@@ -443,7 +454,12 @@ public func lichenMetricsGet(_ handle: OpaquePointer?, _ metrics: UnsafeMutableP
 public func lichenLastError(
     _ handle: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ length: UnsafeMutablePointer<Int>?
 ) -> lichen_status {
-    guard let rt = runtime(handle) else { return LICHEN_STATUS_INVALID_ARGUMENT }
+    guard let rt = runtime(handle) else {
+        // No runtime: the calling thread's last lichen_runtime_create failure.
+        let n = lcr_os_thread_error_get(buffer, buffer == nil ? 0 : capacity)
+        length?.pointee = n
+        return LICHEN_STATUS_OK
+    }
     let text = rt.lastError?.description ?? ""
     let utf8 = text.utf8
     length?.pointee = utf8.count

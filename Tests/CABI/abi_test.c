@@ -356,6 +356,25 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(lichen_runtime_create(&rp, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
     rp.budget_bytes = 0;
     EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_INVALID_ARGUMENT);
+    {
+        // Why a create failed: lichen_last_error(NULL, ...) on this thread.
+        char why[512];
+        size_t n = 0;
+        EXPECT_STATUS(lichen_last_error(NULL, why, sizeof why, &n), LICHEN_STATUS_OK);
+        CHECK(n > 0 && strstr(why, "budget_bytes") != NULL, "create failure reason: '%s'", why);
+        rp = lichen_runtime_default_params();
+        rp.budget_bytes = (size_t)16 << 20;
+        rp.socket_path = argv[1];  // a regular file (the model) where the socket would go
+        EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_FILE_ERROR);
+        lichen_last_error(NULL, why, sizeof why, &n);
+        CHECK(strstr(why, argv[1]) != NULL, "create failure names the socket path: '%s'", why);
+        rp.socket_path = NULL;
+        EXPECT_STATUS(lichen_runtime_create(&rp, &rt), LICHEN_STATUS_OK);
+        lichen_last_error(NULL, why, sizeof why, &n);
+        CHECK(n == 0 && why[0] == 0, "after a successful create: '%s'", why);
+        lichen_runtime_destroy(rt);
+        rt = NULL;
+    }
     lichen_runtime_destroy(NULL);
 
     // Calls in the wrong order: no model yet.

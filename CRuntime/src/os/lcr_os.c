@@ -116,3 +116,22 @@ static long write_fd_all(int fd, const char *bytes, size_t count) {
 long lcr_os_write_stdout(const char *bytes, size_t count) { return write_fd_all(STDOUT_FILENO, bytes, count); }
 
 long lcr_os_write_stderr(const char *bytes, size_t count) { return write_fd_all(STDERR_FILENO, bytes, count); }
+
+static _Thread_local char thread_error[512];
+static _Thread_local size_t thread_error_length;
+
+void lcr_os_thread_error_set(const char *text, size_t length) {
+    if (length > sizeof thread_error - 1) length = sizeof thread_error - 1;
+    if (text != NULL && length > 0) memcpy(thread_error, text, length);
+    thread_error[length] = 0;
+    thread_error_length = length;
+}
+
+size_t lcr_os_thread_error_get(char *buffer, size_t capacity) {
+    if (buffer != NULL && capacity > 0) {
+        size_t n = thread_error_length < capacity - 1 ? thread_error_length : capacity - 1;
+        memcpy(buffer, thread_error, n);
+        buffer[n] = 0;
+    }
+    return thread_error_length;
+}
