@@ -157,13 +157,13 @@ public enum ControlRequest: Equatable, Sendable {
         case .status:
             request = .status
         case .load:
-            guard let path = r.string(), let scale = r.f32() else { return .refused(.malformed, "load: expected path (string) and scale (f32)") }
+            guard let path = r.string(), let scale = r.f32() else { return .refused(.malformed, "load: expected path (UTF-8 string) and scale (f32)") }
             request = .load(path: path, scale: scale)
         case .unload:
-            guard let name = r.string() else { return .refused(.malformed, "unload: expected name (string)") }
+            guard let name = r.string() else { return .refused(.malformed, "unload: expected name (UTF-8 string)") }
             request = .unload(name: name)
         case .scale:
-            guard let name = r.string(), let scale = r.f32() else { return .refused(.malformed, "scale: expected name (string) and scale (f32)") }
+            guard let name = r.string(), let scale = r.f32() else { return .refused(.malformed, "scale: expected name (UTF-8 string) and scale (f32)") }
             request = .scale(name: name, scale: scale)
         case .swap:
             guard let count = r.u16() else { return .refused(.malformed, "swap: expected an adapter count (u16)") }
@@ -173,7 +173,7 @@ public enum ControlRequest: Equatable, Sendable {
             var list: [ControlAdapterSpec] = []
             for i in 0..<Int(count) {
                 guard let path = r.string(), let scale = r.f32() else {
-                    return .refused(.malformed, "swap: adapter \(i) of \(count): expected path (string) and scale (f32)")
+                    return .refused(.malformed, "swap: adapter \(i) of \(count): expected path (UTF-8 string) and scale (f32)")
                 }
                 list.append(ControlAdapterSpec(path: path, scale: scale))
             }
@@ -390,7 +390,14 @@ public struct ControlReader {
             offset = start
             return nil
         }
-        let s = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(n))]), as: UTF8.self)
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(n))])
+        let s = String(decoding: raw, as: UTF8.self)
+        // Invalid UTF-8 would decode with replacement characters: a different name or path
+        // than the peer sent. Refused instead.
+        guard s.utf8.elementsEqual(raw) else {
+            offset = start
+            return nil
+        }
         offset += Int(n)
         return s
     }

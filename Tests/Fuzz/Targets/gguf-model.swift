@@ -7,7 +7,6 @@
 /// The arena every input loads into: small, so size claims run into the budget quickly.
 nonisolated(unsafe) private var fuzzArena: Arena? = nil
 
-@_cdecl("LLVMFuzzerTestOneInput")
 public func lichenFuzzGGUFModel(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data else { return 0 }
     if fuzzArena == nil { fuzzArena = try? Arena(byteCount: 8 << 20) }

@@ -84,6 +84,18 @@ struct ControlEndpointTests {
         }
     }
 
+    @Test("a name or path that is not UTF-8 is refused, not decoded into another name")
+    func invalidUTF8() throws {
+        // unload, name of 3 bytes: 'a', then 0xFF (never valid in UTF-8), then 'b'.
+        let body: [UInt8] = [1, 3, 3, 0, 0x61, 0xFF, 0x62]
+        let d = body.withUnsafeBytes { ControlRequest.decode($0) }
+        #expect(d == .refused(.malformed, "unload: expected name (UTF-8 string)"))
+        // A load path with a lone continuation byte.
+        let load: [UInt8] = [1, 2, 2, 0, 0x2F, 0x80] + [0, 0, 0x80, 0x3F]
+        let l = load.withUnsafeBytes { ControlRequest.decode($0) }
+        #expect(l == .refused(.malformed, "load: expected path (UTF-8 string) and scale (f32)"))
+    }
+
     @Test("malformed bodies are answered with their status and the server keeps serving")
     func malformedBodies() throws {
         let (rt, path) = try Self.runtime()
