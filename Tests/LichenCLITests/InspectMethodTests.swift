@@ -52,7 +52,10 @@ struct InspectMethodTests {
                 #expect(persistent >= snapshots + optimizer + 4 * normValues)
                 #expect(planned == step["training_planned_bytes"] as? Int, "Tent's graph is the batch-stat training graph")
             } else {
-                #expect(m["trained_values"] as? Int == 0 && snapshots == 0 && optimizer == 0 && persistent == 0)
+                // Nothing trained; the one persistent value is the adapted state's counter (the
+                // session's step count, 8 bytes), which the state file keeps.
+                #expect(m["trained_values"] as? Int == 0 && snapshots == 0 && optimizer == 0)
+                #expect(persistent == 8, "\(name): the session's step count only, \(persistent) bytes")
                 #expect(planned == step["inference_planned_bytes"] as? Int, "\(name): an inference graph")
             }
         }
@@ -82,7 +85,11 @@ struct InspectMethodTests {
             let bytes = try #require(b["learner_bytes"] as? Int), fused = try #require(b["fused_bytes"] as? Int)
             #expect(bytes >= fused + 8 * frameBytes, "\(name): a second version and the snapshot, \(bytes) bytes")
             #expect(bytes < fused + 8 * frameBytes + 65536, "\(name): and little else, \(bytes) bytes")
-            #expect(try #require(b["total_bytes"] as? Int) == (try #require(a["total_bytes"] as? Int)) + bytes)
+            // The total grows by the learner's bytes; those include the alignment padding before
+            // its first buffer, which moves what follows, so the growth may be up to one
+            // 64-byte alignment less.
+            let grown = try #require(b["total_bytes"] as? Int) - (try #require(a["total_bytes"] as? Int))
+            #expect(grown <= bytes && grown > bytes - 64, "\(name): total grew by \(grown), learner \(bytes)")
         }
     }
 
