@@ -99,11 +99,19 @@ let package = Package(
             dependencies: [
                 "Lichen",
                 "LichenStreams",
+                "LichenCueSim",
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LichenCLI",
             exclude: ["Import/README.md"]
+        ),
+
+        // The persistent-SSL simulator (host tooling): a room, a drone, stereo and mono cues.
+        .target(
+            name: "LichenCueSim",
+            dependencies: ["Lichen"],
+            path: "Sources/LichenCueSim"
         ),
 
         // The inference path over the core alone (no Foundation, no argument parser), as a robot's
@@ -138,6 +146,11 @@ let package = Package(
             name: "LichenCTests",
             dependencies: ["LichenC", "Lichen", "CRuntime"],
             path: "Tests/LichenCTests"
+        ),
+        .testTarget(
+            name: "LichenCueSimTests",
+            dependencies: ["LichenCueSim", "Lichen"],
+            path: "Tests/LichenCueSimTests"
         ),
         .testTarget(
             name: "LichenCLITests",

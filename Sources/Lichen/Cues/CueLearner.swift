@@ -22,7 +22,8 @@
 /// neighbour and smoothing scratch come from the arena's low end at construction
 /// (`arenaBytes`). A tick allocates nothing, a retrain included.
 public final class CueLearner {
-    public let configuration: CueConfiguration
+    /// The settings; `policy` and `learning` may change between ticks (`setPolicy`).
+    public private(set) var configuration: CueConfiguration
     /// Bytes of the arena taken at construction.
     public let arenaBytes: Int
 
@@ -198,6 +199,14 @@ public final class CueLearner {
     /// - Note: Allocates nothing.
     public func retrainNow() {
         if bufferedCount > 0 { retrain() }
+    }
+
+    /// Changes who may drive and whether valid targets are learned, from the next tick on
+    /// (a protocol's phases: stereo flight, mono flight with training wheels, pure mono).
+    /// Everything learned is kept.
+    public func setPolicy(_ policy: DrivePolicy, learning: Bool) {
+        configuration.policy = policy
+        configuration.learning = learning
     }
 
     /// Forgets everything learned: buffer, model, threshold, gate, counters.
