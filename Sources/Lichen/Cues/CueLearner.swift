@@ -26,6 +26,8 @@ public final class CueLearner {
     public private(set) var configuration: CueConfiguration
     /// Bytes of the arena taken at construction.
     public let arenaBytes: Int
+    /// The arena the buffers live in, kept alive as long as the learner.
+    public let arena: Arena
 
     // Ring buffer: features [capacity, featureCount], targets and out-of-sample estimates [capacity].
     private let ringFeatures: F32Elements
@@ -98,6 +100,7 @@ public final class CueLearner {
             throw error
         }
         self.configuration = c
+        self.arena = arena
         estimateThreshold = c.decisionThreshold
         arenaBytes = arena.stats.lowUsedBytes - before
     }

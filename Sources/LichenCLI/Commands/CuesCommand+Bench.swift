@@ -32,11 +32,12 @@ extension CuesCommand {
         mutating func run() throws {
             let config = CueConfiguration(decisionThreshold: 14, dangerThreshold: 24)
             var random = SimRandom(seed: seed)
-            let (learner, features, arenaBytes) = try naming("cue learner") { () throws(LichenError) in
-                let arena = try Arena(byteCount: 8 << 20)
-                let learner = try CueLearner(configuration: config, arena: arena)
-                return (learner, try arena.persistentTensor(.f32, try Shape(config.featureCount)), learner.arenaBytes)
+            // The learner keeps its arena alive; the feature view lives in the same arena.
+            let (learner, features) = try naming("cue learner") { () throws(LichenError) in
+                let learner = try CueLearner(configuration: config, arena: try Arena(byteCount: 8 << 20))
+                return (learner, try learner.arena.persistentTensor(.f32, try Shape(config.featureCount)))
             }
+            let arenaBytes = learner.arenaBytes
             func step() throws -> Double {
                 let target = Float(random.uniform(0, 30))
                 let x = try naming("features") { () throws(LichenError) in try features.f32Elements("features") }
