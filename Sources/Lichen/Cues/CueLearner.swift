@@ -19,15 +19,17 @@
 /// - then the buffer is copied into the model.
 ///
 /// Memory: the ring (features, targets, estimates), the model snapshot, the sort scratch and the
-/// neighbour and smoothing scratch come from the arena's low end at construction
-/// (`arenaBytes`). A tick allocates nothing, a retrain included.
+/// neighbour and smoothing scratch are one block of the budget's heap taken at construction
+/// (`arenaBytes`) and freed with the learner. A tick allocates nothing, a retrain included.
 public final class CueLearner {
     /// The settings; `policy` and `learning` may change between ticks (`setPolicy`).
     public private(set) var configuration: CueConfiguration
-    /// Bytes of the arena taken at construction.
+    /// Bytes of the budget's heap the learner asked for (`byteCount(_:)`).
     public let arenaBytes: Int
-    /// The arena the buffers live in, kept alive as long as the learner.
-    public let arena: Arena
+    /// The one heap block every buffer lives in; it keeps the arena alive.
+    public let storage: HeapBuffer
+    /// The arena the learner's block came from.
+    public var arena: Arena { storage.arena }
 
     // Ring buffer: features [capacity, featureCount], targets and out-of-sample estimates [capacity].
     private let ringFeatures: F32Elements
@@ -69,47 +71,56 @@ public final class CueLearner {
     private var ticksSinceTrusted = Int.max
     private var lastTrustedTarget: Float = .nan
 
-    /// A learner whose buffers come from `arena`'s low end.
+    /// A learner whose buffers come from one block of `arena`'s heap (the budget's high end),
+    /// freed when the learner goes. The heap is used, not the low end, so that a learner can be
+    /// made at any time beside a running model (a runtime rolls its low end back when it
+    /// changes method).
     ///
     /// - Throws: `.invalidArgument` / `.nonFiniteValue` for a bad configuration
-    ///   (`CueConfiguration.validate()`); `.budgetExceeded` when the arena cannot hold the buffers
-    ///   (the low end is rolled back: nothing is kept).
+    ///   (`CueConfiguration.validate()`); `.budgetExceeded` when the budget cannot hold the
+    ///   block (nothing is kept).
     public init(configuration: CueConfiguration, arena: Arena) throws(LichenError) {
         try configuration.validate()
         let c = configuration
-        let mark = arena.lowEndMark()
-        let before = arena.stats.lowUsedBytes
-        do throws(LichenError) {
-            func block(_ count: Int) throws(LichenError) -> F32Elements {
-                try arena.persistentTensor(.f32, try Shape(count)).f32Elements("cue buffer")
-            }
-            let (rowBytes, o1) = c.capacity.multipliedReportingOverflow(by: c.featureCount)
-            if o1 { throw .invalidArgument(name: "CueConfiguration.capacity", value: c.capacity, reason: "buffer size overflows") }
-            ringFeatures = try block(rowBytes)
-            ringTargets = try block(c.capacity)
-            ringEstimates = try block(c.capacity)
-            modelFeatures = try block(rowBytes)
-            modelTargets = try block(c.capacity)
-            sortScores = try block(c.capacity)
-            sortLabels = try block(c.capacity)
-            neighbourDistances = try block(c.neighbours)
-            neighbourIndices = try block(c.neighbours)
-            smoothingWindow = try block(c.smoothing)
-        } catch {
-            try? arena.resetLowEnd(to: mark)
-            throw error
+        let layout = CueLearner.layout(c)
+        let buffer = try HeapBuffer(arena: arena, byteCount: layout.byteCount)
+        func block(_ i: Int) throws(LichenError) -> F32Elements {
+            try buffer.view(byteOffset: layout.offsets[i], type: .f32, shape: try Shape(layout.counts[i])).f32Elements("cue buffer")
         }
+        ringFeatures = try block(0)
+        ringTargets = try block(1)
+        ringEstimates = try block(2)
+        modelFeatures = try block(3)
+        modelTargets = try block(4)
+        sortScores = try block(5)
+        sortLabels = try block(6)
+        neighbourDistances = try block(7)
+        neighbourIndices = try block(8)
+        smoothingWindow = try block(9)
+        storage = buffer
         self.configuration = c
-        self.arena = arena
         estimateThreshold = c.decisionThreshold
-        arenaBytes = arena.stats.lowUsedBytes - before
+        arenaBytes = layout.byteCount
     }
 
-    /// The arena bytes a learner of `configuration` takes (before alignment padding: each of
-    /// its ten blocks may add up to 63 bytes).
-    public static func bufferBytes(_ configuration: CueConfiguration) -> Int {
-        let c = configuration
-        return 4 * (2 * c.capacity * c.featureCount + 5 * c.capacity + 2 * c.neighbours + c.smoothing)
+    /// The values in each of the ten blocks, their byte offsets (64-byte aligned) and the total.
+    static func layout(_ c: CueConfiguration) -> (counts: [Int], offsets: [Int], byteCount: Int) {
+        let rows = c.capacity * c.featureCount  // validate() bounds both: no overflow
+        let counts = [rows, c.capacity, c.capacity, rows, c.capacity, c.capacity, c.capacity, c.neighbours, c.neighbours, c.smoothing]
+        var offsets: [Int] = [], total = 0
+        for n in counts {
+            offsets.append(total)
+            total += (4 * n + 63) / 64 * 64
+        }
+        return (counts, offsets, total)
+    }
+
+    /// The bytes of the budget's heap a learner of `configuration` asks for (jemalloc rounds
+    /// it up to its size class).
+    /// - Throws: what `CueConfiguration.validate()` throws.
+    public static func byteCount(_ configuration: CueConfiguration) throws(LichenError) -> Int {
+        try configuration.validate()
+        return layout(configuration).byteCount
     }
 
     // MARK: - Tick

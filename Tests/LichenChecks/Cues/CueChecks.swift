@@ -248,17 +248,24 @@ let cueChecks: [Check] = [
             c.expectThrows(.nonFiniteValue(operand: "CueConfiguration.decisionThreshold", index: 0), "infinite threshold") { () throws(LichenError) in
                 try CueLearner(configuration: bad, arena: arena)
             }
-            // A budget that holds the ring but not the model: budgetExceeded, and the low end is
-            // where it was (the ring's block is given back).
+            // A budget whose heap cannot hold the block: budgetExceeded, and nothing is kept.
             let small = try Arena(byteCount: 4 << 20)
-            let before = small.stats.lowUsedBytes
+            let before = small.stats.heapInUseBytes
+            let big = cueConfig(featureCount: 21, capacity: 100_000, retrainInterval: 200)
+            c.expect(try CueLearner.byteCount(big) > 16_000_000, "two 100000 x 21 f32 blocks")
             do throws(LichenError) {
-                _ = try CueLearner(configuration: cueConfig(featureCount: 21, capacity: 14_000, retrainInterval: 200), arena: small)
-                c.expect(false, "a 14000-sample buffer fit a minimal budget")
+                _ = try CueLearner(configuration: big, arena: small)
+                c.expect(false, "a 100000-sample buffer fit a 4 MiB budget")
             } catch {
                 if case .budgetExceeded = error { c.expect(true, "") } else { c.expect(false, "threw " + error.description) }
             }
-            c.expect(small.stats.lowUsedBytes == before, "a failed construction keeps nothing")
+            c.expect(small.stats.heapInUseBytes == before, "a failed construction keeps nothing")
+            // The block goes back to the heap with the learner.
+            do {
+                let one = try CueLearner(configuration: scriptConfig(policy: .gated), arena: small)
+                c.expect(small.stats.heapInUseBytes >= before + one.arenaBytes, "the learner's block is on the heap")
+            }
+            c.expect(small.stats.heapInUseBytes == before, "freed with the learner")
         }
     },
 ]
