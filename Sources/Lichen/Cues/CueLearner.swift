@@ -233,6 +233,108 @@ public final class CueLearner {
         ticksSinceTrusted = Int.max; lastTrustedTarget = .nan
     }
 
+    // MARK: - State
+
+    /// Values in a saved state: a 10-value header, then the whole ring (features, targets,
+    /// estimates).
+    public var stateValueCount: Int { CueLearner.stateHeader + configuration.capacity * (configuration.featureCount + 2) }
+    static let stateHeader = 10
+    static let stateMagic: Float = 17237  // "CU"
+    static let stateVersion: Float = 1
+
+    /// Writes the buffer and the decision state (τ_est, the gate) into `state`, f32,
+    /// `stateValueCount` values.
+    /// - Throws: `.unsupportedElementType` unless f32; `.shapeMismatch(operand: "state", ...)`
+    ///   for another count.
+    /// - Note: Allocates nothing.
+    public func save(into state: TensorView) throws(LichenError) {
+        let out = try state.f32Elements("state")
+        guard out.count == stateValueCount else {
+            throw .shapeMismatch(operand: "state", dimension: 0, expected: stateValueCount, got: out.count)
+        }
+        let c = configuration
+        out[0] = CueLearner.stateMagic
+        out[1] = CueLearner.stateVersion
+        out[2] = Float(c.featureCount)
+        out[3] = Float(c.capacity)
+        out[4] = Float(bufferedCount)
+        out[5] = Float(nextSlot)
+        out[6] = Float(samplesSinceRetrain)
+        out[7] = estimateThreshold
+        out[8] = qualified ? 1 : 0
+        out[9] = 0
+        var o = CueLearner.stateHeader
+        for i in 0..<(c.capacity * c.featureCount) { out[o + i] = ringFeatures[i] }
+        o += c.capacity * c.featureCount
+        for i in 0..<c.capacity { out[o + i] = ringTargets[i] }
+        o += c.capacity
+        for i in 0..<c.capacity { out[o + i] = ringEstimates[i] }
+    }
+
+    /// Restores a state `save(into:)` wrote, from untrusted bytes: everything is checked before
+    /// anything changes. The model becomes the restored buffer (as a retrain would make it);
+    /// τ_est and the gate are the saved ones; the held-out count since the last retrain carries
+    /// over; tick and intervention counters and the smoothing window start over.
+    ///
+    /// - Throws: `.unsupportedElementType` unless f32; `.shapeMismatch(operand: "state", ...)`
+    ///   for another count; `.malformedFile(offset:reason:)` (byte offset into the state) for a
+    ///   bad magic or version, another feature count or capacity, inconsistent counters, a
+    ///   non-finite threshold, feature or target, or an infinite estimate.
+    public func restore(from state: TensorView) throws(LichenError) {
+        let v = try state.f32Elements("state")
+        let c = configuration
+        guard v.count == stateValueCount else {
+            throw .shapeMismatch(operand: "state", dimension: 0, expected: stateValueCount, got: v.count)
+        }
+        guard v[0] == CueLearner.stateMagic else { throw .malformedFile(offset: 0, reason: "not a cue learner state") }
+        guard v[1] == CueLearner.stateVersion else { throw .malformedFile(offset: 4, reason: "unknown cue state version") }
+        guard v[2] == Float(c.featureCount) else { throw .malformedFile(offset: 8, reason: "another feature count") }
+        guard v[3] == Float(c.capacity) else { throw .malformedFile(offset: 12, reason: "another buffer capacity") }
+        func whole(_ x: Float, _ range: ClosedRange<Int>) -> Int? {
+            guard x.isFinite, x == x.rounded(), x >= Float(range.lowerBound), x <= Float(range.upperBound) else { return nil }
+            return Int(x)
+        }
+        guard let buffered = whole(v[4], 0...c.capacity) else { throw .malformedFile(offset: 16, reason: "buffered count out of range") }
+        guard let next = whole(v[5], 0...(c.capacity - 1)), buffered == c.capacity || next == buffered else {
+            throw .malformedFile(offset: 20, reason: "next slot inconsistent with the buffered count")
+        }
+        guard let since = whole(v[6], 0...buffered) else { throw .malformedFile(offset: 24, reason: "samples since retrain out of range") }
+        guard v[7].isFinite else { throw .malformedFile(offset: 28, reason: "non-finite decision threshold") }
+        guard v[8] == 0 || v[8] == 1 else { throw .malformedFile(offset: 32, reason: "gate flag is not 0 or 1") }
+        let h = CueLearner.stateHeader, d = c.featureCount
+        let targetsAt = h + c.capacity * d, estimatesAt = targetsAt + c.capacity
+        for slot in 0..<buffered {
+            for j in 0..<d where !v[h + slot * d + j].isFinite {
+                throw .malformedFile(offset: 4 * (h + slot * d + j), reason: "non-finite feature")
+            }
+            guard v[targetsAt + slot].isFinite else { throw .malformedFile(offset: 4 * (targetsAt + slot), reason: "non-finite target") }
+            guard !v[estimatesAt + slot].isInfinite else {
+                throw .malformedFile(offset: 4 * (estimatesAt + slot), reason: "infinite estimate")
+            }
+        }
+        // Checked: apply.
+        for i in 0..<(c.capacity * d) { ringFeatures[i] = v[h + i] }
+        for i in 0..<c.capacity {
+            ringTargets[i] = v[targetsAt + i]
+            ringEstimates[i] = v[estimatesAt + i]
+        }
+        bufferedCount = buffered
+        nextSlot = next
+        samplesSinceRetrain = since
+        samplesAdded = buffered
+        estimateThreshold = v[7]
+        qualified = v[8] == 1
+        for i in 0..<(buffered * d) { modelFeatures[i] = ringFeatures[i] }
+        for i in 0..<buffered { modelTargets[i] = ringTargets[i] }
+        modelCount = buffered
+        tickCount = 0
+        interventionCount = 0
+        smoothingCount = 0
+        smoothingNext = 0
+        ticksSinceTrusted = Int.max
+        lastTrustedTarget = .nan
+    }
+
     // MARK: - Internals
 
     private func checkedFeatures(_ features: TensorView) throws(LichenError) -> F32Elements {

@@ -303,3 +303,62 @@ func bruteForceKNN(_ rows: [[Float]], _ targets: [Float], _ x: [Float], k: Int) 
     for i in 0..<n { sum += Double(targets[pairs[i].1]) }
     return Float(sum / Double(n))
 }
+
+/// Save and restore of the buffer.
+let cueStateChecks: [Check] = [
+    Check("Cues/State", "a restored learner ticks exactly as the saved one after a retrain; corrupt states throw and change nothing") { c in
+        checking(&c) { c throws(LichenError) in
+            let arena = try Arena(byteCount: 8 << 20)
+            var config = scriptConfig(policy: .gated)
+            config.smoothing = 1
+            let a = try CueLearner(configuration: config, arena: arena)
+            for t in 0..<30 { _ = try scriptTick(a, target: scriptCycle[t % 8], valid: true) }
+            let state = CheckMemory(byteCount: 4 * a.stateValueCount)
+            let view = try state.view(.f32, [a.stateValueCount])
+            try a.save(into: view)
+            let b = try CueLearner(configuration: config, arena: arena)
+            try b.restore(from: view)
+            // a's model is its last retrain's copy; rebuild it from the whole buffer as restore does.
+            a.retrainNow()
+            c.expect(b.bufferedCount == a.bufferedCount && b.modelCount == a.bufferedCount && b.nextSlot == a.nextSlot,
+                     "counters restored")
+            c.expect(b.estimateThreshold == 10.5 && b.qualified, "tau_est and the gate restored (saved before a's extra retrain)")
+            for q: Float in [4, 7, 11, 13.5, 16, 30] {
+                let m = CheckMemory.floats([q / 10, 1])
+                c.expect(try a.predict(features: try m.view(.f32, [2])) == (try b.predict(features: try m.view(.f32, [2]))),
+                         "same estimate at " + show(q))
+            }
+            // Corruptions: each throws the named reason, and b stays as it was.
+            let count = a.stateValueCount
+            func corrupted(_ index: Int, _ value: Float) throws(LichenError) -> CheckMemory {
+                let m = CheckMemory(byteCount: 4 * count)
+                let v = try m.view(.f32, [count]).f32Elements("copy")
+                try v.copy(from: try view.f32Elements("state"))
+                v[index] = value
+                return m
+            }
+            let cases: [(Int, Float, LichenError)] = [
+                (0, 1, .malformedFile(offset: 0, reason: "not a cue learner state")),
+                (1, 2, .malformedFile(offset: 4, reason: "unknown cue state version")),
+                (2, 3, .malformedFile(offset: 8, reason: "another feature count")),
+                (4, 65, .malformedFile(offset: 16, reason: "buffered count out of range")),
+                (5, 3, .malformedFile(offset: 20, reason: "next slot inconsistent with the buffered count")),
+                (6, 1.5, .malformedFile(offset: 24, reason: "samples since retrain out of range")),
+                (7, .nan, .malformedFile(offset: 28, reason: "non-finite decision threshold")),
+                (8, 0.5, .malformedFile(offset: 32, reason: "gate flag is not 0 or 1")),
+                (10 + 3, .infinity, .malformedFile(offset: 4 * 13, reason: "non-finite feature")),
+                (10 + 64 * 2 + 5, .nan, .malformedFile(offset: 4 * (10 + 128 + 5), reason: "non-finite target")),
+            ]
+            let before = b.bufferedCount
+            for (index, value, error) in cases {
+                let m = try corrupted(index, value)
+                c.expectThrows(error, "value " + String(index) + " corrupted") { () throws(LichenError) in try b.restore(from: try m.view(.f32, [count])) }
+            }
+            let short = CheckMemory(byteCount: 4 * (count - 1))
+            c.expectThrows(.shapeMismatch(operand: "state", dimension: 0, expected: count, got: count - 1), "short state") { () throws(LichenError) in
+                try b.restore(from: try short.view(.f32, [count - 1]))
+            }
+            c.expect(b.bufferedCount == before && b.estimateThreshold == 10.5, "failed restores changed nothing")
+        }
+    },
+]
