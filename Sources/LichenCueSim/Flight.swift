@@ -25,6 +25,8 @@ public struct SimSettings: Sendable {
     public var wheelsSeconds = 300.0
     public var testSeconds = 300.0
     public var failureSeconds = 300.0
+    /// The complementary cue's regressor.
+    public var regressor = CueRegressor.nearestNeighbours
 
     public init() {}
 
@@ -137,7 +139,7 @@ public enum Flight {
 
         let arena = try Arena(byteCount: 8 << 20)
         let config = CueConfiguration(decisionThreshold: s.decisionThreshold, dangerThreshold: s.dangerThreshold,
-                                      trustedTimeout: s.trustedTimeout, policy: .trustedOnly)
+                                      trustedTimeout: s.trustedTimeout, policy: .trustedOnly, regressor: s.regressor)
         let learner = try CueLearner(configuration: config, arena: arena)
         let featureView = try arena.persistentTensor(.f32, try Shape(TextonDictionary.featureCount))
         var dictionary: TextonDictionary? = nil

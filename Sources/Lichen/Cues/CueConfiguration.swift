@@ -38,6 +38,16 @@ public enum DrivePolicy: Int32, Sendable {
     }
 }
 
+/// The complementary cue's regressor.
+public enum CueRegressor: Sendable, Equatable {
+    /// kNN regression over the buffer, rebuilt at every retrain (the authors' learner).
+    case nearestNeighbours
+    /// A small Lichen network (features → `hidden`, ELU → 1) trained online by backprop, one
+    /// SGD step at `learningRate` per learned sample (`CueNetwork`). Its parameters and step
+    /// memory come from the arena's low end.
+    case network(hidden: Int, learningRate: Float, seed: UInt64)
+}
+
 /// The settings of a `CueLearner`. Defaults are the authors' onboard code (`IC`, textons.h and
 /// IC.cpp in kevindehecker/ardrone2_vision; research/methods.md section 3.2) where it has them.
 ///
@@ -72,12 +82,16 @@ public struct CueConfiguration: Sendable, Equatable {
     public var policy: DrivePolicy
     /// Whether valid trusted targets enter the buffer (and retrains happen).
     public var learning: Bool
+    /// kNN (default) or a small network.
+    public var regressor: CueRegressor
 
     public init(
         featureCount: Int = 21, neighbours: Int = 5, capacity: Int = 2435, retrainInterval: Int = 200, smoothing: Int = 5,
         decisionThreshold: Float, dangerThreshold: Float, minimumTruePositiveRate: Float = 0.95,
-        maximumFalsePositiveRate: Float = 0.4, trustedTimeout: Int = 10, policy: DrivePolicy = .gated, learning: Bool = true
+        maximumFalsePositiveRate: Float = 0.4, trustedTimeout: Int = 10, policy: DrivePolicy = .gated, learning: Bool = true,
+        regressor: CueRegressor = .nearestNeighbours
     ) {
+        self.regressor = regressor
         self.featureCount = featureCount
         self.neighbours = neighbours
         self.capacity = capacity

@@ -26,6 +26,8 @@ public final class CueLearner {
     public private(set) var configuration: CueConfiguration
     /// Bytes of the budget's heap the learner asked for (`byteCount(_:)`).
     public let arenaBytes: Int
+    /// The network regressor, when the configuration asks for one.
+    public let network: CueNetwork?
     /// The one heap block every buffer lives in; it keeps the arena alive.
     public let storage: HeapBuffer
     /// The arena the learner's block came from.
@@ -66,6 +68,8 @@ public final class CueLearner {
     /// Whether the complementary cue meets the held-out TPR / FPR bounds (`DrivePolicy.gated`).
     public private(set) var qualified = false
 
+    /// The last held-out accuracy at τ_est (the network regressor's confidence).
+    private var heldOutAccuracy: Float = 0
     private var smoothingCount = 0
     private var smoothingNext = 0
     private var ticksSinceTrusted = Int.max
@@ -98,6 +102,12 @@ public final class CueLearner {
         neighbourIndices = try block(8)
         smoothingWindow = try block(9)
         storage = buffer
+        if case .network(let hidden, let rate, let seed) = c.regressor {
+            network = try CueNetwork(featureCount: c.featureCount, hidden: hidden, learningRate: rate,
+                                     targetScale: max(abs(c.decisionThreshold), 1e-3), seed: seed, arena: arena)
+        } else {
+            network = nil
+        }
         self.configuration = c
         estimateThreshold = c.decisionThreshold
         arenaBytes = layout.byteCount
@@ -140,6 +150,16 @@ public final class CueLearner {
         let x = try checkedFeatures(features)
         if trustedValid && !target.isFinite { throw .nonFiniteValue(operand: "target", index: 0) }
         let c = configuration
+        let learn = trustedValid && c.learning
+
+        // 1. Estimate with the current model (no state changes yet).
+        var raw = Float.nan
+        if modelCount > 0 {
+            if let network { raw = try network.predict(x) } else { raw = nearestMean(x) }
+        }
+        // The network learns before anything else changes, so that its failure changes nothing.
+        if learn, let network { try network.learn(x, target: target) }
+
         tickCount += 1
         if trustedValid {
             ticksSinceTrusted = 0
@@ -147,18 +167,15 @@ public final class CueLearner {
         } else if ticksSinceTrusted < Int.max {
             ticksSinceTrusted += 1
         }
-
-        // 1. Estimate with the current model.
         var estimate = Float.nan, confidence: Float = 0
-        if modelCount > 0 {
-            let raw = nearestMean(x)
+        if !raw.isNaN {
             estimate = smoothed(raw)
-            confidence = agreement(obstacle: estimate > estimateThreshold)
+            confidence = network == nil ? agreement(obstacle: estimate > estimateThreshold) : heldOutAccuracy
         }
 
         // 2. Learn.
         var learned = false
-        if trustedValid && c.learning {
+        if learn {
             insert(x, target: target, estimate: estimate)
             learned = true
             if samplesSinceRetrain >= c.retrainInterval { retrain() }
@@ -198,13 +215,15 @@ public final class CueLearner {
         return out
     }
 
-    /// The raw kNN estimate (mean target of the k nearest model samples; fewer when the model
-    /// holds fewer), touching no state. Nil before the first retrain.
+    /// The raw estimate, touching no learner state: kNN, the mean target of the k nearest model
+    /// samples (fewer when the model holds fewer); or the network's output. Nil before the
+    /// first retrain.
     /// - Throws: as `tick` for bad features.
     /// - Note: Allocates nothing.
     public func predict(features: TensorView) throws(LichenError) -> Float? {
         let x = try checkedFeatures(features)
         guard modelCount > 0 else { return nil }
+        if let network { return try network.predict(x) }
         return nearestMean(x)
     }
 
@@ -437,6 +456,9 @@ public final class CueLearner {
             n += 1
         }
         let rates = CueROC.rates(scores: sortScores, labels: sortLabels, count: n, threshold: estimateThreshold)
+        var right = 0
+        for i in 0..<n where (sortScores[i] > estimateThreshold) == (sortLabels[i] != 0) { right += 1 }
+        heldOutAccuracy = n > 0 ? Float(right) / Float(n) : 0
         let auc = CueROC.area(scores: sortScores, labels: sortLabels, count: n)
         qualified = tuned != nil && rates.truePositiveRate >= c.minimumTruePositiveRate
             && rates.falsePositiveRate <= c.maximumFalsePositiveRate
@@ -444,10 +466,12 @@ public final class CueLearner {
             trainingCount: trainingCount, heldOutCount: n, threshold: estimateThreshold, thresholdTuned: tuned != nil,
             heldOut: rates, heldOutArea: auc, heldOutMeanSquaredError: n > 0 ? Float(squared / Double(n)) : .nan,
             qualified: qualified)
-        // The new model: the whole buffer.
-        let d = c.featureCount
-        for i in 0..<(bufferedCount * d) { modelFeatures[i] = ringFeatures[i] }
-        for i in 0..<bufferedCount { modelTargets[i] = ringTargets[i] }
+        // The new model: the whole buffer (the network keeps learning online; its model is itself).
+        if network == nil {
+            let d = c.featureCount
+            for i in 0..<(bufferedCount * d) { modelFeatures[i] = ringFeatures[i] }
+            for i in 0..<bufferedCount { modelTargets[i] = ringTargets[i] }
+        }
         modelCount = bufferedCount
         samplesSinceRetrain = 0
         retrainCount += 1
@@ -466,8 +490,9 @@ public struct CueOutput: Sendable {
     public var obstacle: Bool
     /// The smoothed complementary estimate, whoever drives; NaN before the first retrain.
     public var complementaryEstimate: Float
-    /// Confidence of the complementary decision in [0, 1]: the fraction of the k neighbours
-    /// whose trusted decision agrees with it; 0 before the first retrain.
+    /// Confidence of the complementary decision in [0, 1]: kNN, the fraction of the k neighbours
+    /// whose trusted decision agrees with it; network, the last retrain's held-out accuracy at
+    /// τ_est. 0 before the first retrain.
     public var confidence: Float
     /// The training wheels overrode the complementary cue this tick.
     public var intervention: Bool

@@ -30,6 +30,8 @@ struct CuesCommand: ParsableCommand {
         var testSeconds = 300.0
         @Option(name: .long, help: ArgumentHelp("Seconds flown after the stereo failure (D).", valueName: "s"))
         var failureSeconds = 300.0
+        @Option(name: .long, help: ArgumentHelp("The mono regressor: knn (k 5) or network (21-16-1, ELU, SGD 0.05 per sample).", valueName: "name"))
+        var regressor = "knn"
 
         func settings() throws -> SimSettings {
             for (name, v) in [("--learn-seconds", learnSeconds), ("--wheels-seconds", wheelsSeconds), ("--test-seconds", testSeconds),
@@ -37,6 +39,11 @@ struct CuesCommand: ParsableCommand {
                 throw ValidationError("\(name) must be in 60...86400 (the metrics read a first and a last minute)")
             }
             var s = SimSettings()
+            switch regressor {
+            case "knn": s.regressor = .nearestNeighbours
+            case "network": s.regressor = .network(hidden: 16, learningRate: 0.05, seed: 1)
+            default: throw ValidationError("--regressor must be knn or network")
+            }
             s.learnSeconds = learnSeconds
             s.wheelsSeconds = wheelsSeconds
             s.testSeconds = testSeconds
@@ -123,7 +130,7 @@ struct CuesCommand: ParsableCommand {
             }
             if global.json {
                 print(JSON.object([
-                    ("command", .string("cues sim")),
+                    ("command", .string("cues sim")), ("regressor", .string(sim.regressor)),
                     ("seeds", .int(seeds)), ("rooms", .int(rooms)), ("first_seed", .int(Int(seed))),
                     ("learn_seconds", .number(settings.learnSeconds)), ("wheels_seconds", .number(settings.wheelsSeconds)),
                     ("test_seconds", .number(settings.testSeconds)), ("failure_seconds", .number(settings.failureSeconds)),

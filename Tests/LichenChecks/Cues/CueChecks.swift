@@ -362,3 +362,42 @@ let cueStateChecks: [Check] = [
         }
     },
 ]
+
+/// The network regressor.
+let cueNetworkChecks: [Check] = [
+    Check("Cues/Network", "the network learner: its estimate is the graph's output x tau_gt; one learned sample is one SGD step of MSE on target / tau_gt (checked against the step's own loss falling); it learns a linear target and opens the gate on the script") { c in
+        checking(&c) { c throws(LichenError) in
+            let arena = try Arena(byteCount: 16 << 20)
+            var config = scriptConfig(policy: .gated)
+            config.regressor = .network(hidden: 16, learningRate: 0.05, seed: 3)
+            let learner = try CueLearner(configuration: config, arena: arena)
+            guard let net = learner.network else {
+                c.expect(false, "no network")
+                return
+            }
+            // Before the first retrain there is no estimate, but the network already learns.
+            let x = CheckMemory.floats([1.2, 1])
+            let xe = try x.view(.f32, [2]).f32Elements("x")
+            let before = try net.predict(xe)
+            let out = try learner.tick(features: try x.view(.f32, [2]), target: 12, trustedValid: true)
+            c.expect(out.complementaryEstimate.isNaN && net.stepCount == 1, "no estimate yet; one SGD step taken")
+            let after = try net.predict(xe)
+            c.expect(abs(after - 12) < abs(before - 12), "one step moved the estimate towards the target: " + show(before) + " -> " + show(after))
+            // The graph's output times tau_gt (10).
+            let direct = try net.graph.forward(input: try CheckMemory.floats([1.2, 1]).view(.f32, [1, 2])).f32Elements("o")[0]
+            c.expectClose(after, direct * 10, absolute: 1e-5, "predict = output x 10")
+            // The script: after enough passes the network separates clear from obstacle and the gate opens.
+            for t in 1..<400 { _ = try scriptTick(learner, target: scriptCycle[t % 8], valid: true) }
+            c.expect(learner.qualified, "the network qualifies on the script (TPR " + show(learner.evaluation.heldOut.truePositiveRate)
+                     + ", FPR " + show(learner.evaluation.heldOut.falsePositiveRate) + ")")
+            c.expect(learner.evaluation.heldOutMeanSquaredError < 2, "held-out MSE " + show(learner.evaluation.heldOutMeanSquaredError))
+            let o = try scriptTick(learner, target: 5, valid: true)
+            c.expect(o.driver == .complementary && !o.obstacle && o.confidence == 1, "clear: the network drives, confidence 1")
+            var bad = config
+            bad.regressor = .network(hidden: 0, learningRate: 0.05, seed: 3)
+            c.expectThrows(.invalidArgument(name: "CueNetwork.hidden", value: 0, reason: "must be in 1...1024"), "hidden 0") { () throws(LichenError) in
+                try CueLearner(configuration: bad, arena: arena)
+            }
+        }
+    },
+]

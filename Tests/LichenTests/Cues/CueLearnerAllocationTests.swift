@@ -4,7 +4,8 @@ import Testing
 
 /// A cue-learner tick allocates nothing: jemalloc's per-thread byte totals do not move over a
 /// block of ticks that includes retrains (ROC sorts, model copy), valid and invalid trusted
-/// targets, interventions and every drive policy; the arena's accounting does not move either.
+/// targets, interventions, every drive policy and both regressors (kNN; the network, whose
+/// learned samples are SGD steps); the arena's accounting does not move either.
 @Suite("Cue learner allocation")
 struct CueLearnerAllocationTests {
     static func totals() -> (allocated: UInt64, deallocated: UInt64) {
@@ -15,11 +16,12 @@ struct CueLearnerAllocationTests {
     }
 
     @Test("steady-state ticks, retrains included, allocate nothing",
-          arguments: [DrivePolicy.trustedOnly, .gated, .trainingWheels, .complementaryOnly])
-    func steadyState(policy: DrivePolicy) throws {
+          arguments: [DrivePolicy.trustedOnly, .gated, .trainingWheels, .complementaryOnly], [false, true])
+    func steadyState(policy: DrivePolicy, network: Bool) throws {
         let arena = try Arena(byteCount: 8 << 20)
         let config = CueConfiguration(capacity: 300, retrainInterval: 50, decisionThreshold: 16, dangerThreshold: 32,
-                                      trustedTimeout: 3, policy: policy)
+                                      trustedTimeout: 3, policy: policy,
+                                      regressor: network ? .network(hidden: 16, learningRate: 0.01, seed: 1) : .nearestNeighbours)
         let learner = try CueLearner(configuration: config, arena: arena)
         let features = try arena.persistentTensor(.f32, try Shape(21))
         var random = SplitMix64Random(seed: 9)
