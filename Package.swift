@@ -111,7 +111,8 @@ let package = Package(
         .target(
             name: "LichenCueSim",
             dependencies: ["Lichen"],
-            path: "Sources/LichenCueSim"
+            path: "Sources/LichenCueSim",
+            exclude: ["README.md"]
         ),
 
         // The inference path over the core alone (no Foundation, no argument parser), as a robot's
