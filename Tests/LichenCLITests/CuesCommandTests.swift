@@ -55,6 +55,22 @@ struct CuesCommandTests {
         #expect(top.contains("polyline") && top.contains("stereo drives"))
     }
 
+    @Test func benchJSON() throws {
+        for args in [["cues", "bench"], ["bench", "cues"]] {
+            let outcome = try CLIRunner.run(args + ["--ticks", "300", "--json"])
+            try #require(outcome.status == 0, "stderr: \(outcome.stderr)")
+            let doc = try Self.json(outcome)
+            // Ten 64-byte-aligned f32 blocks: 2 x 2435 x 21, 5 x 2435, 2 x 5, 5 -> 2 x 204544 + 5 x 9792 + 3 x 64.
+            #expect(doc["threads"] as? Int == 1 && doc["arena_bytes"] as? Int == 458_240)
+            // 300 ticks at one sample each after a full buffer: a retrain every 200 samples.
+            #expect((doc["ticks"] as? Int ?? 0) + (doc["retrains"] as? Int ?? 0) == 300)
+            #expect((doc["retrains"] as? Int ?? 0) >= 1)
+            for key in ["tick_p50_us", "tick_p99_us", "retrain_p50_ms", "texton_feature_us"] {
+                #expect((doc[key] as? Double ?? 0) > 0, "\(key)")
+            }
+        }
+    }
+
     @Test func usageErrors() throws {
         let unknown = try CLIRunner.run(["cues", "sim", "--protocols", "E"])
         #expect(unknown.status != 0 && unknown.stderr.contains("unknown protocol 'E'"))

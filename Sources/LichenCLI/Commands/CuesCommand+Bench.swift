@@ -30,6 +30,10 @@ extension CuesCommand {
         }
 
         mutating func run() throws {
+            try Self.measureCueLearner(ticks: ticks, seed: seed, json: global.json)
+        }
+
+        static func measureCueLearner(ticks: Int, seed: UInt64, json: Bool) throws {
             let config = CueConfiguration(decisionThreshold: 14, dangerThreshold: 24)
             var random = SimRandom(seed: seed)
             // The learner keeps its arena alive; the feature view lives in the same arena.
@@ -70,7 +74,7 @@ extension CuesCommand {
                 ("retrain_p50_ms", pct(retrains, 0.5) * 1e3), ("retrain_max_ms", (retrains.last ?? .nan) * 1e3),
                 ("texton_feature_us", texton.seconds * 1e6),
             ]
-            if global.json {
+            if json {
                 print(JSON.object([("command", .string("cues bench")), ("build", .string(CuesCommand.buildConfiguration)),
                                    ("threads", .int(1)), ("ticks", .int(plain.count)), ("retrains", .int(retrains.count)),
                                    ("arena_bytes", .int(arenaBytes))] + rows.map { ($0.0, .number($0.1)) }).rendered())
@@ -81,5 +85,27 @@ extension CuesCommand {
                 print("texton feature of one 64x48 frame: \(fixed(rows[4].1, 1)) us")
             }
         }
+    }
+}
+
+/// `lichen bench cues`: the same measurement as `lichen cues bench`, beside the other benches.
+struct CuesBenchAlias: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cues",
+        abstract: "Per-tick cost of the cue learner (p50, p99) and the cost of a retrain, on one thread (as `lichen cues bench`)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: ArgumentHelp("Ticks to time.", valueName: "n"))
+    var ticks = 2000
+    @Option(name: .long, help: ArgumentHelp("Seed of the samples.", valueName: "n"))
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        guard (200...1_000_000).contains(ticks) else { throw ValidationError("--ticks must be in 200...1000000") }
+    }
+
+    mutating func run() throws {
+        try CuesCommand.Bench.measureCueLearner(ticks: ticks, seed: seed, json: global.json)
     }
 }
