@@ -1,6 +1,9 @@
 /// Persistent self-supervised cue switching (van Hecke, de Croon et al.; research/methods.md
-/// section 3): each tick a trusted cue's target (when valid) teaches a kNN regressor over the
-/// complementary cue's feature vector, and a switch rule decides which cue drives the output.
+/// section 3): each tick a trusted cue's target (when valid) teaches a regressor over the
+/// complementary cue's feature vector (kNN, or a small network: `CueRegressor`), and a switch
+/// rule decides which cue drives the output. The steps below are the kNN's; the network
+/// estimates with its current weights and takes one SGD step on each learned sample, and its
+/// retrain only judges.
 ///
 /// Per tick (`tick(features:target:trustedValid:)`), in the authors' order:
 /// 1. the current kNN model (a snapshot of the buffer at the last retrain) estimates the target
@@ -20,7 +23,8 @@
 ///
 /// Memory: the ring (features, targets, estimates), the model snapshot, the sort scratch and the
 /// neighbour and smoothing scratch are one block of the budget's heap taken at construction
-/// (`arenaBytes`) and freed with the learner. A tick allocates nothing, a retrain included.
+/// (`arenaBytes`) and freed with the learner (a network regressor's parameters and step memory
+/// come from the arena's low end). A tick allocates nothing, a retrain included.
 public final class CueLearner {
     /// The settings; `policy` and `learning` may change between ticks (`setPolicy`).
     public private(set) var configuration: CueConfiguration
