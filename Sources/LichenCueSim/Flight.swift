@@ -99,12 +99,18 @@ public struct PhaseResult: Sendable {
     public var ticksByDriver = [0, 0, 0]
     /// (mono estimate, stereo target) on ticks with a valid stereo frame and a mono estimate.
     public var pairs: [(estimate: Float, target: Float)] = []
+    /// Metres flown forward (turning in place moves nothing).
+    public var metresForward = 0.0
+    /// Ticks spent turning (yawing in place on an obstacle decision).
+    public var ticksTurning = 0
     /// Seconds from the phase start to the drone's first stop (nil: it never stopped).
     public var secondsToStop: Double? = nil
     /// Mono decision threshold at the end of the phase.
     public var estimateThreshold: Float = .nan
 
     public var collisionsPerMinute: Double { seconds > 0 ? Double(collisions) / (seconds / 60) : .nan }
+    /// Metres flown forward per minute (0.5 m/s straight flight is 30).
+    public var metresPerMinute: Double { seconds > 0 ? metresForward / (seconds / 60) : .nan }
     /// Mean length of the collision-free stretches (phase length / (collisions + 1)).
     public var meanFreeFlightSeconds: Double { seconds / Double(collisions + 1) }
 }
@@ -196,9 +202,11 @@ public enum Flight {
                     if obstacle {
                         turning = true
                         heading -= Double.pi / 4
+                        result.ticksTurning += 1
                     } else if turning {
                         turning = false
                         heading -= Double.pi / 4
+                        result.ticksTurning += 1
                     } else {
                         let previous = position
                         position = position + Vec2.heading(heading) * step
@@ -207,6 +215,8 @@ public enum Flight {
                             collisionPoints.append(position)
                             position = previous
                             heading += Double.pi
+                        } else {
+                            result.metresForward += step
                         }
                     }
                 }

@@ -62,6 +62,9 @@ public struct ProtocolSummary: Sendable {
     /// Pure-mono test (A, B, C), or the stretch after the stereo failure (D).
     public var collisionsPerMinute: Spread
     public var meanFreeFlightSeconds: Spread
+    /// Metres flown forward per minute in the same stretch (a drone spinning in place has no
+    /// collisions and no distance).
+    public var metresPerMinute: Spread
     /// Training-wheel interventions per minute in the first and last minute of phase 2 (B, C).
     public var interventionsFirstMinute: Spread
     public var interventionsLastMinute: Spread
@@ -77,6 +80,7 @@ public struct ProtocolSummary: Sendable {
         let last = runs.map { $0.phases[$0.phases.count - 1] }
         collisionsPerMinute = Spread(last.map(\.collisionsPerMinute))
         meanFreeFlightSeconds = Spread(last.map(\.meanFreeFlightSeconds))
+        metresPerMinute = Spread(last.map(\.metresPerMinute))
         let wheels = runs.compactMap { $0.phases.first { $0.name == "wheels" } }
         interventionsFirstMinute = Spread(wheels.map { Double($0.interventionsFirstMinute) })
         interventionsLastMinute = Spread(wheels.map { Double($0.interventionsLastMinute) })

@@ -81,8 +81,9 @@ struct CuesCommand: ParsableCommand {
                 stereo fails; D-stereo stereo flight, stereo fails (the drone must stop). Each (protocol, seed, room) is \
                 one run; room r uses room seed r + 1, run seed s uses --seed + s.
 
-                Columns (mean +/- sample std over runs): collisions per minute and mean free-flight time in the pure-mono \
-                test (D: after the failure), training-wheel interventions in the first and last minute of phase 2, the \
+                Columns (mean +/- sample std over runs): collisions per minute, mean free-flight time and metres flown \
+                forward per minute in the pure-mono test (D: after the failure; a drone that only turns in place has \
+                no collisions and no distance), training-wheel interventions in the first and last minute of phase 2, the \
                 mono estimate's AUC and MSE against stereo on the test phase's frames (mono-policy data), and for D the \
                 seconds flown after the failure. Progress goes to stderr.
                 """
@@ -138,10 +139,11 @@ struct CuesCommand: ParsableCommand {
                 ]).rendered())
             } else {
                 print("runs per protocol: \(seeds) seeds x \(rooms) rooms; mean +/- std over runs")
-                print(pad("protocol", 9) + pad("coll/min", 14) + pad("free s", 16) + pad("interv 1st min", 16)
+                print(pad("protocol", 9) + pad("coll/min", 14) + pad("free s", 16) + pad("m/min", 14) + pad("interv 1st min", 16)
                       + pad("interv last min", 16) + pad("mono AUC", 16) + pad("mono MSE", 16) + "flown after failure s")
                 for s in summaries {
                     print(pad(s.cueProtocol.rawValue, 9) + pad(show(s.collisionsPerMinute, 2), 14) + pad(show(s.meanFreeFlightSeconds, 1), 16)
+                          + pad(show(s.metresPerMinute, 1), 14)
                           + pad(show(s.interventionsFirstMinute, 1), 16) + pad(show(s.interventionsLastMinute, 1), 16)
                           + pad(show(s.monoArea, 3), 16) + pad(show(s.monoMeanSquaredError, 1), 16) + show(s.secondsFlownAfterFailure, 1))
                 }
@@ -162,6 +164,7 @@ struct CuesCommand: ParsableCommand {
             return .object([
                 ("protocol", .string(s.cueProtocol.rawValue)), ("runs", .int(s.runs)),
                 ("collisions_per_minute", spread(s.collisionsPerMinute)), ("mean_free_flight_seconds", spread(s.meanFreeFlightSeconds)),
+                ("metres_per_minute", spread(s.metresPerMinute)),
                 ("interventions_first_minute", spread(s.interventionsFirstMinute)),
                 ("interventions_last_minute", spread(s.interventionsLastMinute)),
                 ("mono_auc", spread(s.monoArea)), ("mono_mse", spread(s.monoMeanSquaredError)),
@@ -213,6 +216,7 @@ struct CuesCommand: ParsableCommand {
                 .object([
                     ("phase", .string(ph.name)), ("seconds", .number(ph.seconds)), ("collisions", .int(ph.collisions)),
                     ("seconds_flown", .number(ph.secondsFlown)), ("interventions", .int(ph.interventions)),
+                    ("metres_forward", .number(ph.metresForward)), ("ticks_turning", .int(ph.ticksTurning)),
                     ("ticks_stereo", .int(ph.ticksByDriver[1])), ("ticks_mono", .int(ph.ticksByDriver[2])), ("ticks_none", .int(ph.ticksByDriver[0])),
                     ("mono_auc", .number(HostROC.area(HostROC.curve(ph.pairs, decisionThreshold: settings.decisionThreshold)))),
                     ("mono_mse", .number(HostROC.meanSquaredError(ph.pairs))), ("tau_est", .number(Double(ph.estimateThreshold))),
@@ -225,6 +229,7 @@ struct CuesCommand: ParsableCommand {
             } else {
                 for ph in run.phases {
                     print("\(ph.name): \(fixed(ph.seconds, 0)) s, collisions \(ph.collisions), flown \(fixed(ph.secondsFlown, 1)) s, "
+                          + "forward \(fixed(ph.metresForward, 1)) m, turning \(ph.ticksTurning) ticks, "
                           + "interventions \(ph.interventions), ticks stereo/mono/none \(ph.ticksByDriver[1])/\(ph.ticksByDriver[2])/\(ph.ticksByDriver[0]), "
                           + "mono AUC \(fixed(HostROC.area(HostROC.curve(ph.pairs, decisionThreshold: settings.decisionThreshold)), 3)), "
                           + "MSE \(fixed(HostROC.meanSquaredError(ph.pairs), 2)), tau_est \(fixed(Double(ph.estimateThreshold), 2))")
