@@ -66,7 +66,7 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md"],
+            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md", "Cues/README.md"],
             swiftSettings: coreSwiftSettings
         ),
 
@@ -99,11 +99,20 @@ let package = Package(
             dependencies: [
                 "Lichen",
                 "LichenStreams",
+                "LichenCueSim",
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LichenCLI",
             exclude: ["Import/README.md"]
+        ),
+
+        // The persistent-SSL simulator (host tooling): a room, a drone, stereo and mono cues.
+        .target(
+            name: "LichenCueSim",
+            dependencies: ["Lichen"],
+            path: "Sources/LichenCueSim",
+            exclude: ["README.md"]
         ),
 
         // The inference path over the core alone (no Foundation, no argument parser), as a robot's
@@ -138,6 +147,11 @@ let package = Package(
             name: "LichenCTests",
             dependencies: ["LichenC", "Lichen", "CRuntime"],
             path: "Tests/LichenCTests"
+        ),
+        .testTarget(
+            name: "LichenCueSimTests",
+            dependencies: ["LichenCueSim", "Lichen"],
+            path: "Tests/LichenCueSimTests"
         ),
         .testTarget(
             name: "LichenCLITests",

@@ -52,7 +52,7 @@
  * be a new major version with new names. Params and metrics structs grow at their end, so a
  * binary must be compiled against the header of the library it links: check
  * lichen_abi_version() == LICHEN_ABI_VERSION at start (ABI 2 and ABI 3 appended fields to
- * lichen_method_params and lichen_metrics).
+ * lichen_method_params and lichen_metrics; ABI 4 added the cue learner's functions).
  */
 #ifndef LICHEN_H
 #define LICHEN_H
@@ -70,7 +70,7 @@ extern "C" {
 #define LICHEN_API
 #endif
 
-#define LICHEN_ABI_VERSION 3
+#define LICHEN_ABI_VERSION 4
 
 /* ====== Statuses ====== */
 
@@ -324,6 +324,93 @@ LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metr
  *  With runtime NULL: why the calling thread's last lichen_runtime_create failed (there is no
  *  runtime to ask), "" after a success. */
 LICHEN_API lichen_status lichen_last_error(lichen_runtime *runtime, char *buffer, size_t capacity, size_t *length);
+
+/* ====== Cue learners (persistent self-supervised cue switching) ======
+ *
+ * A trusted cue (stereo disparity, say) teaches a complementary cue (a monocular feature
+ * vector) online, and a switch rule picks which cue drives (Sources/Lichen/Cues/README.md):
+ *
+ *     lichen_cue_params cp = lichen_cue_default_params();
+ *     cp.decision_threshold = 14; cp.danger_threshold = 24;       // on the target's scale
+ *     lichen_cue_learner *cue;
+ *     if (lichen_cue_create(rt, &cp, &cue) != LICHEN_STATUS_OK) { ... }
+ *     for (;;) {                                                   // every tick
+ *         lichen_cue_output o;
+ *         lichen_cue_tick(cue, features, 21, stereo_target, stereo_ok, &o);
+ *         if (o.driver == LICHEN_CUE_NONE) stop(); else if (o.obstacle) avoid(); else fly();
+ *     }
+ *     lichen_cue_destroy(cue);                                     // before lichen_runtime_destroy
+ *
+ * The learner's buffers are one block of the runtime's budget (its heap), freed by
+ * lichen_cue_destroy. A learner belongs to one thread at a time; it never runs inside
+ * lichen_step, so the loop thread may tick it between steps. Errors are recorded on the
+ * runtime (lichen_last_error). lichen_cue_tick allocates nothing.
+ */
+
+typedef struct lichen_cue_learner lichen_cue_learner;
+
+typedef enum lichen_cue {
+    LICHEN_CUE_NONE = 0,            // no cue may drive: the robot should stop
+    LICHEN_CUE_TRUSTED = 1,
+    LICHEN_CUE_COMPLEMENTARY = 2,
+} lichen_cue;
+
+typedef enum lichen_cue_policy {
+    LICHEN_CUE_POLICY_TRUSTED_ONLY = 0,       // only the trusted cue drives; nothing once it is lost
+    LICHEN_CUE_POLICY_GATED = 1,              // the switch rule (held-out TPR/FPR gate, training wheels, timeout)
+    LICHEN_CUE_POLICY_TRAINING_WHEELS = 2,    // the complementary cue drives once it has a model; trusted overrides on danger
+    LICHEN_CUE_POLICY_COMPLEMENTARY_ONLY = 3, // the complementary cue drives once it has a model; no override
+} lichen_cue_policy;
+
+typedef struct lichen_cue_params {
+    uint32_t feature_count;     // values per complementary feature vector (default 21)
+    uint32_t neighbours;        // k of the kNN regression (default 5, at most 64)
+    uint32_t capacity;          // samples in the ring buffer (default 2435)
+    uint32_t retrain_interval;  // new samples between retrains (default 200)
+    uint32_t smoothing;         // moving-average width of the estimate (default 5)
+    float decision_threshold;   // tau_gt: the trusted cue reports an obstacle above this (default 14)
+    float danger_threshold;     // tau_safe >= tau_gt: imminent danger, training wheels take over (default 24)
+    float min_true_positive_rate;   // the gate: held-out TPR >= this (default 0.95)
+    float max_false_positive_rate;  // ... and FPR <= this (default 0.4)
+    uint32_t trusted_timeout;   // ticks the trusted cue may be invalid before it is lost (default 10)
+    uint32_t policy;            // a lichen_cue_policy (default GATED)
+    uint32_t learning;          // 1: valid targets are learned (default 1)
+} lichen_cue_params;
+
+typedef struct lichen_cue_output {
+    uint32_t driver;                // a lichen_cue
+    float estimate;                 // the driving value on the target's scale (NaN when driver is NONE)
+    uint32_t obstacle;              // 1: the driving cue reports an obstacle
+    float complementary_estimate;   // the smoothed complementary estimate (NaN before the first retrain)
+    float confidence;               // in [0, 1]: neighbours agreeing with the complementary decision
+    uint32_t intervention;          // 1: the training wheels overrode the complementary cue
+    uint32_t learned;               // 1: this tick's sample entered the buffer
+    uint32_t qualified;             // 1: the complementary cue passes the held-out gate
+    float estimate_threshold;       // tau_est, the auto-tuned complementary decision threshold
+} lichen_cue_output;
+
+/** The authors' settings (k 5, buffer 2435, retrain 200, smoothing 5), 21 features, gate 0.95 / 0.4,
+ *  thresholds 14 / 24 (the simulator's mean-disparity scale), timeout 10 ticks, GATED, learning on. */
+LICHEN_API lichen_cue_params lichen_cue_default_params(void);
+/** Creates a cue learner in the runtime's budget. On failure *out is NULL (INVALID_ARGUMENT for
+ *  a bad parameter, NON_FINITE for a NaN threshold, BUDGET_EXCEEDED when the block does not fit). */
+LICHEN_API lichen_status lichen_cue_create(lichen_runtime *runtime, const lichen_cue_params *params, lichen_cue_learner **out);
+/** Frees the learner and its block. NULL is ignored. */
+LICHEN_API void lichen_cue_destroy(lichen_cue_learner *learner);
+/** One tick: features (feature_count values), the trusted target and whether it is valid (its
+ *  value is not read when invalid). SHAPE_MISMATCH for another count, NON_FINITE for a NaN or
+ *  infinite feature or valid target; a failed tick changes nothing. */
+LICHEN_API lichen_status lichen_cue_tick(lichen_cue_learner *learner, const float *features, size_t feature_count,
+                                         float target, int target_valid, lichen_cue_output *out);
+/** Changes the policy and learning from the next tick on; what was learned is kept. */
+LICHEN_API lichen_status lichen_cue_set_policy(lichen_cue_learner *learner, uint32_t policy, int learning);
+/** Bytes of a saved state (the ring buffer, tau_est, the gate). */
+LICHEN_API lichen_status lichen_cue_state_size(lichen_cue_learner *learner, size_t *bytes);
+/** Saves the state into `buffer` (4-byte aligned; BUFFER_TOO_SMALL below lichen_cue_state_size). */
+LICHEN_API lichen_status lichen_cue_save(lichen_cue_learner *learner, void *buffer, size_t capacity, size_t *written);
+/** Restores a saved state (untrusted: MALFORMED or SHAPE_MISMATCH, and nothing changes, when it
+ *  does not fit this learner's parameters). The model becomes the restored buffer. */
+LICHEN_API lichen_status lichen_cue_restore(lichen_cue_learner *learner, const void *buffer, size_t length);
 
 #ifdef __cplusplus
 }

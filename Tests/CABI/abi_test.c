@@ -337,6 +337,87 @@ static void state_case(const char *model, size_t values, size_t classes, int lea
     unlink(path);
 }
 
+/* Cue learners: create in a runtime's budget beside a running model, the switch script, bad
+ * input, save / restore, and a method change (the runtime rolls its low end back) that must
+ * leave the learner working: its block lives on the budget's heap. */
+static void cue_case(const char *model) {
+    lichen_runtime *rt = make_runtime(model);
+    if (!rt) return;
+    lichen_method_params tent = lichen_method_default_params(LICHEN_METHOD_TENT);
+    EXPECT_STATUS(lichen_method_set(rt, &tent), LICHEN_STATUS_OK);
+    lichen_cue_params p = lichen_cue_default_params();
+    CHECK(p.neighbours == 5 && p.capacity == 2435 && p.retrain_interval == 200 && p.smoothing == 5, "cue defaults");
+    p.feature_count = 2; p.neighbours = 1; p.capacity = 64; p.retrain_interval = 8; p.smoothing = 1;
+    p.decision_threshold = 10; p.danger_threshold = 20; p.trusted_timeout = 3;
+    lichen_cue_learner *cue = (lichen_cue_learner *)0x1;
+    lichen_cue_params bad = p;
+    bad.neighbours = 0;
+    EXPECT_STATUS(lichen_cue_create(rt, &bad, &cue), LICHEN_STATUS_INVALID_ARGUMENT);
+    CHECK(cue == NULL, "a failed lichen_cue_create sets *out to NULL");
+    EXPECT_STATUS(lichen_cue_create(NULL, &p, &cue), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_cue_create(rt, &p, &cue), LICHEN_STATUS_OK);
+    if (!cue) { lichen_runtime_destroy(rt); return; }
+    static const float cycle[8] = {5, 12, 8, 15, 6, 14, 9, 13};
+    lichen_cue_output o;
+    for (int t = 0; t < 24; t++) {
+        float x[2] = {cycle[t % 8] / 10, 1};
+        EXPECT_STATUS(lichen_cue_tick(cue, x, 2, cycle[t % 8], 1, &o), LICHEN_STATUS_OK);
+        if (t < 16) CHECK(o.driver == LICHEN_CUE_TRUSTED, "tick %d: the trusted cue drives before the gate opens", t);
+    }
+    CHECK(o.qualified == 1 && o.estimate_threshold == 10.5f, "gate open, tau_est 10.5 (got %u, %g)", o.qualified, o.estimate_threshold);
+    // A method change rolls the runtime's low end back; the learner's heap block must survive it.
+    lichen_method_params bn = lichen_method_default_params(LICHEN_METHOD_BN);
+    EXPECT_STATUS(lichen_method_set(rt, &bn), LICHEN_STATUS_OK);
+    float clear[2] = {0.5f, 1}, near[2] = {1.5f, 1}, danger[2] = {2.5f, 1};
+    EXPECT_STATUS(lichen_cue_tick(cue, clear, 2, 5, 1, &o), LICHEN_STATUS_OK);
+    CHECK(o.driver == LICHEN_CUE_COMPLEMENTARY && o.obstacle == 0 && o.estimate == 5, "clear: mono drives (%u, %g)", o.driver, o.estimate);
+    EXPECT_STATUS(lichen_cue_tick(cue, near, 2, 15, 1, &o), LICHEN_STATUS_OK);
+    CHECK(o.driver == LICHEN_CUE_COMPLEMENTARY && o.obstacle == 1 && o.intervention == 0, "obstacle: mono decides");
+    EXPECT_STATUS(lichen_cue_tick(cue, danger, 2, 25, 1, &o), LICHEN_STATUS_OK);
+    CHECK(o.driver == LICHEN_CUE_TRUSTED && o.intervention == 1 && o.obstacle == 1, "danger: training wheels");
+    for (int i = 0; i < 5; i++) {
+        EXPECT_STATUS(lichen_cue_tick(cue, near, 2, NAN, 0, &o), LICHEN_STATUS_OK);
+        CHECK(o.driver == LICHEN_CUE_COMPLEMENTARY && o.learned == 0, "stereo invalid %d: mono drives on", i);
+    }
+    // Bad input: statuses, the last error, nothing changed.
+    float nan_x[2] = {NAN, 1};
+    EXPECT_STATUS(lichen_cue_tick(cue, nan_x, 2, 5, 1, &o), LICHEN_STATUS_NON_FINITE);
+    char message[256];
+    last_error(rt, message, sizeof message);
+    CHECK(strstr(message, "features") != NULL, "the last error names the features: '%s'", message);
+    EXPECT_STATUS(lichen_cue_tick(cue, clear, 2, INFINITY, 1, &o), LICHEN_STATUS_NON_FINITE);
+    EXPECT_STATUS(lichen_cue_tick(cue, clear, 3, 5, 1, &o), LICHEN_STATUS_SHAPE_MISMATCH);
+    EXPECT_STATUS(lichen_cue_tick(cue, NULL, 2, 5, 1, &o), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_cue_tick(cue, clear, 2, 5, 1, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_cue_set_policy(cue, 42, 1), LICHEN_STATUS_INVALID_ARGUMENT);
+    // Save and restore into a twin.
+    size_t size = 0, written = 0;
+    EXPECT_STATUS(lichen_cue_state_size(cue, &size), LICHEN_STATUS_OK);
+    CHECK(size == 4 * (10 + 64 * 4), "state size %zu", size);
+    float *state = malloc(size);
+    if (state) {
+        EXPECT_STATUS(lichen_cue_save(cue, state, size - 1, &written), LICHEN_STATUS_BUFFER_TOO_SMALL);
+        EXPECT_STATUS(lichen_cue_save(cue, state, size, &written), LICHEN_STATUS_OK);
+        CHECK(written == size, "written %zu", written);
+        lichen_cue_learner *twin = NULL;
+        EXPECT_STATUS(lichen_cue_create(rt, &p, &twin), LICHEN_STATUS_OK);
+        state[1] = 7;  // an unknown version
+        EXPECT_STATUS(lichen_cue_restore(twin, state, size), LICHEN_STATUS_MALFORMED);
+        state[1] = 1;
+        EXPECT_STATUS(lichen_cue_restore(twin, state, size - 4), LICHEN_STATUS_SHAPE_MISMATCH);
+        EXPECT_STATUS(lichen_cue_restore(twin, state, size), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_cue_set_policy(twin, LICHEN_CUE_POLICY_COMPLEMENTARY_ONLY, 0), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_cue_tick(twin, near, 2, 0, 0, &o), LICHEN_STATUS_OK);
+        CHECK(o.driver == LICHEN_CUE_COMPLEMENTARY && o.complementary_estimate == 15, "the restored twin estimates 15 (%g)",
+              o.complementary_estimate);
+        lichen_cue_destroy(twin);
+        free(state);
+    }
+    lichen_cue_destroy(cue);
+    lichen_cue_destroy(NULL);
+    lichen_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: abi_test MODEL.gguf SOURCE_PACK.stream [ADAPTER.gguf]\n");
@@ -527,6 +608,8 @@ int main(int argc, char **argv) {
         EXPECT_STATUS(lichen_step(rt, frames[16], values, z, classes, NULL), LICHEN_STATUS_OK);
         lichen_runtime_destroy(rt);
     }
+
+    cue_case(model);
 
     printf("abi_test: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernels, inference and adaptation (use a release build).",
-        subcommands: [Kernels.self, Infer.self, AdaptBench.self]
+        subcommands: [Kernels.self, Infer.self, AdaptBench.self, CuesBenchAlias.self]
     )
 
     struct Kernels: ParsableCommand {
