@@ -199,6 +199,18 @@ public struct GGUFWriter {
     /// - Note: The corresponding C functions are `lcr_file_create`, `lcr_file_write_all`,
     ///   `lcr_file_sync`, `lcr_file_rename`, `lcr_file_sync_parent_directory`.
     public func write(toPath path: String) throws(LichenError) {
+        try write(toPath: path, replacing: true)
+    }
+
+    /// Writes the file to `path` like `write(toPath:)`, but never replaces a file: the finished
+    /// temporary is published with link(2), which fails when `path` exists.
+    /// - Throws: `.fileError(path:call: "link", errno: EEXIST)` when `path` exists (nothing is
+    ///   changed then); `.systemError` as `write(toPath:)`.
+    public func writeNew(toPath path: String) throws(LichenError) {
+        try write(toPath: path, replacing: false)
+    }
+
+    private func write(toPath path: String, replacing: Bool) throws(LichenError) {
         let header = try headerBytes()
         let temporary = path + ".tmp"
         var fd: Int32 = -1
@@ -224,8 +236,12 @@ public struct GGUFWriter {
         let closed = lcr_file_close(fd)
         if failure == nil, closed != 0 { failure = .systemError(call: "close", errno: closed) }
         if failure == nil {
-            let status = temporary.withCString { from in path.withCString { to in lcr_file_rename(from, to) } }
-            if status != 0 { failure = .systemError(call: "rename", errno: status) }
+            let status = temporary.withCString { from in
+                path.withCString { to in replacing ? lcr_file_rename(from, to) : lcr_file_link_new(from, to) }
+            }
+            if status != 0 {
+                failure = replacing ? .systemError(call: "rename", errno: status) : .fileError(path: path, call: "link", errno: status)
+            }
         }
         if let failure {
             _ = temporary.withCString { lcr_file_remove($0) }
