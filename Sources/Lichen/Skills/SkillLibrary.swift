@@ -150,7 +150,7 @@ public final class SkillLibrary {
 
     func readMetadata(_ stem: String) throws(LichenError) -> SkillMetadata {
         let path = metadataPath(stem)
-        let file = try GGUFFile(path: path, mode: .read, maximumBytes: SkillFile.maximumMetadataBytes, followSymbolicLinks: false)
+        let file = try SkillLibrary.open(path, mode: .read, maximumBytes: SkillFile.maximumMetadataBytes)
         let m = try SkillFile.read(file)
         guard m.name == stem else {
             throw .invalidModel(key: SkillFile.Key.name, value: m.name, reason: "differs from the file name's skill name")
@@ -161,6 +161,8 @@ public final class SkillLibrary {
     /// Reads `m`'s adapter file and checks it against `m` and the base.
     /// - Throws: `.corruptFile(path:offset: 0, reason:)` when the file's size or FNV-1a hash
     ///   differs from the metadata's (the adapter file was changed or replaced);
+    ///   `.corruptFile(path:offset:reason:)` with the GGUF reader's offset for a malformed or
+    ///   truncated file; `.fileRefused` for a file larger than recorded;
     ///   `.invalidModel(key: "lichen.skill.base.hash", ...)` when the metadata names another
     ///   base; `.invalidModel(key: "lichen.adapter.base", ...)` for an adapter of another base;
     ///   `.invalidModel(key: "lichen.skill.rank" / "lichen.skill.alpha", ...)` when they differ
@@ -170,7 +172,7 @@ public final class SkillLibrary {
             throw .invalidModel(key: SkillFile.Key.baseHash, value: m.base.name, reason: "the skill belongs to another base model")
         }
         let path = adapterPath(m.name)
-        let file = try GGUFFile(path: path, mode: .map, maximumBytes: m.adapterByteCount, followSymbolicLinks: false)
+        let file = try SkillLibrary.open(path, mode: .map, maximumBytes: m.adapterByteCount)
         guard file.byteCount == m.adapterByteCount && file.contentHash == m.adapterHash else {
             throw .corruptFile(path: path, offset: 0, reason: "the adapter file's bytes differ from those the skill's metadata records")
         }
@@ -185,6 +187,17 @@ public final class SkillLibrary {
             throw .invalidModel(key: SkillFile.Key.alpha, value: floatText(m.alpha), reason: "differs from the adapter's alpha")
         }
         return adapter
+    }
+
+    /// `path` opened as a GGUF file without following a final link; a malformed file's error
+    /// names the path (`.corruptFile(path:offset:reason:)` with the GGUF reader's offset and reason).
+    static func open(_ path: String, mode: GGUFFile.LoadMode, maximumBytes: Int) throws(LichenError) -> GGUFFile {
+        do throws(LichenError) {
+            return try GGUFFile(path: path, mode: mode, maximumBytes: maximumBytes, followSymbolicLinks: false)
+        } catch {
+            if case .malformedFile(let offset, let reason) = error { throw .corruptFile(path: path, offset: offset, reason: reason) }
+            throw error
+        }
     }
 
     func checkAgainstBase(_ adapter: LoRAAdapter) throws(LichenError) {

@@ -1,0 +1,299 @@
+import Lichen
+
+/// Checks of PSEC's parameter-space composition (Sources/Lichen/Skills): the factored and the
+/// merged path of `ComposedLinear` against a naive per-sample merge in Double, the cost rule on
+/// hand-computed cases, dα and dx against finite differences, the context-aware module's θ
+/// gradients against finite differences through the composed layer's loss, and bad input.
+let skillChecks: [Check] = [
+    Check("Skills/ComposedLinear", "factored and merged paths equal a naive per-sample W0 + Σ α_i s_i B_i A_i on random shapes (with and without bias, a skill not adapting the layer)") { c in
+        checking(&c) { c throws(LichenError) in
+            let cases: [(dIn: Int, dOut: Int, ranks: [Int], alphas: [Float], bias: Bool, n: Int)] = [
+                (7, 5, [2, 3], [16, 8], true, 4),
+                (16, 3, [1, 3, 2], [0, 4, 2], false, 3),
+                (3, 11, [3, 0, 2], [6, 6, 1], true, 5),   // rank 0: the second skill adapts another layer
+                (32, 32, [8, 8, 8, 4], [16, 16, 16, 8], true, 2),
+            ]
+            for (ci, tc) in cases.enumerated() {
+                var rng = SplitMix64(seed: 700 + UInt64(ci))
+                let fx = try skillFixture(&rng, dIn: tc.dIn, dOut: tc.dOut, ranks: tc.ranks, alphas: tc.alphas, bias: tc.bias)
+                let k = tc.ranks.count
+                let layer = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: fx.skills,
+                                               passesPerMerge: 1, arena: fx.arena)
+                c.expect(layer.skillCount == k && layer.rankSum == tc.ranks.reduce(0, +), "case \(ci): k and Σr")
+                let x = rng.floats(tc.n * tc.dIn), al = rng.floats(tc.n * k, -2, 2)
+                let xm = CheckMemory.floats(x), am = CheckMemory.floats(al), ym = CheckMemory.of(.f32, tc.n * tc.dOut)
+                try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try am.view(.f32, [tc.n, k]),
+                                          output: try ym.view(.f32, [tc.n, tc.dOut]))
+                let want = try skillNaive(fx, x: x, alpha: al, n: tc.n)
+                graphExpectAllClose(&c, ym.array(tc.n * tc.dOut), want, atol: 1e-4, rtol: 1e-4, "case \(ci) factored")
+                // Merged: one α for every sample (row 0 of al), against the factored path with
+                // that α repeated and against the naive reference.
+                var same: [Float] = []
+                for _ in 0..<tc.n { same += Array(al[0..<k]) }
+                let sm = CheckMemory.floats(same), fm = CheckMemory.of(.f32, tc.n * tc.dOut), mm = CheckMemory.of(.f32, tc.n * tc.dOut)
+                try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try sm.view(.f32, [tc.n, k]),
+                                          output: try fm.view(.f32, [tc.n, tc.dOut]))
+                try layer.merge(alpha: try CheckMemory.floats(Array(al[0..<k])).view(.f32, [k]))
+                try layer.forwardMerged(input: try xm.view(.f32, [tc.n, tc.dIn]), output: try mm.view(.f32, [tc.n, tc.dOut]))
+                let wantSame = try skillNaive(fx, x: x, alpha: same, n: tc.n)
+                graphExpectAllClose(&c, mm.array(tc.n * tc.dOut), wantSame, atol: 1e-4, rtol: 1e-4, "case \(ci) merged vs naive")
+                graphExpectAllClose(&c, mm.array(tc.n * tc.dOut), fm.array(tc.n * tc.dOut).map { Double($0) }, atol: 1e-4, rtol: 1e-4,
+                                    "case \(ci) merged vs factored")
+                // α = 0 is the base alone: W0 x + b0 exactly as the naive reference computes it.
+                let zero = [Float](repeating: 0, count: tc.n * k)
+                try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try CheckMemory.floats(zero).view(.f32, [tc.n, k]),
+                                          output: try ym.view(.f32, [tc.n, tc.dOut]))
+                graphExpectAllClose(&c, ym.array(tc.n * tc.dOut), try skillNaive(fx, x: x, alpha: zero, n: tc.n), atol: 1e-5,
+                                    rtol: 1e-5, "case \(ci) α = 0 is the base")
+            }
+        }
+    },
+
+    Check("Skills/CompositionPath", "the cost rule on hand-computed cases: merge R·d_in·d_out vs P·R·(d_in + d_out), the boundary d_in·d_out = P·(d_in + d_out), one state per sample never merges") { c in
+        let costs = CompositionPath.skillCosts(rankSum: 8, inputCount: 64, outputCount: 64, passesPerMerge: 10)
+        c.expect(costs.merge == 32768 && costs.factored == 10240, "R 8, 64x64, P 10: merge 8*64*64 = 32768, factored 10*8*128 = 10240; got \(costs.merge), \(costs.factored)")
+        // 64 x 64: 4096 = P * 128 at P = 32: a tie stays factored, P = 33 merges.
+        c.expect(CompositionPath.cheaper(rankSum: 8, inputCount: 64, outputCount: 64, passesPerMerge: 32) == .factored, "64x64 at P 32 (tie)")
+        c.expect(CompositionPath.cheaper(rankSum: 8, inputCount: 64, outputCount: 64, passesPerMerge: 33) == .merged, "64x64 at P 33")
+        // The paper-size block layer 256 -> 1024: 262144 vs P * 1280: merged from P = 205 on.
+        c.expect(CompositionPath.cheaper(rankSum: 24, inputCount: 256, outputCount: 1024, passesPerMerge: 204) == .factored, "256x1024 at P 204")
+        c.expect(CompositionPath.cheaper(rankSum: 24, inputCount: 256, outputCount: 1024, passesPerMerge: 205) == .merged, "256x1024 at P 205")
+        // A small output layer 64 -> 2: 128 < P * 66 from P = 2.
+        c.expect(CompositionPath.cheaper(rankSum: 16, inputCount: 64, outputCount: 2, passesPerMerge: 2) == .merged, "64x2 at P 2")
+        c.expect(CompositionPath.cheaper(rankSum: 16, inputCount: 64, outputCount: 2, passesPerMerge: 1) == .factored, "a state per sample")
+        c.expect(CompositionPath.cheaper(rankSum: 0, inputCount: 64, outputCount: 2, passesPerMerge: 100) == .factored, "no skills on the layer")
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 5)
+            let fx = try skillFixture(&rng, dIn: 64, dOut: 2, ranks: [2, 2], alphas: [16, 16], bias: true)
+            let layer = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: fx.skills, passesPerMerge: 5, arena: fx.arena)
+            c.expect(layer.path == .merged && layer.path.name == "merged", "a 64x2 layer with 5 passes per state merges")
+            let wide = try skillFixture(&rng, dIn: 64, dOut: 64, ranks: [8, 8], alphas: [16, 16], bias: true)
+            let l2 = try ComposedLinear(weight: wide.weight, bias: wide.bias, weightName: "fc.weight", skills: wide.skills, passesPerMerge: 5, arena: wide.arena)
+            c.expect(l2.path == .factored && l2.path.name == "factored", "a 64x64 layer with 5 passes per state stays factored")
+        }
+    },
+
+    Check("Skills/ComposedLinear", "backward: dα and dx against central finite differences of sum(y * r)") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 77)
+            let dIn = 9, dOut = 6, n = 3, ranks = [2, 3, 0, 1], k = 4
+            let fx = try skillFixture(&rng, dIn: dIn, dOut: dOut, ranks: ranks, alphas: [4, 3, 1, 2], bias: true)
+            let layer = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: fx.skills, passesPerMerge: 1, arena: fx.arena)
+            let xm = CheckMemory.floats(rng.floats(n * dIn)), am = CheckMemory.floats(rng.floats(n * k, -1.5, 1.5))
+            let r = rng.floats(n * dOut), ym = CheckMemory.of(.f32, n * dOut)
+            let dam = CheckMemory.of(.f32, n * k), dxm = CheckMemory.of(.f32, n * dIn)
+            func loss() throws(LichenError) -> Double {
+                try layer.forwardFactored(input: try xm.view(.f32, [n, dIn]), alpha: try am.view(.f32, [n, k]), output: try ym.view(.f32, [n, dOut]))
+                return graphWeightedSum(ym.array(n * dOut), r)
+            }
+            try layer.backward(input: try xm.view(.f32, [n, dIn]), alpha: try am.view(.f32, [n, k]),
+                               outputGradient: try CheckMemory.floats(r).view(.f32, [n, dOut]),
+                               alphaGradient: try dam.view(.f32, [n, k]), inputGradient: try dxm.view(.f32, [n, dIn]))
+            let eps: Float = 1e-2
+            for (mem, grad, count, what) in [(am, dam, n * k, "alpha"), (xm, dxm, n * dIn, "input")] {
+                for j in 0..<count {
+                    let keep = mem.floats[j]
+                    mem.floats[j] = keep + eps
+                    let lp = try loss()
+                    mem.floats[j] = keep - eps
+                    let lm = try loss()
+                    mem.floats[j] = keep
+                    let fd = Float((lp - lm) / (2 * Double(eps)))
+                    c.expectClose(grad.floats[j], fd, absolute: 1e-3, relative: 1e-2, what + "[\(j)]")
+                }
+            }
+            // The skill with rank 0 (index 2) adapts another layer: its dα is exactly 0.
+            var zero = true
+            for s in 0..<n where dam.floats[s * k + 2] != 0 { zero = false }
+            c.expect(zero, "dα of a skill not adapting the layer is 0")
+        }
+    },
+
+    Check("Skills/ContextAwareModule", "θ gradients of α(s; θ) (MLP, ReLU, linear head, no softmax) against central finite differences of ½‖y − t‖² through two composed layers; base and skills stay bit-identical") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 91)
+            let n = 4, stateCount = 5, k = 3, d0 = 6, d1 = 8, d2 = 3
+            let f1 = try skillFixture(&rng, dIn: d0, dOut: d1, ranks: [2, 2, 1], alphas: [4, 2, 1], bias: true)
+            let f2 = try skillFixture(&rng, dIn: d1, dOut: d2, ranks: [1, 2, 2], alphas: [1, 2, 4], bias: true, arena: f1.arena)
+            let l1 = try ComposedLinear(weight: f1.weight, bias: f1.bias, weightName: "fc.weight", skills: f1.skills, passesPerMerge: 1, arena: f1.arena)
+            let l2 = try ComposedLinear(weight: f2.weight, bias: f2.bias, weightName: "fc.weight", skills: f2.skills, passesPerMerge: 1, arena: f1.arena)
+            let module = try ContextAwareModule(stateCount: stateCount, hidden: [7, 6], skillCount: k, batchSize: n, seed: 3, arena: f1.arena)
+            c.expect(module.graph.outputShape.dimensions == [k] && module.graph.layerCount == 5, "fc1 relu fc2 relu head, k outputs")
+            let frozenBefore = try skillFrozenBytes([f1, f2])
+            let sm = CheckMemory.floats(rng.floats(n * stateCount)), xm = CheckMemory.floats(rng.floats(n * d0))
+            let target = rng.floats(n * d2)
+            let hm = CheckMemory.of(.f32, n * d1), ym = CheckMemory.of(.f32, n * d2)
+            let am = CheckMemory.of(.f32, n * k)
+            // The composed policy's loss, ½ Σ (y − t)², with layer 1's output through ReLU.
+            func loss() throws(LichenError) -> Double {
+                let alpha = try module.forward(states: try sm.view(.f32, [n, stateCount]))
+                try alpha.withFloats { (v) throws(LichenError) in for i in 0..<(n * k) { am.floats[i] = v[i] } }
+                try l1.forwardFactored(input: try xm.view(.f32, [n, d0]), alpha: try am.view(.f32, [n, k]), output: try hm.view(.f32, [n, d1]))
+                for i in 0..<(n * d1) { hm.floats[i] = max(0, hm.floats[i]) }
+                try l2.forwardFactored(input: try hm.view(.f32, [n, d1]), alpha: try am.view(.f32, [n, k]), output: try ym.view(.f32, [n, d2]))
+                var l = 0.0
+                for i in 0..<(n * d2) { let e = Double(ym.floats[i]) - Double(target[i]); l += 0.5 * e * e }
+                return l
+            }
+            _ = try loss()
+            // Backward by hand through the chain: dy = y − t; layer 2 gives dα₂ and dh; ReLU; layer 1 gives dα₁.
+            let dym = CheckMemory.floats((0..<(n * d2)).map { ym.floats[$0] - target[$0] })
+            let da1 = CheckMemory.of(.f32, n * k), da2 = CheckMemory.of(.f32, n * k), dhm = CheckMemory.of(.f32, n * d1)
+            try l2.backward(input: try hm.view(.f32, [n, d1]), alpha: try am.view(.f32, [n, k]), outputGradient: try dym.view(.f32, [n, d2]),
+                            alphaGradient: try da2.view(.f32, [n, k]), inputGradient: try dhm.view(.f32, [n, d1]))
+            for i in 0..<(n * d1) where hm.floats[i] <= 0 { dhm.floats[i] = 0 }
+            try l1.backward(input: try xm.view(.f32, [n, d0]), alpha: try am.view(.f32, [n, k]), outputGradient: try dhm.view(.f32, [n, d1]),
+                            alphaGradient: try da1.view(.f32, [n, k]))
+            let dam = CheckMemory.floats((0..<(n * k)).map { da1.floats[$0] + da2.floats[$0] })
+            try module.store.zeroGradients()
+            try module.backward(alphaGradient: try dam.view(.f32, [n, k]))
+            let params = try module.trainableParameters()
+            c.expect(params.count == 6, "θ: three weights and three biases; got \(params.count)")
+            let eps: Float = 1e-2
+            var compared = 0
+            for (pi, p) in params.enumerated() {
+                let g = try p.gradient.toArray()
+                for j in graphSampleIndices(p.value.elementCount, 6, &rng) {
+                    var keep: Float = 0
+                    try p.value.withFloats { (v) throws(LichenError) in keep = v[j] }
+                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep + eps }
+                    let lp = try loss()
+                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep - eps }
+                    let lm = try loss()
+                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep }
+                    let fd = Float((lp - lm) / (2 * Double(eps)))
+                    c.expectClose(g[j], fd, absolute: 2e-3, relative: 2e-2, "θ parameter \(pi) [\(j)]")
+                    compared += 1
+                }
+            }
+            c.expect(compared >= 30, "compared \(compared) θ elements")
+            c.expect(try skillFrozenBytes([f1, f2]) == frozenBefore, "base and skills changed while training θ")
+        }
+    },
+
+    Check("Skills/ComposedLinear", "bad input: α of the wrong width, NaN α, a merged forward before merge, a skill of another shape or base, a quantized base, no skills") { c in
+        checking(&c) { c throws(LichenError) in
+            var rng = SplitMix64(seed: 13)
+            let fx = try skillFixture(&rng, dIn: 4, dOut: 3, ranks: [2, 1], alphas: [2, 1], bias: true)
+            let layer = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: fx.skills, passesPerMerge: 1, arena: fx.arena)
+            let x = try CheckMemory.floats(rng.floats(8)).view(.f32, [2, 4]), y = try CheckMemory.of(.f32, 6).view(.f32, [2, 3])
+            c.expectThrows(.shapeMismatch(operand: "alpha", dimension: 1, expected: 2, got: 3), "α [2, 3] for k = 2") { () throws(LichenError) in
+                try layer.forwardFactored(input: x, alpha: try CheckMemory.floats(rng.floats(6)).view(.f32, [2, 3]), output: y)
+            }
+            c.expectThrows(.nonFiniteValue(operand: "alpha", index: 3), "NaN α") { () throws(LichenError) in
+                try layer.forwardFactored(input: x, alpha: try CheckMemory.floats([0, 1, 2, .nan]).view(.f32, [2, 2]), output: y)
+            }
+            c.expectThrows(.invalidArgument(name: "merge", value: 0, reason: "merge(alpha:) must run before forwardMerged"), "merged before merge") { () throws(LichenError) in
+                try layer.forwardMerged(input: x, output: y)
+            }
+            c.expectThrows(.nonFiniteValue(operand: "alpha", index: 1), "merge with an infinite α") { () throws(LichenError) in
+                try layer.merge(alpha: try CheckMemory.floats([0, .infinity]).view(.f32, [2]))
+            }
+            c.expectThrows(.shapeMismatch(operand: "input", dimension: 1, expected: 4, got: 2), "input of the wrong width") { () throws(LichenError) in
+                try layer.forwardFactored(input: try CheckMemory.floats(rng.floats(4)).view(.f32, [2, 2]),
+                                          alpha: try CheckMemory.floats(rng.floats(4)).view(.f32, [2, 2]), output: y)
+            }
+            let other = try skillFixture(&rng, dIn: 5, dOut: 3, ranks: [1], alphas: [1], bias: false, arena: fx.arena)
+            c.expectThrows(.parameterShapeMismatch(tensor: "fc.weight.lora_a", expected: "[1, 4]", got: "[1, 5]"), "a skill for a wider layer") { () throws(LichenError) in
+                _ = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: [fx.skills[0], other.skills[0]],
+                                       passesPerMerge: 1, arena: fx.arena)
+            }
+            let foreign = try LoRAAdapter(name: "foreign", base: AdapterBase(name: "other", parameterCount: 1, hash: 2), alpha: 1,
+                                          shapes: [LoRATargetShape(weightName: "fc.weight", rank: 1, inputCount: 4, outputCount: 3)], arena: fx.arena)
+            c.expectThrows(.invalidModel(key: "lichen.adapter.base", value: "other", reason: "the skills belong to different base models"), "skills of two bases") { () throws(LichenError) in
+                _ = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: [fx.skills[0], foreign], passesPerMerge: 1, arena: fx.arena)
+            }
+            c.expectThrows(.invalidArgument(name: "skill count", value: 0, reason: "a composed layer takes 1...256 skills"), "no skills") { () throws(LichenError) in
+                _ = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: [], passesPerMerge: 1, arena: fx.arena)
+            }
+            let q = CheckMemory.of(.q8_0, 3 * 32)
+            c.expectThrows(.unsupportedElementType(operand: "weight", type: .q8_0), "a quantized base weight") { () throws(LichenError) in
+                _ = try ComposedLinear(weight: try q.view(.q8_0, [3, 32]), bias: nil, weightName: "fc.weight", skills: fx.skills, passesPerMerge: 1, arena: fx.arena)
+            }
+        }
+    },
+]
+
+/// One base linear layer `fc.weight` [d_out, d_in] (+ bias) and one LoRA skill per rank (rank 0:
+/// a skill that adapts another layer, `other.weight`), random A and B.
+struct SkillFixture {
+    let arena: Arena
+    let weightValues: [Float]
+    let biasValues: [Float]?
+    let weight: TensorView
+    let bias: TensorView?
+    let skills: [LoRAAdapter]
+    let dIn: Int, dOut: Int
+}
+
+func skillFixture(_ rng: inout SplitMix64, dIn: Int, dOut: Int, ranks: [Int], alphas: [Float], bias: Bool, arena given: Arena? = nil)
+    throws(LichenError) -> SkillFixture
+{
+    let arena: Arena
+    if let given { arena = given } else { arena = try Arena(byteCount: 8 << 20) }
+    let store = ParameterStore(arena: arena)
+    let w = rng.floats(dOut * dIn, -0.5, 0.5)
+    try store.add(name: "fc.weight", role: .weight, shape: try Shape(dOut, dIn), values: w, trainable: false)
+    var b: [Float]? = nil
+    if bias {
+        b = rng.floats(dOut, -0.2, 0.2)
+        try store.add(name: "fc.bias", role: .bias, shape: try Shape(dOut), values: b ?? [], trainable: false)
+    }
+    let base = AdapterBase(name: "skill-check-base", parameterCount: 1000, hash: 0x5EC)
+    var skills: [LoRAAdapter] = []
+    for (i, r) in ranks.enumerated() {
+        let shape = r == 0 ? LoRATargetShape(weightName: "other.weight", rank: 1, inputCount: 2, outputCount: 2)
+            : LoRATargetShape(weightName: "fc.weight", rank: r, inputCount: dIn, outputCount: dOut)
+        let s = try LoRAAdapter(name: "skill\(i)", base: base, alpha: alphas[i], shapes: [shape], arena: arena)
+        try s.targets[0].a.copy(from: rng.floats(s.targets[0].a.elementCount, -0.5, 0.5))
+        try s.targets[0].b.copy(from: rng.floats(s.targets[0].b.elementCount, -0.5, 0.5))
+        skills.append(s)
+    }
+    return SkillFixture(arena: arena, weightValues: w, biasValues: b, weight: try store.parameter(named: "fc.weight").value,
+                        bias: bias ? try store.parameter(named: "fc.bias").value : nil, skills: skills, dIn: dIn, dOut: dOut)
+}
+
+/// Naive reference in Double: per sample, W(s) = W0 + Σ_i α_i (alpha_i / r_i) B_i A_i merged
+/// explicitly, then y = W(s) x + b0.
+func skillNaive(_ fx: SkillFixture, x: [Float], alpha: [Float], n: Int) throws(LichenError) -> [Double] {
+    let k = fx.skills.count
+    var out: [Double] = []
+    for s in 0..<n {
+        var w = fx.weightValues.map { Double($0) }
+        for (i, skill) in fx.skills.enumerated() {
+            guard let ti = skill.targetIndex(of: "fc.weight") else { continue }
+            let t = skill.targets[ti]
+            let a = try t.a.toArray(), b = try t.b.toArray(), r = t.rank
+            let c = Double(alpha[s * k + i]) * (skill.alpha == 0 ? 1 : Double(skill.alpha) / Double(r))
+            for o in 0..<fx.dOut {
+                for j in 0..<fx.dIn {
+                    var d = 0.0
+                    for q in 0..<r { d += Double(b[o * r + q]) * Double(a[q * fx.dIn + j]) }
+                    w[o * fx.dIn + j] += c * d
+                }
+            }
+        }
+        for o in 0..<fx.dOut {
+            var acc = Double(fx.biasValues?[o] ?? 0)
+            for j in 0..<fx.dIn { acc += w[o * fx.dIn + j] * Double(x[s * fx.dIn + j]) }
+            out.append(acc)
+        }
+    }
+    return out
+}
+
+/// The bits of every base and skill value of the fixtures.
+func skillFrozenBytes(_ fixtures: [SkillFixture]) throws(LichenError) -> [UInt32] {
+    var out: [UInt32] = []
+    for f in fixtures {
+        for v in try f.weight.toArray() { out.append(v.bitPattern) }
+        if let b = f.bias { for v in try b.toArray() { out.append(v.bitPattern) } }
+        for s in f.skills {
+            for t in s.targets {
+                for v in try t.a.toArray() { out.append(v.bitPattern) }
+                for v in try t.b.toArray() { out.append(v.bitPattern) }
+            }
+        }
+    }
+    return out
+}
