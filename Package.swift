@@ -66,7 +66,7 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md"],
+            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md", "Skills/README.md"],
             swiftSettings: coreSwiftSettings
         ),
 

@@ -212,6 +212,96 @@ let skillChecks: [Check] = [
             }
         }
     },
+    Check("Skills/DiffusionSchedule", "VP schedule T = 5 against values computed independently; noising then one DDPM step at t = 0 with the true noise recovers the action; a t > 0 step by hand with noise and clipping; bad steps") { c in
+        checking(&c) { c throws(LichenError) in
+            let vp = try VPSchedule()
+            // Python, math.exp in double: alpha_t = exp(-0.1/5 - 0.5*9.9*(2t-1)/25), products.
+            let alphas: [Float] = [0.8041254416665596, 0.5411818066152029, 0.3642189795715233, 0.24512181203911737, 0.1649686208226314]
+            let bars: [Float] = [0.8041254416665596, 0.43517805926635666, 0.1585001086779083, 0.03885183384752592, 0.00640933344625638]
+            c.expect(vp.stepCount == 5 && vp.alphas.count == 5, "T = 5")
+            for t in 0..<5 {
+                c.expectClose(vp.alphas[t], alphas[t], absolute: 1e-7, relative: 1e-6, "alpha_\(t + 1)")
+                c.expectClose(vp.alphaBars[t], bars[t], absolute: 1e-9, relative: 1e-6, "alpha_bar_\(t + 1)")
+                c.expectClose(vp.betas[t], 1 - alphas[t], absolute: 1e-7, "beta_\(t + 1)")
+            }
+            var rng = SplitMix64(seed: 3)
+            let a = CheckMemory.floats(rng.floats(6, -0.9, 0.9)), e = CheckMemory.floats(rng.floats(6, -2, 2))
+            let x = CheckMemory.of(.f32, 6), z = CheckMemory.floats(rng.floats(6, -1, 1))
+            func el(_ m: CheckMemory, _ n: Int = 6) throws(LichenError) -> F32Elements { try m.view(.f32, [n]).f32Elements("x") }
+            try vp.noise(action: try el(a), epsilon: try el(e), step: 0, into: try el(x))
+            for i in 0..<6 {
+                let want = Double(bars[0]).squareRoot() * Double(a.floats[i]) + (1 - Double(bars[0])).squareRoot() * Double(e.floats[i])
+                c.expectClose(x.floats[i], Float(want), absolute: 1e-6, "x_1[\(i)]")
+            }
+            try vp.denoise(try el(x), predictedNoise: try el(e), step: 0, noise: try el(z))
+            for i in 0..<6 { c.expectClose(x.floats[i], a.floats[i], absolute: 2e-6, "the t = 0 step with the true noise gives back a[\(i)]") }
+            // t = 2 (schedule step 3), by hand in Double, with noise and clipping.
+            let x2 = CheckMemory.floats([0.5, -0.3, 0.9, -0.95, 0.1, 0.0]), e2 = CheckMemory.floats([0.2, -1.5, -3, 3, 0.0, 0.4])
+            let want = (0..<6).map { i -> Float in
+                let al = Double(alphas[2]), ab = Double(bars[2])
+                let v = (Double(x2.floats[i]) - (1 - al) / (1 - ab).squareRoot() * Double(e2.floats[i])) / al.squareRoot()
+                    + (1 - al).squareRoot() * 0.5 * Double(z.floats[i])
+                return Float(min(1, max(-1, v)))
+            }
+            try vp.denoise(try el(x2), predictedNoise: try el(e2), step: 2, noise: try el(z), temperature: 0.5)
+            var clipped = 0
+            for i in 0..<6 {
+                c.expectClose(x2.floats[i], want[i], absolute: 2e-6, "t = 2 step [\(i)]")
+                if abs(want[i]) == 1 { clipped += 1 }
+            }
+            c.expect(clipped >= 1, "the hand case exercises the clipping")
+            c.expectThrows(.invalidArgument(name: "diffusion step", value: 5, reason: "must be in 0..<T"), "step 5 of T = 5") { () throws(LichenError) in
+                try vp.denoise(try el(x), predictedNoise: try el(e), step: 5, noise: try el(z))
+            }
+            c.expectThrows(.invalidArgument(name: "diffusion steps", value: 0, reason: "must be in 1...1000"), "T = 0") { () throws(LichenError) in
+                _ = try VPSchedule(stepCount: 0)
+            }
+            c.expectThrows(.shapeMismatch(operand: "predictedNoise", dimension: 0, expected: 6, got: 4), "noise of another count") { () throws(LichenError) in
+                try vp.denoise(try el(x), predictedNoise: try el(e, 4), step: 1, noise: try el(z))
+            }
+        }
+    },
+
+    Check("Skills/FourierTime", "Fourier time features at hand-known angles, cos² + sin² = 1, sin 1 and cos 1 to 1e-7; the kernel gradient against finite differences") { c in
+        checking(&c) { c throws(LichenError) in
+            let w = CheckMemory.floats([0.25, 0.125, 1.0 / 6, 0, -0.25, 1 / (2 * Float.pi)]), emb = CheckMemory.of(.f32, 12)
+            try FourierTime.embed(time: 1, kernel: try w.view(.f32, [6]).f32Elements("w"), into: try emb.view(.f32, [12]).f32Elements("e"))
+            let h = Float(2).squareRoot() / 2, r3 = Float(3).squareRoot() / 2
+            let wantCos: [Float] = [0, h, 0.5, 1, 0, 0.5403023058681398], wantSin: [Float] = [1, h, r3, 0, -1, 0.8414709848078965]
+            for j in 0..<6 {
+                c.expectClose(emb.floats[j], wantCos[j], absolute: 1e-7, "cos f_\(j)")
+                c.expectClose(emb.floats[6 + j], wantSin[j], absolute: 1e-7, "sin f_\(j)")
+            }
+            var rng = SplitMix64(seed: 8)
+            let wide = CheckMemory.floats(rng.floats(16, -3, 3)), e16 = CheckMemory.of(.f32, 32)
+            try FourierTime.embed(time: 4, kernel: try wide.view(.f32, [16]).f32Elements("w"), into: try e16.view(.f32, [32]).f32Elements("e"))
+            for j in 0..<16 {
+                c.expectClose(e16.floats[j] * e16.floats[j] + e16.floats[16 + j] * e16.floats[16 + j], 1, absolute: 1e-6, "cos² + sin² at f = \(j)")
+            }
+            // dL/dw for L = Σ g · embed(t, w), against central differences.
+            let g = rng.floats(32), dw = CheckMemory.of(.f32, 16)
+            for j in 0..<16 { dw.floats[j] = 0 }
+            let t: Float = 0.6
+            try FourierTime.backward(time: t, kernel: try wide.view(.f32, [16]).f32Elements("w"),
+                                     embeddingGradient: try CheckMemory.floats(g).view(.f32, [32]).f32Elements("g"),
+                                     kernelGradient: try dw.view(.f32, [16]).f32Elements("dw"))
+            func loss() throws(LichenError) -> Double {
+                try FourierTime.embed(time: t, kernel: try wide.view(.f32, [16]).f32Elements("w"), into: try e16.view(.f32, [32]).f32Elements("e"))
+                return graphWeightedSum(e16.array(32), g)
+            }
+            let eps: Float = 1e-3
+            for j in 0..<16 {
+                let keep = wide.floats[j]
+                wide.floats[j] = keep + eps
+                let lp = try loss()
+                wide.floats[j] = keep - eps
+                let lm = try loss()
+                wide.floats[j] = keep
+                c.expectClose(dw.floats[j], Float((lp - lm) / (2 * Double(eps))), absolute: 2e-3, relative: 1e-2, "dw[\(j)]")
+            }
+        }
+    },
+
 ]
 
 /// One base linear layer `fc.weight` [d_out, d_in] (+ bias) and one LoRA skill per rank (rank 0:
