@@ -33,7 +33,8 @@ let skillChecks: [Check] = [
                 let sm = CheckMemory.floats(same), fm = CheckMemory.of(.f32, tc.n * tc.dOut), mm = CheckMemory.of(.f32, tc.n * tc.dOut)
                 try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try sm.view(.f32, [tc.n, k]),
                                           output: try fm.view(.f32, [tc.n, tc.dOut]))
-                try layer.merge(alpha: try CheckMemory.floats(Array(al[0..<k])).view(.f32, [k]))
+                let firstAlpha = CheckMemory.floats(Array(al[0..<k]))
+                try layer.merge(alpha: try firstAlpha.view(.f32, [k]))
                 try layer.forwardMerged(input: try xm.view(.f32, [tc.n, tc.dIn]), output: try mm.view(.f32, [tc.n, tc.dOut]))
                 let wantSame = try skillNaive(fx, x: x, alpha: same, n: tc.n)
                 graphExpectAllClose(&c, mm.array(tc.n * tc.dOut), wantSame, atol: 1e-4, rtol: 1e-4, "case \(ci) merged vs naive")
@@ -41,10 +42,12 @@ let skillChecks: [Check] = [
                                     "case \(ci) merged vs factored")
                 // α = 0 is the base alone: W0 x + b0 exactly as the naive reference computes it.
                 let zero = [Float](repeating: 0, count: tc.n * k)
-                try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try CheckMemory.floats(zero).view(.f32, [tc.n, k]),
+                let zm = CheckMemory.floats(zero)
+                try layer.forwardFactored(input: try xm.view(.f32, [tc.n, tc.dIn]), alpha: try zm.view(.f32, [tc.n, k]),
                                           output: try ym.view(.f32, [tc.n, tc.dOut]))
                 graphExpectAllClose(&c, ym.array(tc.n * tc.dOut), try skillNaive(fx, x: x, alpha: zero, n: tc.n), atol: 1e-5,
                                     rtol: 1e-5, "case \(ci) α = 0 is the base")
+                withExtendedLifetime((firstAlpha, zm, sm, fm, mm)) {}
             }
         }
     },
@@ -86,8 +89,9 @@ let skillChecks: [Check] = [
                 try layer.forwardFactored(input: try xm.view(.f32, [n, dIn]), alpha: try am.view(.f32, [n, k]), output: try ym.view(.f32, [n, dOut]))
                 return graphWeightedSum(ym.array(n * dOut), r)
             }
+            let rm = CheckMemory.floats(r)
             try layer.backward(input: try xm.view(.f32, [n, dIn]), alpha: try am.view(.f32, [n, k]),
-                               outputGradient: try CheckMemory.floats(r).view(.f32, [n, dOut]),
+                               outputGradient: try rm.view(.f32, [n, dOut]),
                                alphaGradient: try dam.view(.f32, [n, k]), inputGradient: try dxm.view(.f32, [n, dIn]))
             let eps: Float = 1e-2
             for (mem, grad, count, what) in [(am, dam, n * k, "alpha"), (xm, dxm, n * dIn, "input")] {
@@ -176,22 +180,25 @@ let skillChecks: [Check] = [
             var rng = SplitMix64(seed: 13)
             let fx = try skillFixture(&rng, dIn: 4, dOut: 3, ranks: [2, 1], alphas: [2, 1], bias: true)
             let layer = try ComposedLinear(weight: fx.weight, bias: fx.bias, weightName: "fc.weight", skills: fx.skills, passesPerMerge: 1, arena: fx.arena)
-            let x = try CheckMemory.floats(rng.floats(8)).view(.f32, [2, 4]), y = try CheckMemory.of(.f32, 6).view(.f32, [2, 3])
+            let xm = CheckMemory.floats(rng.floats(8)), ym = CheckMemory.of(.f32, 6)
+            let wide = CheckMemory.floats(rng.floats(6)), nanAlpha = CheckMemory.floats([0, 1, 2, .nan]), infAlpha = CheckMemory.floats([0, .infinity])
+            let narrow = CheckMemory.floats(rng.floats(4)), narrowAlpha = CheckMemory.floats(rng.floats(4))
+            defer { withExtendedLifetime((xm, ym, wide, nanAlpha, infAlpha, narrow, narrowAlpha)) {} }
+            let x = try xm.view(.f32, [2, 4]), y = try ym.view(.f32, [2, 3])
             c.expectThrows(.shapeMismatch(operand: "alpha", dimension: 1, expected: 2, got: 3), "α [2, 3] for k = 2") { () throws(LichenError) in
-                try layer.forwardFactored(input: x, alpha: try CheckMemory.floats(rng.floats(6)).view(.f32, [2, 3]), output: y)
+                try layer.forwardFactored(input: x, alpha: try wide.view(.f32, [2, 3]), output: y)
             }
             c.expectThrows(.nonFiniteValue(operand: "alpha", index: 3), "NaN α") { () throws(LichenError) in
-                try layer.forwardFactored(input: x, alpha: try CheckMemory.floats([0, 1, 2, .nan]).view(.f32, [2, 2]), output: y)
+                try layer.forwardFactored(input: x, alpha: try nanAlpha.view(.f32, [2, 2]), output: y)
             }
             c.expectThrows(.invalidArgument(name: "merge", value: 0, reason: "merge(alpha:) must run before forwardMerged"), "merged before merge") { () throws(LichenError) in
                 try layer.forwardMerged(input: x, output: y)
             }
             c.expectThrows(.nonFiniteValue(operand: "alpha", index: 1), "merge with an infinite α") { () throws(LichenError) in
-                try layer.merge(alpha: try CheckMemory.floats([0, .infinity]).view(.f32, [2]))
+                try layer.merge(alpha: try infAlpha.view(.f32, [2]))
             }
             c.expectThrows(.shapeMismatch(operand: "input", dimension: 1, expected: 4, got: 2), "input of the wrong width") { () throws(LichenError) in
-                try layer.forwardFactored(input: try CheckMemory.floats(rng.floats(4)).view(.f32, [2, 2]),
-                                          alpha: try CheckMemory.floats(rng.floats(4)).view(.f32, [2, 2]), output: y)
+                try layer.forwardFactored(input: try narrow.view(.f32, [2, 2]), alpha: try narrowAlpha.view(.f32, [2, 2]), output: y)
             }
             let other = try skillFixture(&rng, dIn: 5, dOut: 3, ranks: [1], alphas: [1], bias: false, arena: fx.arena)
             c.expectThrows(.parameterShapeMismatch(tensor: "fc.weight.lora_a", expected: "[1, 4]", got: "[1, 5]"), "a skill for a wider layer") { () throws(LichenError) in
@@ -279,11 +286,11 @@ let skillChecks: [Check] = [
                 c.expectClose(e16.floats[j] * e16.floats[j] + e16.floats[16 + j] * e16.floats[16 + j], 1, absolute: 1e-6, "cos² + sin² at f = \(j)")
             }
             // dL/dw for L = Σ g · embed(t, w), against central differences.
-            let g = rng.floats(32), dw = CheckMemory.of(.f32, 16)
+            let g = rng.floats(32), dw = CheckMemory.of(.f32, 16), gm = CheckMemory.floats(g)
             for j in 0..<16 { dw.floats[j] = 0 }
             let t: Float = 0.6
             try FourierTime.backward(time: t, kernel: try wide.view(.f32, [16]).f32Elements("w"),
-                                     embeddingGradient: try CheckMemory.floats(g).view(.f32, [32]).f32Elements("g"),
+                                     embeddingGradient: try gm.view(.f32, [32]).f32Elements("g"),
                                      kernelGradient: try dw.view(.f32, [16]).f32Elements("dw"))
             func loss() throws(LichenError) -> Double {
                 try FourierTime.embed(time: t, kernel: try wide.view(.f32, [16]).f32Elements("w"), into: try e16.view(.f32, [32]).f32Elements("e"))
