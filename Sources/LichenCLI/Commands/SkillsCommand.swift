@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Lichen
+
+/// `lichen skills list|add|remove --library DIR --base M.gguf`: the PSEC skill library
+/// (Sources/Lichen/Skills/README.md): a folder of LoRA skills over one frozen base model.
+struct SkillsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skills",
+        abstract: "List, add and remove the LoRA skills of a skill library.",
+        discussion: """
+            A library is a folder holding, per skill, NAME.lora.gguf (a LoRA adapter file) and NAME.skill.gguf \
+            (its metadata: purpose, training data, rank, alpha, base identity, adapter hash, evaluation). Every \
+            skill is validated against the base model when the library is opened; a skill's adapter file is \
+            written once, by add, and never rewritten.
+            """,
+        subcommands: [List.self, Add.self, Remove.self]
+    )
+
+    /// Options every skills subcommand takes.
+    struct Library: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("The skill library folder.", valueName: "dir"))
+        var library: String
+
+        @Option(name: .long, help: ArgumentHelp("The base model every skill belongs to.", valueName: "model.gguf"))
+        var base: String
+
+        /// Opens the library (creating the folder when asked) over the base model.
+        func open(create: Bool) throws -> SkillLibrary {
+            let loaded = try LoadedModel(path: base, budgetBytes: 64 << 20 + 4 * SkillsCommand.fileSize(base), trainable: false)
+            let baseName = try naming(base) { () throws(LichenError) in try loaded.file.string("general.name") }
+            let identity = try naming(base) { () throws(LichenError) in try AdapterBase(name: baseName, store: loaded.store) }
+            let graph = try naming(base) { () throws(LichenError) in
+                try Graph(spec: loaded.spec, store: loaded.store, batchSize: 1, arena: loaded.arena)
+            }
+            return try naming(library) { () throws(LichenError) in
+                try SkillLibrary(directory: library, graph: graph, base: identity, arena: loaded.arena, create: create)
+            }
+        }
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the skills (name, rank, alpha, bytes, evaluation, purpose).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var library: Library
+        func run() throws {
+            let lib = try library.open(create: false)
+            if global.json {
+                print(JSON.object([("library", .string(library.library)), ("skills", .array(lib.skills.map(SkillsCommand.json)))]).rendered())
+                return
+            }
+            var rows = [["name", "rank", "alpha", "bytes", "evaluation", "purpose"]]
+            for s in lib.skills {
+                let eval = s.evaluation.map { "\($0.metric) \($0.score)" } ?? "-"
+                rows.append([s.name, String(s.rank), String(s.alpha), String(s.adapterByteCount), eval, s.purpose])
+            }
+            print(SkillsCommand.table(rows))
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a LoRA adapter file as a new skill (the file is copied into the library, validated against the base).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var library: Library
+        @Argument(help: ArgumentHelp("The LoRA adapter file (GGUF) to add.", valueName: "adapter.gguf"))
+        var adapter: String
+        @Option(name: .long, help: ArgumentHelp("The skill's name: a-z, 0-9, '_', '-', at most 40 bytes.", valueName: "name"))
+        var name: String
+        @Option(name: .long, help: ArgumentHelp("What the skill does.", valueName: "text"))
+        var purpose: String = ""
+        @Option(name: .long, help: ArgumentHelp("What it was trained on.", valueName: "text"))
+        var trainingData: String = ""
+        @Option(name: .long, help: ArgumentHelp("A measured score, METRIC=VALUE (e.g. return=412.5).", valueName: "metric=value"))
+        var evaluation: String?
+        @Flag(name: .long, help: "Create the library folder if it does not exist.")
+        var create = false
+
+        func parsedEvaluation() throws -> SkillEvaluation? {
+            guard let evaluation else { return nil }
+            guard let eq = evaluation.lastIndex(of: "="), let v = Float(evaluation[evaluation.index(after: eq)...]), v.isFinite,
+                  eq != evaluation.startIndex else {
+                throw ValidationError("--evaluation must be METRIC=VALUE with a finite value, got '\(evaluation)'")
+            }
+            return SkillEvaluation(metric: String(evaluation[..<eq]), score: v)
+        }
+
+        func validate() throws { _ = try parsedEvaluation() }
+
+        func run() throws {
+            let lib = try library.open(create: create)
+            let lora = try naming(adapter) { () throws(LichenError) in try AdapterFile.read(path: adapter, arena: lib.arena) }
+            let m = try naming(adapter) { () throws(LichenError) in
+                try lib.add(lora, name: name, purpose: purpose, trainingData: trainingData, evaluation: try? parsedEvaluation())
+            }
+            if global.json {
+                print(SkillsCommand.json(m).rendered())
+            } else {
+                print("added skill \(m.name): rank \(m.rank), alpha \(m.alpha), \(m.adapterByteCount) bytes -> \(lib.adapterPath(m.name))")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a skill (its metadata and adapter files).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var library: Library
+        @Argument(help: ArgumentHelp("The skill's name.", valueName: "name"))
+        var name: String
+        func run() throws {
+            let lib = try library.open(create: false)
+            try naming(library.library) { () throws(LichenError) in try lib.remove(name) }
+            if global.json {
+                print(JSON.object([("removed", .string(name)), ("skills", .int(lib.skills.count))]).rendered())
+            } else {
+                print("removed skill \(name); \(lib.skills.count) left")
+            }
+        }
+    }
+
+    static func json(_ s: SkillMetadata) -> JSON {
+        var fields: [(String, JSON)] = [
+            ("name", .string(s.name)), ("purpose", .string(s.purpose)), ("training_data", .string(s.trainingData)),
+            ("rank", .int(s.rank)), ("alpha", floatJSON(s.alpha)), ("base", .string(s.base.name)),
+            ("base_hash", .string(String(s.base.hash, radix: 16))), ("adapter_bytes", .int(s.adapterByteCount)),
+            ("adapter_hash", .string(String(s.adapterHash, radix: 16))),
+        ]
+        if let e = s.evaluation { fields.append(("evaluation", .object([("metric", .string(e.metric)), ("score", floatJSON(e.score))]))) }
+        return .object(fields)
+    }
+
+    /// Left-aligned columns separated by two spaces.
+    static func table(_ rows: [[String]]) -> String {
+        var widths = [Int](repeating: 0, count: rows.first?.count ?? 0)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
