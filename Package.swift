@@ -94,6 +94,11 @@ let package = Package(
             path: "Sources/LichenStreams",
             exclude: ["Corruptions/README.md"]
         ),
+        // The 2-D point-robot simulator for PSEC's skills (host tooling: datasets, evaluation, plots).
+        .target(
+            name: "LichenSim",
+            path: "Sources/LichenSim"
+        ),
         .executableTarget(
             name: "LichenCLI",
             dependencies: [
@@ -138,6 +143,11 @@ let package = Package(
             name: "LichenCTests",
             dependencies: ["LichenC", "Lichen", "CRuntime"],
             path: "Tests/LichenCTests"
+        ),
+        .testTarget(
+            name: "LichenSimTests",
+            dependencies: ["LichenSim"],
+            path: "Tests/LichenSimTests"
         ),
         .testTarget(
             name: "LichenCLITests",
