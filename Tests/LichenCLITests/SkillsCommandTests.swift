@@ -55,6 +55,15 @@ struct SkillsCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: lib).sorted()
                 == ["avoid.lora.gguf", "avoid.skill.gguf", "reach.lora.gguf", "reach.skill.gguf"])
 
+        // compose: both skills adapt fc2 (128 -> 10, rank 2 each: R = 4). Merge 4*128*10 = 5120;
+        // factored P * 4 * 138 = 552 P: factored at P = 9 (4968), merged at P = 10 (5520).
+        let at9 = try Self.json(try CLIRunner.run(["skills", "compose", "--passes", "9", "--json"] + common))
+        let layers9 = try #require(at9["layers"] as? [[String: Any]])
+        #expect(layers9.count == 1 && layers9[0]["layer"] as? String == "fc2.weight" && layers9[0]["rank_sum"] as? Int == 4)
+        #expect(layers9[0]["merge_cost"] as? Int == 5120 && layers9[0]["factored_cost"] as? Int == 4968 && layers9[0]["path"] as? String == "factored")
+        let at10 = try CLIRunner.run(["skills", "compose", "--passes", "10"] + common)
+        #expect(at10.status == 0 && at10.stdout.contains("fc2.weight") && at10.stdout.hasSuffix("merged\n"), "\(at10.stdout)")
+
         let removed = try CLIRunner.run(["skills", "remove", "avoid", "--json"] + common)
         #expect(removed.status == 0)
         #expect(try Self.json(removed)["skills"] as? Int == 1)

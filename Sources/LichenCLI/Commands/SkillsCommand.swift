@@ -7,14 +7,14 @@ import Lichen
 struct SkillsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skills",
-        abstract: "List, add and remove the LoRA skills of a skill library.",
+        abstract: "List, add and remove the LoRA skills of a skill library; show how composing them runs per layer.",
         discussion: """
             A library is a folder holding, per skill, NAME.lora.gguf (a LoRA adapter file) and NAME.skill.gguf \
             (its metadata: purpose, training data, rank, alpha, base identity, adapter hash, evaluation). Every \
             skill is validated against the base model when the library is opened; a skill's adapter file is \
             written once, by add, and never rewritten.
             """,
-        subcommands: [List.self, Add.self, Remove.self]
+        subcommands: [List.self, Add.self, Remove.self, Compose.self]
     )
 
     /// Options every skills subcommand takes.
@@ -118,6 +118,51 @@ struct SkillsCommand: ParsableCommand {
                 print(JSON.object([("removed", .string(name)), ("skills", .int(lib.skills.count))]).rendered())
             } else {
                 print("removed skill \(name); \(lib.skills.count) left")
+            }
+        }
+    }
+
+    struct Compose: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show, per adapted linear layer, how composing the skills runs: factored or merged, with the costs.",
+            discussion: """
+                W(s) = W0 + sum_i alpha_i(s) s_i B_i A_i in every adapted layer. Merging costs R * d_in * d_out \
+                multiply-adds once per control step (R = sum of the skills' ranks on the layer); the factored path \
+                costs R * (d_in + d_out) on every pass. With P passes sharing one state's alpha (N candidates x T \
+                denoising steps), the layer merges when that is strictly cheaper.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var library: Library
+        @Option(name: .long, help: ArgumentHelp("Passes that share one alpha (N candidates x T steps; 1 = a state per sample).", valueName: "P"))
+        var passes: Int = 5
+
+        func validate() throws {
+            guard passes >= 1 && passes <= 1_000_000 else { throw ValidationError("--passes must be in 1...1000000") }
+        }
+
+        func run() throws {
+            let lib = try library.open(create: false)
+            let skills = try naming(library.library) { () throws(LichenError) in try lib.loadAll() }
+            var rows = [["layer", "d_in", "d_out", "skills", "rank_sum", "merge", "factored", "path"]]
+            var items: [JSON] = []
+            for i in 0..<lib.graph.store.count {
+                let p = lib.graph.store[i]
+                guard p.role == .weight, p.value.shape.rank == 2 else { continue }
+                var rankSum = 0, count = 0
+                for s in skills { if let t = s.targetIndex(of: p.name) { rankSum += s.targets[t].rank; count += 1 } }
+                guard count > 0 else { continue }
+                let dOut = p.value.shape[0], dIn = p.value.shape[1]
+                let cost = CompositionPath.skillCosts(rankSum: rankSum, inputCount: dIn, outputCount: dOut, passesPerMerge: passes)
+                let path = CompositionPath.cheaper(rankSum: rankSum, inputCount: dIn, outputCount: dOut, passesPerMerge: passes)
+                rows.append([p.name, String(dIn), String(dOut), String(count), String(rankSum), String(cost.merge), String(cost.factored), path.name])
+                items.append(.object([("layer", .string(p.name)), ("d_in", .int(dIn)), ("d_out", .int(dOut)), ("skills", .int(count)),
+                                      ("rank_sum", .int(rankSum)), ("merge_cost", .int(cost.merge)), ("factored_cost", .int(cost.factored)),
+                                      ("path", .string(path.name))]))
+            }
+            if global.json {
+                print(JSON.object([("passes", .int(passes)), ("layers", .array(items))]).rendered())
+            } else {
+                print(SkillsCommand.table(rows))
             }
         }
     }
