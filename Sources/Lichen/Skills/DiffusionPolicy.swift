@@ -222,6 +222,17 @@ public final class DiffusionPolicy {
     /// - Throws: shape errors naming the operand; `.nonFiniteValue`.
     /// - Note: Allocates nothing.
     public func sample(states: TensorView, noise: TensorView, into actions: TensorView, temperature: Float = 1) throws(LichenError) {
+        try sample(states: states, noise: noise, into: actions, temperature: temperature) { (_, n) throws(LichenError) in
+            try self.graph.forward(input: try self.inputRows.leadingRows(0, count: n)).f32Elements("predicted noise")
+        }
+    }
+
+    /// The sampler with the noise prediction given by `predict(t, n)`, called once per step after
+    /// the input rows `[x, s, embedding(t)]` are staged (`predictNoise(rows:)` runs the graph on them):
+    /// NSEC mixes several predictions there.
+    /// - Note: Allocates nothing (the closure does not escape).
+    public func sample(states: TensorView, noise: TensorView, into actions: TensorView, temperature: Float = 1,
+                       predict: (_ step: Int, _ count: Int) throws(LichenError) -> F32Elements) throws(LichenError) {
         let n = try checkBatch(states, shape.stateCount, "states")
         let act = shape.actionCount, steps = shape.stepCount
         guard noise.elementCount == steps * n * act else {
@@ -236,7 +247,10 @@ public final class DiffusionPolicy {
         var t = steps - 1
         while t >= 0 {
             for r in 0..<n { try stage(row: r, x: x, xOffset: r * act, states: s, step: t) }
-            let eps = try graph.forward(input: try inputRows.leadingRows(0, count: n)).f32Elements("predicted noise")
+            let eps = try predict(t, n)
+            guard eps.count >= n * act else {
+                throw .shapeMismatch(operand: "predicted noise", dimension: 0, expected: n * act, got: eps.count)
+            }
             let block = (steps - t) % steps * n * act  // z_{T−t} for t > 0 (unused at t = 0)
             for i in 0..<(n * act) {
                 var v = (x[i] - (1 - schedule.alphas[t]) / (1 - schedule.alphaBars[t]).squareRoot() * eps[i]) / schedule.alphas[t].squareRoot()
@@ -245,5 +259,11 @@ public final class DiffusionPolicy {
             }
             t -= 1
         }
+    }
+
+    /// The graph's noise prediction for the staged input rows (first `count`), valid until the next forward.
+    /// - Note: Allocates nothing.
+    public func predictStagedNoise(count: Int) throws(LichenError) -> F32Elements {
+        try graph.forward(input: try inputRows.leadingRows(0, count: count)).f32Elements("predicted noise")
     }
 }

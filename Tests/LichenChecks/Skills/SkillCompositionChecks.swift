@@ -86,3 +86,66 @@ let skillCompositionChecks: [Check] = [
         }
     },
 ]
+
+/// Parameter-, noise- and action-level mixing (PSEC, NSEC, ASEC) against references built from
+/// plain adapter sets.
+let compositionLevelChecks: [Check] = [
+    Check("Skills/SkillComposition", "sampling levels: α = (1, 0) gives skill 1 alone at every level (bit for bit); NSEC and ASEC at α = (0.3, 0.7) equal mixes of plain single-skill sets") { c in
+        checking(&c) { c throws(LichenError) in
+            let arena = try Arena(byteCount: 32 << 20)
+            let shape = DiffusionPolicyShape(actionCount: 2, stateCount: 3, timeFeatures: 4, conditionWidth: 8, hidden: 8, blockInner: 16, blockCount: 1)
+            let n = 4
+            let policy = try DiffusionPolicy(shape: shape, batchSize: n, seed: 21, arena: arena, trainAdapters: true)
+            let base = try AdapterBase(name: "levels-check", store: policy.store)
+            var rng = SplitMix64(seed: 22)
+            var skills: [LoRAAdapter] = []
+            for i in 0..<2 {
+                let s = try SkillExpansion.newSkill(name: "s\(i)", policy: policy, base: base, rank: 2, alpha: 2, seed: UInt64(30 + i), arena: arena)
+                for t in s.targets { try t.b.copy(from: rng.floats(t.b.elementCount, -0.5, 0.5)) }
+                skills.append(s)
+            }
+            let composition = try SkillComposition(policy: policy, skills: skills, base: base, hidden: [4], seed: 23, arena: arena,
+                                                   mode: .fixed([1, 0]))
+            let sm = CheckMemory.floats(rng.floats(n * 3)), zm = CheckMemory.floats(rng.floats(5 * n * 2, -2, 2))
+            let outs = (0..<6).map { _ in CheckMemory.of(.f32, n * 2) }
+            defer { withExtendedLifetime((sm, zm, outs)) {} }
+            let sv = try sm.view(.f32, [n, 3]), zv = try zm.view(.f32, [5, n, 2])
+            func bits(_ m: CheckMemory) -> [UInt32] { m.array(n * 2).map(\.bitPattern) }
+            let single = [try AdapterSet(members: [AdapterSet.Member(skills[0])], graph: policy.graph, base: base, arena: arena),
+                          try AdapterSet(members: [AdapterSet.Member(skills[1])], graph: policy.graph, base: base, arena: arena)]
+            try policy.graph.setAdapters(single[0])
+            try policy.sample(states: sv, noise: zv, into: try outs[0].view(.f32, [n, 2]))
+            for (j, level) in [SkillComposition.Level.parameter, .noise, .action].enumerated() {
+                try composition.sample(states: sv, noise: zv, level: level, into: try outs[1 + j].view(.f32, [n, 2]))
+                c.expect(bits(outs[1 + j]) == bits(outs[0]), "level \(j) at α = (1, 0) differs from skill 1 alone")
+            }
+            // ASEC at (0.3, 0.7): clip(0.3 a_1 + 0.7 a_2) with a_i from the plain sets.
+            try composition.setMode(.fixed([0.3, 0.7]))
+            try policy.graph.setAdapters(single[1])
+            try policy.sample(states: sv, noise: zv, into: try outs[4].view(.f32, [n, 2]))
+            try composition.sample(states: sv, noise: zv, level: .action, into: try outs[5].view(.f32, [n, 2]))
+            for i in 0..<(n * 2) {
+                let want = min(1, max(-1, 0.3 * outs[0].floats[i] + 0.7 * outs[4].floats[i]))
+                c.expectClose(outs[5].floats[i], want, absolute: 1e-6, "ASEC action \(i)")
+            }
+            // NSEC at (0.3, 0.7): the sampler with ε̂ = 0.3 ε̂(set 1) + 0.7 ε̂(set 2) on the same staged rows.
+            let mix = CheckMemory.of(.f32, n * 2), ref = CheckMemory.of(.f32, n * 2)
+            defer { withExtendedLifetime((mix, ref)) {} }
+            try policy.sample(states: sv, noise: zv, into: try ref.view(.f32, [n, 2])) { (_, count) throws(LichenError) in
+                try policy.graph.setAdapters(single[0])
+                let e1 = try policy.predictStagedNoise(count: count)
+                for i in 0..<(count * 2) { mix.floats[i] = 0.3 * e1[i] }
+                try policy.graph.setAdapters(single[1])
+                let e2 = try policy.predictStagedNoise(count: count)
+                for i in 0..<(count * 2) { mix.floats[i] += 0.7 * e2[i] }
+                return try mix.view(.f32, [count * 2]).f32Elements("mix")
+            }
+            try composition.sample(states: sv, noise: zv, level: .noise, into: try outs[5].view(.f32, [n, 2]))
+            graphExpectAllClose(&c, outs[5].array(n * 2), ref.array(n * 2).map { Double($0) }, atol: 1e-5, rtol: 1e-5, "NSEC actions")
+            // PSEC at (0.3, 0.7) is neither mix (composition inside the layers is not linear in the actions).
+            try composition.sample(states: sv, noise: zv, level: .parameter, into: try outs[5].view(.f32, [n, 2]))
+            c.expect(adapterMaxDifference(outs[5].array(n * 2), ref.array(n * 2)) > 1e-6, "PSEC equals NSEC at a mixed α")
+            try policy.graph.setAdapters(nil)
+        }
+    },
+]
