@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "Lichen",
                 "LichenStreams",
+                "LichenSim",
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -74,4 +74,22 @@ struct SkillsCommandTests {
         let badEval = try CLIRunner.run(["skills", "add", b, "--name", "x", "--evaluation", "return"] + common)
         #expect(badEval.status == 2 && badEval.stderr.contains("--evaluation must be METRIC=VALUE"), "\(badEval.stderr)")
     }
+
+    @Test("simulate: deterministic from the seed, JSON fields, the SVG written, a bad expert refused")
+    func simulate() throws {
+        let dir = "/tmp/lichen-cli-sim-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["skills", "simulate", "--expert", "reach-avoid", "--transitions", "1500", "--seed", "7", "--json"]
+        let one = try CLIRunner.run(args + ["--svg", dir + "/a.svg"]), two = try CLIRunner.run(args)
+        #expect(one.status == 0 && one.stdout == two.stdout, "\(one.stderr)")
+        let m = try Self.json(one)
+        #expect((m["transitions"] as? Int ?? 0) >= 1500 && (m["episodes"] as? Int ?? 0) >= 1 && m["expert"] as? String == "reach-avoid")
+        let svg = try String(contentsOfFile: dir + "/a.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("class=\"path\""))
+        let other = try CLIRunner.run(["skills", "simulate", "--expert", "reach-avoid", "--transitions", "1500", "--seed", "8", "--json"])
+        #expect(other.status == 0 && other.stdout != one.stdout)
+        let bad = try CLIRunner.run(["skills", "simulate", "--expert", "fly"])
+        #expect(bad.status == 2 && bad.stderr.contains("--expert must be one of reach, avoid, heading, reach-avoid"), "\(bad.stderr)")
+    }
 }

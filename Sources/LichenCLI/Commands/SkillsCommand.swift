@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lichen
+import LichenSim
 
 /// `lichen skills list|add|remove --library DIR --base M.gguf`: the PSEC skill library
 /// (Sources/Lichen/Skills/README.md): a folder of LoRA skills over one frozen base model.
@@ -14,7 +15,7 @@ struct SkillsCommand: ParsableCommand {
             skill is validated against the base model when the library is opened; a skill's adapter file is \
             written once, by add, and never rewritten.
             """,
-        subcommands: [List.self, Add.self, Remove.self, Compose.self]
+        subcommands: [List.self, Add.self, Remove.self, Compose.self, Simulate.self]
     )
 
     /// Options every skills subcommand takes.
@@ -163,6 +164,58 @@ struct SkillsCommand: ParsableCommand {
                 print(JSON.object([("passes", .int(passes)), ("layers", .array(items))]).rendered())
             } else {
                 print(SkillsCommand.table(rows))
+            }
+        }
+    }
+
+    struct Simulate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a scripted expert in the 2-D point-robot simulator: episodes, return, cost, arrivals; an SVG plot.",
+            discussion: """
+                The point robot (LichenSim): state = position, velocity, goal offset and the two nearest hazard \
+                offsets; action in [-1, 1]^2; reward = progress towards the goal (+1 on arrival); cost = 1 per step \
+                inside a hazard disc. Experts: reach, avoid, heading (hold a heading), reach-avoid. Deterministic \
+                from --seed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: ArgumentHelp("reach, avoid, heading or reach-avoid.", valueName: "name"))
+        var expert: String
+        @Option(name: .long, help: ArgumentHelp("Transitions to record (whole episodes, at least this many).", valueName: "n"))
+        var transitions: Int = 4000
+        @Option(name: .long, help: ArgumentHelp("Standard deviation of the expert's action noise.", valueName: "sigma"))
+        var noise: Double = 0.1
+        @Option(name: .long, help: ArgumentHelp("Seed of worlds and noise.", valueName: "n"))
+        var seed: UInt64 = 1
+        @Option(name: .long, help: ArgumentHelp("Write a top-down SVG of the first 20 episodes here.", valueName: "path"))
+        var svg: String?
+
+        func validate() throws {
+            guard Expert(rawValue: expert) != nil else {
+                throw ValidationError("--expert must be one of \(Expert.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard transitions >= 1 && transitions <= 10_000_000 else { throw ValidationError("--transitions must be in 1...10000000") }
+            guard noise.isFinite && noise >= 0 && noise <= 10 else { throw ValidationError("--noise must be in 0...10") }
+        }
+
+        func run() throws {
+            guard let e = Expert(rawValue: expert) else { return }
+            let d = PointDatasets.dataset(e, count: transitions, noise: noise, seed: seed)
+            let episodes = d.episodes.count
+            let meanReturn = d.episodes.reduce(0) { $0 + $1.totalReward } / Double(episodes)
+            let meanCost = d.episodes.reduce(0) { $0 + $1.totalCost } / Double(episodes)
+            let reached = d.episodes.filter(\.reached).count
+            if let svg {
+                do { try PointPlot.svg(Array(d.episodes.prefix(20))).write(toFile: svg, atomically: true, encoding: .utf8) } catch {
+                    throw CommandFailure("\(svg): \(error)")
+                }
+            }
+            if global.json {
+                print(JSON.object([("expert", .string(e.rawValue)), ("seed", .int(Int(seed))), ("transitions", .int(d.transitions.count)),
+                                   ("episodes", .int(episodes)), ("reached", .int(reached)), ("mean_return", .number(meanReturn)),
+                                   ("mean_cost", .number(meanCost))]).rendered())
+            } else {
+                print("\(e.rawValue), seed \(seed): \(d.transitions.count) transitions in \(episodes) episodes; reached the goal in \(reached); "
+                      + "mean return \(fixed(meanReturn, 3)), mean cost \(fixed(meanCost, 2)) steps in hazards")
             }
         }
     }
