@@ -29,7 +29,7 @@ let diffusionPolicyChecks: [Check] = [
             let x = CheckMemory.floats(rng.floats(4 * shape.inputCount))
             let plain = try policy.graph.forward(input: try x.view(.f32, [4, shape.inputCount])).toArray()
             let adapted = try policy.graph.forward(input: try x.view(.f32, [4, shape.inputCount]), adapters: set).toArray()
-            c.expect(plain.map(\.bitPattern) == adapted.map(\.bitPattern), "B = 0 changed the output")
+            c.expect(plain.map { $0.bitPattern } == adapted.map { $0.bitPattern }, "B = 0 changed the output")
             for t in skill.targets { try t.b.copy(from: rng.floats(t.b.elementCount, -0.1, 0.1)) }
             let moved = try policy.graph.forward(input: try x.view(.f32, [4, shape.inputCount]), adapters: set).toArray()
             c.expect(adapterMaxDifference(moved, plain) > 1e-4, "a non-zero B changes the output")
@@ -116,7 +116,7 @@ let diffusionPolicyChecks: [Check] = [
             let out = CheckMemory.of(.f32, n * 2), again = CheckMemory.of(.f32, n * 2)
             try policy.sample(states: try s.view(.f32, [n, 3]), noise: try z.view(.f32, [T, n, 2]), into: try out.view(.f32, [n, 2]))
             try policy.sample(states: try s.view(.f32, [n, 3]), noise: try z.view(.f32, [T, n, 2]), into: try again.view(.f32, [n, 2]))
-            c.expect(out.array(n * 2).map(\.bitPattern) == again.array(n * 2).map(\.bitPattern), "same noise, same actions")
+            c.expect(out.array(n * 2).map { $0.bitPattern } == again.array(n * 2).map { $0.bitPattern }, "same noise, same actions")
             // Reference, one sample at a time.
             for r in 0..<n {
                 let x = CheckMemory.floats([z.floats[2 * r], z.floats[2 * r + 1]])

@@ -46,7 +46,7 @@ let perSampleWeightChecks: [Check] = [
             // α = 1 (the initial value): the plain set's output, bit for bit.
             let ones = try g.forward(input: x, adapters: set).toArray()
             let same = try g.forward(input: x, adapters: plain).toArray()
-            c.expect(ones.map(\.bitPattern) == same.map(\.bitPattern), "α = 1 differs from the plain set")
+            c.expect(ones.map { $0.bitPattern } == same.map { $0.bitPattern }, "α = 1 differs from the plain set")
             // Random α against ComposedLinear per layer.
             let alpha = rng.floats(n * k, -1.5, 1.5)
             try weights.copy(from: alpha)

@@ -110,7 +110,7 @@ let compositionLevelChecks: [Check] = [
             let outs = (0..<6).map { _ in CheckMemory.of(.f32, n * 2) }
             defer { withExtendedLifetime((sm, zm, outs)) {} }
             let sv = try sm.view(.f32, [n, 3]), zv = try zm.view(.f32, [5, n, 2])
-            func bits(_ m: CheckMemory) -> [UInt32] { m.array(n * 2).map(\.bitPattern) }
+            func bits(_ m: CheckMemory) -> [UInt32] { m.array(n * 2).map { $0.bitPattern } }
             let single = [try AdapterSet(members: [AdapterSet.Member(skills[0])], graph: policy.graph, base: base, arena: arena),
                           try AdapterSet(members: [AdapterSet.Member(skills[1])], graph: policy.graph, base: base, arena: arena)]
             try policy.graph.setAdapters(single[0])
