@@ -66,7 +66,7 @@ let package = Package(
             name: "Lichen",
             dependencies: ["CRuntime"],
             path: "Sources/Lichen",
-            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md", "Cues/README.md"],
+            exclude: ["Adapters/README.md", "Arena/README.md", "Tensor/README.md", "Kernels/README.md", "Format/README.md", "Train/README.md", "Data/README.md", "Graph/README.md", "Adaptation/README.md", "Inference/README.md", "Runtime/README.md", "Homeostasis/README.md", "Cues/README.md", "Skills/README.md"],
             swiftSettings: coreSwiftSettings
         ),
 
@@ -94,12 +94,18 @@ let package = Package(
             path: "Sources/LichenStreams",
             exclude: ["Corruptions/README.md"]
         ),
+        // The 2-D point-robot simulator for PSEC's skills (host tooling: datasets, evaluation, plots).
+        .target(
+            name: "LichenSim",
+            path: "Sources/LichenSim"
+        ),
         .executableTarget(
             name: "LichenCLI",
             dependencies: [
                 "Lichen",
                 "LichenStreams",
                 "LichenCueSim",
+                "LichenSim",
                 "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -152,6 +158,11 @@ let package = Package(
             name: "LichenCueSimTests",
             dependencies: ["LichenCueSim", "Lichen"],
             path: "Tests/LichenCueSimTests"
+        ),
+        .testTarget(
+            name: "LichenSimTests",
+            dependencies: ["LichenSim"],
+            path: "Tests/LichenSimTests"
         ),
         .testTarget(
             name: "LichenCLITests",

@@ -87,6 +87,26 @@ int lcr_file_remove(const char *path);
 /// is none), so that a rename into it survives a power loss.
 int lcr_file_sync_parent_directory(const char *path);
 
+/* ---- directories (skill libraries) ---- */
+
+#define LCR_DIR_TOO_SMALL (-4) /* lcr_dir_list: the buffer is too small; *byte_count holds the size */
+
+/// Returns 0 when something (a file, directory, link) exists at `path` (lstat), else errno.
+int lcr_file_exists(const char *path);
+
+/// Publishes the finished file `from` as `to` without ever replacing a file: link(2) then
+/// unlink(2) of `from`. Returns EEXIST (and leaves both paths as they were) when `to` exists.
+int lcr_file_link_new(const char *from, const char *to);
+
+/// Creates the directory `path` (mode 0755). Returns 0 when it was created or already is a
+/// directory, ENOTDIR when `path` exists and is not one.
+int lcr_dir_create(const char *path);
+
+/// Lists the names of the entries of directory `path` (without "." and ".."), each followed
+/// by a NUL byte, into `buffer` (`capacity` bytes); `*byte_count` receives the bytes used.
+/// Returns LCR_DIR_TOO_SMALL, with `*byte_count` = the bytes needed, when `capacity` is too small.
+int lcr_dir_list(const char *path, char *buffer, size_t capacity, size_t *byte_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,7 @@ struct LichenCommand: ParsableCommand {
         abstract: "On-device continual learning: quantized models, LoRA adapters, test-time adaptation.",
         discussion: "Exit status: 0 success, 1 runtime failure, 2 usage error.",
         version: "0.1.0",
-        subcommands: [TrainCommand.self, QuantizeCommand.self, InspectCommand.self, EvalCommand.self, ImportCommand.self, BenchCommand.self, StreamCommand.self, AdaptCommand.self, AdaptersCommand.self, ServeCommand.self, SourcePackCommand.self, HomeostasisCommand.self, StateCommand.self, CuesCommand.self]
+        subcommands: [TrainCommand.self, QuantizeCommand.self, InspectCommand.self, EvalCommand.self, ImportCommand.self, BenchCommand.self, StreamCommand.self, AdaptCommand.self, AdaptersCommand.self, ServeCommand.self, SourcePackCommand.self, HomeostasisCommand.self, StateCommand.self, CuesCommand.self, SkillsCommand.self]
     )
 
     /// Runs the command line with Lichen's exit statuses: ArgumentParser reports usage errors

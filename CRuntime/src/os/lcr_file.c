@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 int lcr_file_open_read(const char *path, int *fd) {
     if (path == NULL || fd == NULL) return EINVAL;
@@ -185,4 +186,51 @@ int lcr_file_sync_parent_directory(const char *path) {
     /* Some file systems cannot fsync a directory; the rename itself is still atomic. */
     if (r == EINVAL || r == EROFS) r = 0;
     return r;
+}
+
+int lcr_file_link_new(const char *from, const char *to) {
+    if (from == NULL || to == NULL) return EINVAL;
+    if (link(from, to) != 0) return errno;
+    if (unlink(from) != 0) return errno;
+    return 0;
+}
+
+int lcr_dir_create(const char *path) {
+    if (path == NULL) return EINVAL;
+    if (mkdir(path, 0755) == 0) return 0;
+    int e = errno;
+    if (e != EEXIST) return e;
+    struct stat st;
+    if (stat(path, &st) != 0) return errno;
+    return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+}
+
+int lcr_dir_list(const char *path, char *buffer, size_t capacity, size_t *byte_count) {
+    if (path == NULL || byte_count == NULL || (buffer == NULL && capacity > 0)) return EINVAL;
+    DIR *dir = opendir(path);
+    if (dir == NULL) return errno;
+    size_t used = 0;
+    int status = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(dir);
+        if (e == NULL) {
+            if (errno != 0) status = errno;
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        size_t n = strlen(e->d_name) + 1;
+        if (used + n <= capacity) memcpy(buffer + used, e->d_name, n);
+        used += n;
+    }
+    closedir(dir);
+    *byte_count = used;
+    if (status != 0) return status;
+    return used > capacity ? LCR_DIR_TOO_SMALL : 0;
+}
+
+int lcr_file_exists(const char *path) {
+    if (path == NULL) return EINVAL;
+    struct stat st;
+    return lstat(path, &st) == 0 ? 0 : errno;
 }

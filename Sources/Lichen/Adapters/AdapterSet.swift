@@ -49,7 +49,17 @@ public final class AdapterSet: @unchecked Sendable {
         let u: TensorView
         /// Linear: `[batchSize * rowsPerSample, r]` (dimension 0 set per step); conv: one sample's `[r, P]`.
         let rowShape: Shape
+        /// The member the entry belongs to (its column of `sampleWeights`).
+        let member: Int
     }
+
+    /// Per-sample member weights α (PSEC's context-aware composition, Skills/README.md), f32
+    /// `[batchSize, members]`, when the set was built with `perSampleWeights: true`; else nil.
+    /// Every linear entry of member m then adds `α[n, m] · s · B (A x)` for sample n. Written by
+    /// the caller before a forward (e.g. the context-aware module's output); read by the step.
+    public let sampleWeights: TensorView?
+    /// dLoss/dα, same shape: backward adds into it (zero it between steps).
+    public let sampleWeightGradient: TensorView?
 
     /// Largest number of members.
     public static let maximumMemberCount = 256
@@ -101,7 +111,14 @@ public final class AdapterSet: @unchecked Sendable {
     /// - Note: Allocates (control thread, not the step).
     ///   - companionGraph: a second graph of the same model to build the same members for
     ///     (`companion`), checked and built first.
-    public init(members: [Member], graph: Graph, base: AdapterBase, arena: Arena, companionGraph: Graph? = nil) throws(LichenError) {
+    ///   - perSampleWeights: allocate `sampleWeights` and `sampleWeightGradient` (linear targets
+    ///     only: a conv target is refused with `.invalidArgument(name: "per-sample weights", ...)`,
+    ///     as is a companion graph).
+    public init(members: [Member], graph: Graph, base: AdapterBase, arena: Arena, companionGraph: Graph? = nil,
+                perSampleWeights: Bool = false) throws(LichenError) {
+        if perSampleWeights && companionGraph != nil {
+            throw .invalidArgument(name: "per-sample weights", value: 1, reason: "a set with per-sample weights has no companion")
+        }
         guard members.count <= AdapterSet.maximumMemberCount else {
             throw .invalidArgument(name: "adapter count", value: members.count, reason: "a set holds at most 256 adapters")
         }
@@ -123,6 +140,9 @@ public final class AdapterSet: @unchecked Sendable {
             }
             for (ti, t) in adapter.targets.enumerated() {
                 let layer = try AdapterSet.layer(of: t.shape, in: graph)
+                if perSampleWeights && graph.nodes[layer].kind != .linear {
+                    throw .invalidArgument(name: "per-sample weights", value: layer, reason: "per-sample weights take linear targets only")
+                }
                 perLayer[layer].append((mi, ti))
             }
         }
@@ -148,7 +168,10 @@ public final class AdapterSet: @unchecked Sendable {
             }
         }
         let scratchOffset = total
-        total += scratchCount * 4
+        total += (scratchCount * 4 + 63) / 64 * 64
+        let weightsOffset = total
+        let weightCount = perSampleWeights ? graph.batchSize * max(members.count, 1) : 0
+        total += 2 * ((weightCount * 4 + 63) / 64 * 64)
         let workspace: HeapBuffer? = total > 0 ? try HeapBuffer(arena: arena, byteCount: total) : nil
         var entries: [Entry] = []
         var firstEntry: [Int] = [0]
@@ -168,7 +191,8 @@ public final class AdapterSet: @unchecked Sendable {
                 let u = try workspace.view(byteOffset: offsets[k], type: .f32, shape: shape)
                 k += 1
                 entries.append(Entry(a: t.a, b: t.b, gradientA: t.gradientA, gradientB: t.gradientB,
-                                     s: adapter.effectiveScale(members[mi].scale, target: ti), rank: t.rank, u: u, rowShape: rowShape))
+                                     s: adapter.effectiveScale(members[mi].scale, target: ti), rank: t.rank, u: u, rowShape: rowShape,
+                                     member: mi))
             }
             firstEntry.append(entries.count)
         }
@@ -179,6 +203,18 @@ public final class AdapterSet: @unchecked Sendable {
         self.firstEntry = firstEntry
         self.workspace = workspace
         self.scratch = scratchCount > 0 ? try workspace?.view(byteOffset: scratchOffset, type: .f32, shape: try Shape(scratchCount)) : nil
+        if weightCount > 0, let workspace {
+            let shape = try Shape(graph.batchSize, max(members.count, 1))
+            let w = try workspace.view(byteOffset: weightsOffset, type: .f32, shape: shape)
+            let g = try workspace.view(byteOffset: weightsOffset + (weightCount * 4 + 63) / 64 * 64, type: .f32, shape: shape)
+            try w.fill(1)
+            try g.fill(0)
+            sampleWeights = w
+            sampleWeightGradient = g
+        } else {
+            sampleWeights = nil
+            sampleWeightGradient = nil
+        }
     }
 
     /// The layer whose weight a target adapts, checked against the target's shape.

@@ -61,7 +61,27 @@ extension Graph {
             let e = set.entries[k]
             let u = try e.u.leadingRows(0, count: rows)
             try Kernels.sgemm(x, e.a, transposeB: true, into: u)
-            try Kernels.sgemm(u, e.b, transposeB: true, into: y, alpha: e.s, beta: 1)
+            if let weights = set.sampleWeights, let work = set.scratch {
+                // ũ = α[n, m] · u per row, in the scratch (u stays for backward's dα).
+                let scaled = try work.subview(valueOffset: 0, shape: Graph.rows(e.rowShape, n, perSample: node.rowsPerSample))
+                try Graph.scaleRows(u, by: weights, member: e.member, memberCount: set.members.count, perSample: node.rowsPerSample,
+                                    into: scaled)
+                try Kernels.sgemm(scaled, e.b, transposeB: true, into: y, alpha: e.s, beta: 1)
+            } else {
+                try Kernels.sgemm(u, e.b, transposeB: true, into: y, alpha: e.s, beta: 1)
+            }
+        }
+    }
+
+    /// `out[row, :] = α[row / perSample, member] · u[row, :]`.
+    static func scaleRows(_ u: TensorView, by weights: TensorView, member: Int, memberCount: Int, perSample: Int, into out: TensorView)
+        throws(LichenError)
+    {
+        let uv = try u.f32Elements("u"), w = try weights.f32Elements("sample weights"), o = try out.f32Elements("scaled u")
+        let rows = u.shape[0], r = u.shape[1]
+        for row in 0..<rows {
+            let a = w[(row / perSample) * memberCount + member]
+            for j in 0..<r { o[row * r + j] = a * uv[row * r + j] }
         }
     }
 
@@ -77,6 +97,25 @@ extension Graph {
             let e = set.entries[k]
             let du = try work.subview(valueOffset: 0, shape: Graph.rows(e.rowShape, n, perSample: perSample))
             try Kernels.sgemm(dy, e.b, into: du, alpha: e.s)
+            if let weights = set.sampleWeights, let gradient = set.sampleWeightGradient {
+                // dα[n, m] += Σ_rows of n Σ_j du ⊙ u; then u ← α u and du ← α du, so dB, dA and dx
+                // below are those of the weighted entry (u is spent: the next backward needs a forward).
+                let u = try e.u.leadingRows(0, count: rows)
+                let uv = try u.f32Elements("u"), dv = try du.f32Elements("du")
+                let w = try weights.f32Elements("sample weights"), g = try gradient.f32Elements("sample weight gradient")
+                let r = e.rank, m = set.members.count
+                for row in 0..<rows {
+                    let slot = (row / perSample) * m + e.member
+                    var dot: Float = 0
+                    for j in 0..<r { dot += dv[row * r + j] * uv[row * r + j] }
+                    g[slot] += dot
+                    let a = w[slot]
+                    for j in 0..<r {
+                        uv[row * r + j] *= a
+                        dv[row * r + j] *= a
+                    }
+                }
+            }
             if train, let x, let ga = e.gradientA, let gb = e.gradientB {
                 let u = try e.u.leadingRows(0, count: rows)
                 try Kernels.sgemm(dy, transposeA: true, u, into: gb, alpha: e.s, beta: 1)

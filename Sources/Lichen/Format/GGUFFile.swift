@@ -245,12 +245,16 @@ public final class GGUFFile {
 
 extension GGUFFile {
     /// The file's content hash: its byte count in the high 32 bits and the CRC-32 of every
-    /// byte in the low 32 (the model an adapted state was learned on: `StateFile`). Unlike
+    /// byte in the low 32 (the model an adapted state was learned on: `StateFile`; a skill's
+    /// adapter file: `SkillMetadata`). Unlike
     /// `AdapterBase.hash`, it tells a model from its quantizations.
     /// - Note: Reads the whole file (load time).
-    public func contentHash() -> UInt64 {
+    public func contentHash() -> UInt64 { GGUFFile.contentHash(of: rawBytes) }
+
+    /// `contentHash()` of a file's bytes given in memory (what a writer is about to write).
+    public static func contentHash(of bytes: UnsafeRawBufferPointer) -> UInt64 {
         var crc = CRC32()
-        crc.update(rawBytes)
-        return UInt64(UInt32(truncatingIfNeeded: byteCount)) << 32 | UInt64(crc.value)
+        crc.update(bytes)
+        return UInt64(UInt32(truncatingIfNeeded: bytes.count)) << 32 | UInt64(crc.value)
     }
 }

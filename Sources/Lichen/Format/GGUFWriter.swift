@@ -198,9 +198,21 @@ public struct GGUFWriter {
     /// - Throws: `.fileError(path:call:errno:)` naming the failed call (`AtomicFile.write`);
     ///   `.invalidArgument` if sizes overflow.
     public func write(toPath path: String) throws(LichenError) {
+        try write(toPath: path, replacing: true)
+    }
+
+    /// Writes the file to `path` like `write(toPath:)`, but never replaces a file: the finished
+    /// temporary is published with link(2), which fails when `path` exists.
+    /// - Throws: `.fileError(path:call: "link", errno: EEXIST)` when `path` exists (nothing is
+    ///   changed then); `.systemError` as `write(toPath:)`.
+    public func writeNew(toPath path: String) throws(LichenError) {
+        try write(toPath: path, replacing: false)
+    }
+
+    private func write(toPath path: String, replacing: Bool) throws(LichenError) {
         let header = try headerBytes()
         let zeros = [UInt8](repeating: 0, count: alignment)
-        try AtomicFile.write(path: path, temporary: path + ".tmp") { emit in
+        try AtomicFile.write(path: path, temporary: path + ".tmp", replacing: replacing) { emit in
             header.withUnsafeBytes { emit($0) }
             for t in pending {
                 t.bytes.withUnsafeBytes { emit($0) }

@@ -103,7 +103,10 @@ public enum ModelFile {
                 try writer.add(key("kernel"), int32s([layer.kernelH, layer.kernelW]))
                 try writer.add(key("stride"), int32s([layer.strideH, layer.strideW]))
                 try writer.add(key("padding"), int32s([layer.padH, layer.padW]))
-            case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
+            case .slice:
+                try writer.add(key("start"), .uint32(UInt32(layer.start)))
+                try writer.add(key("outputs"), .uint32(UInt32(layer.outputs)))
+            case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax, .concat:
                 break
             }
         }
@@ -259,7 +262,14 @@ public enum ModelFile {
             layer.kernelH = k[0]; layer.kernelW = k[1]
             layer.strideH = s[0]; layer.strideW = s[1]
             layer.padH = p[0]; layer.padW = p[1]
-        case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
+        case .slice:
+            let start = try file.int(key("start"))
+            guard start >= 0, start <= ModelSpec.maximumExtent else {
+                throw .invalidModel(key: key("start"), value: String(start), reason: "must be in 0...16777216")
+            }
+            layer.start = start
+            layer.outputs = try count("outputs")
+        case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax, .concat:
             break
         }
         return layer
@@ -322,7 +332,7 @@ public enum ModelFile {
                 let features = input.elementCount ?? 0
                 try add("weight", [features])
                 try add("bias", [features])
-            case .relu, .gelu, .silu, .tanh, .elu, .maxPool2d, .avgPool2d, .globalAvgPool, .flatten, .add, .softmax:
+            case .relu, .gelu, .silu, .tanh, .elu, .maxPool2d, .avgPool2d, .globalAvgPool, .flatten, .add, .softmax, .concat, .slice:
                 break
             }
         }

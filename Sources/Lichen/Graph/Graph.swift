@@ -254,6 +254,8 @@ public final class Graph {
         case .globalAvgPool: try globalAvgPoolForward(node, n)
         case .flatten: break
         case .add: try addForward(node, n)
+        case .concat: try concatForward(node, n)
+        case .slice: try sliceForward(node, n)
         case .softmax: try softmaxForward(node, n)
         }
     }
@@ -331,6 +333,8 @@ public final class Graph {
         case .globalAvgPool: try globalAvgPoolBackward(node, n)
         case .flatten: break
         case .add: try addBackward(node, n)
+        case .concat: try concatBackward(node, n)
+        case .slice: try sliceBackward(node, n)
         case .softmax: try softmaxBackward(node, n)
         }
     }

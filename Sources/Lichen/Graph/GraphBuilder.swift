@@ -72,9 +72,9 @@ struct GraphBuilder {
             for j in 0..<i where spec.layers[j].name == layer.name {
                 throw .invalidModel(key: GraphBuilder.key(i, "name"), value: layer.name, reason: "layer names must be unique")
             }
-            let wanted = layer.kind == .add ? 2 : 1
+            let wanted = layer.kind == .add || layer.kind == .concat ? 2 : 1
             guard layer.inputs.count == wanted else {
-                throw fail(i, "inputs", layer.inputs.count, layer.kind == .add ? "add takes two inputs" : "this layer takes one input")
+                throw fail(i, "inputs", layer.inputs.count, wanted == 2 ? "add and concat take two inputs" : "this layer takes one input")
             }
             for k in layer.inputs where k < -1 || k >= i {
                 throw fail(i, "inputs", k, "inputs must be -1 (the model input) or an earlier layer")
@@ -250,6 +250,27 @@ struct GraphBuilder {
                                     reason: "add takes two inputs of the same shape")
             }
             return x
+
+        case .concat:
+            guard x.count == 1 && second.count == 1 else {
+                throw .invalidModel(key: GraphBuilder.key(i, "inputs"), value: GraphBuilder.shapeText(try make(x + second)),
+                                    reason: "concat takes two [features] inputs")
+            }
+            node.inFeatures = x[0]
+            node.outFeatures = x[0] + second[0]
+            node.secondInShape = try withBatch(second)
+            return [x[0] + second[0]]
+
+        case .slice:
+            guard x.count == 1 else { throw fail(i, "inputs", x.count, "slice takes a [features] input") }
+            guard layer.outputs >= 1 && layer.outputs <= x[0] else { throw fail(i, "outputs", layer.outputs, "must be in 1...the input's features") }
+            guard layer.start >= 0 && layer.start <= x[0] - layer.outputs else {
+                throw fail(i, "start", layer.start, "start + outputs must be at most the input's features")
+            }
+            node.inFeatures = x[0]
+            node.outFeatures = layer.outputs
+            node.sliceStart = layer.start
+            return [layer.outputs]
         }
     }
 
@@ -398,7 +419,7 @@ struct GraphBuilder {
                     last[node.input0] = max(last[node.input0], bstep(i))
                 case .relu, .tanh, .softmax:
                     last[node.storage] = max(last[node.storage], bstep(i))
-                case .avgPool2d, .globalAvgPool, .flatten, .add:
+                case .avgPool2d, .globalAvgPool, .flatten, .add, .concat, .slice:
                     break
                 }
             }

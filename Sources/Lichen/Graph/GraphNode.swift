@@ -43,6 +43,9 @@ struct GraphNode {
     var outRowsShape: Shape
     /// Softmax rows: [N, features].
     var sampleRowsShape: Shape
+    /// Concat: input 1's shape [N, b]; slice: the first feature taken.
+    var secondInShape: Shape
+    var sliceStart = 0
     /// Norm statistics: [C] (batch norm) or [N * groups] (group and layer norm).
     var statShape: Shape
 
@@ -75,6 +78,7 @@ struct GraphNode {
         inRowsShape = placeholder
         outRowsShape = placeholder
         sampleRowsShape = placeholder
+        secondInShape = placeholder
         statShape = placeholder
         scratchShape = placeholder
     }

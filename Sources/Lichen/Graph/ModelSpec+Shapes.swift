@@ -54,10 +54,10 @@ extension ModelSpec {
             for j in 0..<i where layers[j].name == layer.name {
                 throw .invalidModel(key: ModelSpec.layerKey(i, "name"), value: layer.name, reason: "layer names must be unique")
             }
-            let wanted = layer.kind == .add ? 2 : 1
+            let wanted = layer.kind == .add || layer.kind == .concat ? 2 : 1
             guard layer.inputs.count == wanted else {
                 throw .invalidModel(key: ModelSpec.layerKey(i, "inputs"), value: specText(layer.inputs),
-                                    reason: layer.kind == .add ? "add takes exactly two inputs" : "this kind takes exactly one input")
+                                    reason: wanted == 2 ? "add and concat take exactly two inputs" : "this kind takes exactly one input")
             }
             var inputs: [Shape] = []
             for index in layer.inputs {
@@ -188,6 +188,20 @@ extension ModelSpec {
                 throw fail("inputs", specText(inputs[0]) + " + " + specText(inputs[1]), "add takes two inputs of the same shape")
             }
             return x
+
+        case .concat:
+            guard x.rank == 1 && inputs[1].rank == 1 else {
+                throw fail("inputs", specText(inputs[0]) + " + " + specText(inputs[1]), "concat takes two [features] inputs")
+            }
+            return try make([x[0] + inputs[1][0]])
+
+        case .slice:
+            guard x.rank == 1 else { throw fail("inputs", specText(x), "slice takes a [features] input") }
+            try extent("outputs", layer.outputs, minimum: 1)
+            guard layer.start >= 0 && layer.start <= x[0] - layer.outputs else {
+                throw fail("start", String(layer.start), "start + outputs must be at most the input's features")
+            }
+            return try make([layer.outputs])
         }
     }
 }

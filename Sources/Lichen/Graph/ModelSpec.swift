@@ -32,6 +32,10 @@ public enum LayerKind: UInt32, Sendable, CaseIterable {
     case softmax = 15
     /// ELU with alpha = 1: `x` for x > 0, `e^x - 1` otherwise (no attribute; alpha is fixed).
     case elu = 16
+    /// [a] and [b] -> [a + b]: the features of two rank-1 inputs side by side (input 0's first).
+    case concat = 17
+    /// [f] -> [count]: features `start ..< start + count` of a rank-1 input (`start`, `outputs`).
+    case slice = 18
 
     /// Lower-case name used in model files' descriptions and in `lichen inspect`.
     public var name: String {
@@ -53,6 +57,8 @@ public enum LayerKind: UInt32, Sendable, CaseIterable {
         case .add: return "add"
         case .softmax: return "softmax"
         case .elu: return "elu"
+        case .concat: return "concat"
+        case .slice: return "slice"
         }
     }
 }
@@ -67,11 +73,13 @@ public struct LayerSpec: Sendable {
     /// `<name>.running_mean`, `<name>.running_var`.
     public var name: String
     /// Indices of the layers whose outputs feed this one; -1 is the model's input.
-    /// One input for every kind but `add` (two).
+    /// One input for every kind but `add` and `concat` (two).
     public var inputs: [Int]
 
-    /// linear: output features; conv: output channels.
+    /// linear: output features; conv: output channels; slice: features taken.
     public var outputs: Int = 0
+    /// slice: the first feature taken.
+    public var start: Int = 0
     /// Kernel height and width (conv2d, pooling); conv1d uses `kernelW` only.
     public var kernelH: Int = 1, kernelW: Int = 1
     public var strideH: Int = 1, strideW: Int = 1

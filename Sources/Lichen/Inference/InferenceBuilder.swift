@@ -258,7 +258,7 @@ struct InferenceBuilder {
                 steps.append(.softmax(InferenceSoftmax(input: input, output: out, features: count(shapes[i]))))
                 storageOf[i] = out
                 i += 1
-            case .groupNorm, .layerNorm:
+            case .groupNorm, .layerNorm, .concat, .slice:
                 throw .invalidModel(key: InferenceBuilder.key(i, "kind"), value: layer.kind.name,
                                     reason: "not supported by the inference path (use Graph)")
             }

@@ -11,7 +11,7 @@ struct ArchitectureFile {
 
     static let topLevelKeys: Set<String> = ["architecture", "input_shape", "class_count", "layers"]
     static let layerKeys: Set<String> = ["kind", "name", "source", "inputs", "outputs", "kernel", "stride", "padding",
-                                         "dilation", "groups", "bias", "epsilon", "momentum"]
+                                         "dilation", "groups", "bias", "epsilon", "momentum", "start"]
 
     /// The built-in architecture `name` (sources = layer names), or nil.
     static func builtin(_ name: String) -> ArchitectureFile? {
@@ -105,6 +105,7 @@ struct ArchitectureFile {
                 return n.floatValue
             }
             if let v = try int("outputs") { layer.outputs = v }
+            if let v = try int("start") { layer.start = v }
             if let v = try int("groups") { layer.groups = v }
             if let raw = entry["bias"] {
                 guard String(describing: type(of: raw)).contains("Boolean"), let b = raw as? Bool else {

@@ -124,7 +124,9 @@ func layerAttributes(_ layer: LayerSpec) -> [(String, JSON)] {
     case .maxPool2d, .avgPool2d:
         return [("kernel", pair(layer.kernelH, layer.kernelW)), ("stride", pair(layer.strideH, layer.strideW)),
                 ("padding", pair(layer.padH, layer.padW))]
-    case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax:
+    case .slice:
+        return [("start", .int(layer.start)), ("outputs", .int(layer.outputs))]
+    case .relu, .gelu, .silu, .tanh, .elu, .globalAvgPool, .flatten, .add, .softmax, .concat:
         return []
     }
 }

@@ -91,7 +91,7 @@ private func same(_ a: ModelSpec, _ b: ModelSpec) -> Bool {
         guard x.kind == y.kind, x.name == y.name, x.inputs == y.inputs, x.outputs == y.outputs,
               x.kernelH == y.kernelH, x.kernelW == y.kernelW, x.strideH == y.strideH, x.strideW == y.strideW,
               x.padH == y.padH, x.padW == y.padW, x.dilationH == y.dilationH, x.dilationW == y.dilationW,
-              x.groups == y.groups, x.hasBias == y.hasBias,
+              x.groups == y.groups, x.hasBias == y.hasBias, x.start == y.start,
               x.epsilon.bitPattern == y.epsilon.bitPattern, x.momentum.bitPattern == y.momentum.bitPattern
         else { return false }
     }

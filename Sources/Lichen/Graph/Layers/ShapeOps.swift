@@ -51,3 +51,63 @@ extension Graph {
         }
     }
 }
+
+/// Concat and slice over rank-1 samples (the diffusion policy's `[a_t, s, cond]` input and its
+/// time-embedding branch). Concat: `y[n] = [a[n], b[n]]`, backward splits `dy`. Slice:
+/// `y[n] = x[n][start ..< start + count]`, backward adds `dy` into that range of `dx` (zero
+/// elsewhere when it is the first writer).
+extension Graph {
+    func concatForward(_ node: GraphNode, _ n: Int) throws(LichenError) {
+        let a = try value(node.input0, Graph.batched(node.inShape, n)).f32Elements("concat input 0")
+        let b = try value(node.input1, Graph.batched(node.secondInShape, n)).f32Elements("concat input 1")
+        let y = try value(node.storage, Graph.batched(node.outShape, n)).f32Elements("concat output")
+        let fa = node.inFeatures, fy = node.outFeatures, fb = fy - fa
+        for r in 0..<n {
+            for k in 0..<fa { y[r * fy + k] = a[r * fa + k] }
+            for k in 0..<fb { y[r * fy + fa + k] = b[r * fb + k] }
+        }
+    }
+
+    func concatBackward(_ node: GraphNode, _ n: Int) throws(LichenError) {
+        let dy = try gradient(node.storage, Graph.batched(node.outShape, n)).f32Elements("concat gradient")
+        let fa = node.inFeatures, fy = node.outFeatures, fb = fy - fa
+        if node.gradInput0 {
+            let da = try gradient(node.input0, Graph.batched(node.inShape, n)).f32Elements("concat input 0 gradient")
+            for r in 0..<n {
+                for k in 0..<fa {
+                    if node.overwrite0 { da[r * fa + k] = dy[r * fy + k] } else { da[r * fa + k] += dy[r * fy + k] }
+                }
+            }
+        }
+        if node.gradInput1 {
+            let db = try gradient(node.input1, Graph.batched(node.secondInShape, n)).f32Elements("concat input 1 gradient")
+            for r in 0..<n {
+                for k in 0..<fb {
+                    if node.overwrite1 { db[r * fb + k] = dy[r * fy + fa + k] } else { db[r * fb + k] += dy[r * fy + fa + k] }
+                }
+            }
+        }
+    }
+
+    func sliceForward(_ node: GraphNode, _ n: Int) throws(LichenError) {
+        let x = try value(node.input0, Graph.batched(node.inShape, n)).f32Elements("slice input")
+        let y = try value(node.storage, Graph.batched(node.outShape, n)).f32Elements("slice output")
+        let fx = node.inFeatures, fy = node.outFeatures, s = node.sliceStart
+        for r in 0..<n {
+            for k in 0..<fy { y[r * fy + k] = x[r * fx + s + k] }
+        }
+    }
+
+    func sliceBackward(_ node: GraphNode, _ n: Int) throws(LichenError) {
+        guard node.gradInput0 else { return }
+        let dy = try gradient(node.storage, Graph.batched(node.outShape, n)).f32Elements("slice gradient")
+        let dx = try gradient(node.input0, Graph.batched(node.inShape, n)).f32Elements("slice input gradient")
+        let fx = node.inFeatures, fy = node.outFeatures, s = node.sliceStart
+        for r in 0..<n {
+            if node.overwrite0 {
+                for k in 0..<fx { dx[r * fx + k] = 0 }
+            }
+            for k in 0..<fy { dx[r * fx + s + k] += dy[r * fy + k] }
+        }
+    }
+}
