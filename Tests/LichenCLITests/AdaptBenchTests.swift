@@ -42,8 +42,10 @@ struct AdaptBenchTests {
         #expect(runtime.compactMap { $0["method"] as? String } == ["source", "tent"])
         for x in runtime {
             let between = try #require(x["between_updates_frames"] as? Int), updates = try #require(x["update_frames"] as? Int)
-            // 12 timed frames with window 4, every 2: updates on every other frame.
-            #expect(between + updates == 12 && updates == 6, "\(x)")
+            // 12 timed frames with window 4, every 2: Tent updates on every other frame; source
+            // (fused) runs no update frames.
+            let expected = x["method"] as? String == "source" ? 0 : 6
+            #expect(between + updates == 12 && updates == expected, "\(x)")
             #expect(try #require(x["between_updates_p50_ms"] as? Double) > 0)
         }
         #expect((persistent["tent batch"] ?? 0) > (persistent["source batch"] ?? 0), "\(persistent)")
@@ -76,6 +78,14 @@ struct AdaptBenchTests {
             #expect((x["learner_lag_max_frames"] is Int) == learner, "\(x)")
         }
         #expect(results[0]["p99_over_source_p99"] as? Double == 1)
+        // The reference error (every frame, no clock) is one per method, on every row of it.
+        let tentReference = try #require(results[1]["reference_error"] as? Double)
+        #expect(tentReference >= 0 && tentReference <= 1 && results[2]["reference_error"] as? Double == tentReference)
+        // Source learns nothing: when its paced run skipped no tick it stepped the same frames,
+        // so its error is the reference's exactly.
+        if results[0]["skipped_ticks"] as? Int == 0 {
+            #expect(results[0]["reference_error"] as? Double == results[0]["online_error"] as? Double)
+        }
     }
 
     @Test func usageErrors() throws {

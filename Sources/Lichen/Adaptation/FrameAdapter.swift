@@ -260,6 +260,14 @@ public final class FrameAdapter {
             fusedPredictionCount += 1
             return try learner.predict(try ring.leadingRows(slot, count: 1), frameCount: frameCount)
         }
+        // The source model learns nothing: with a fused model every frame is one batch-1
+        // forward (a window's forward every K frames would give the same prediction at B
+        // frames' cost, a deadline miss in a fast loop).
+        if case .source = session.policy, let fused, session.policy.appliesNoAdapters {
+            lastFrameAdapted = false
+            fusedPredictionCount += 1
+            return try fused.predict(try ring.leadingRows(slot, count: 1))
+        }
         if adapts(sinceClear) {
             lastFrameAdapted = true
             adaptationCount += 1

@@ -10,7 +10,9 @@ import Lichen
 /// stream's next frame and times the step. A step longer than the period is a deadline miss;
 /// ticks whose time has passed when a step ends are skipped (a control loop reads its newest
 /// sensor frame, it does not catch up), and their frames are not stepped. The online error is
-/// over the frames stepped.
+/// over the frames stepped. Beside them, each method's reference error: the same frames stepped
+/// one after the other with updates inside the step and no clock (every frame, every update, in
+/// order: what the method gives when nothing is late), the error the learner's is measured against.
 extension AdaptBench {
     struct LoopResult {
         var method: AdaptationMethod
@@ -39,7 +41,9 @@ extension AdaptBench {
     }
 
     /// `method` in a runtime driven at `loopHz` over `frames` (labels `labels`).
-    func measureLoop(_ method: AdaptationMethod, learnerOn: Bool, frames: TensorView, labels: [Int], pack: String) throws -> LoopResult {
+    /// `paced` false: no clock, every tick stepped (the reference run).
+    func measureLoop(_ method: AdaptationMethod, learnerOn: Bool, paced: Bool = true, frames: TensorView, labels: [Int],
+                     pack: String) throws -> LoopResult {
         var plan = AdaptationPlan(method, mode: AdaptationMode(name: mode) ?? .frugal,
                                   framing: .frames(window: window, every: every, prediction: .saved),
                                   cottaThreshold: .given(cottaThreshold), sourcePack: pack, fusedPrediction: true)
@@ -66,7 +70,7 @@ extension AdaptBench {
             while tick < loopFrames {
                 let due = start + Double(tick) * period
                 let wait = due - now()
-                if wait > 0 { usleep(UInt32(wait * 1e6)) }
+                if paced, wait > 0 { usleep(UInt32(wait * 1e6)) }
                 let i = tick % n
                 let row = try frames.leadingRows(i, count: 1)
                 let t0 = now()
@@ -80,6 +84,10 @@ extension AdaptBench {
                 if k != labels[i] { errors += 1 }
                 if learnerOn { lags.append(Double(rt.methodFigures().learnerLag)) }
                 // The next tick that is still ahead of the clock.
+                guard paced else {
+                    tick += 1
+                    continue
+                }
                 let next = Int(((t1 - start) / period).rounded(.down)) + 1
                 if next > tick + 1 { skipped += next - tick - 1 }
                 tick = max(tick + 1, next)
@@ -112,7 +120,12 @@ extension AdaptBench {
         let hz = loopHz ?? 200
         let modes = try loopLearnerModes()
         var results: [LoopResult] = []
+        var reference: [AdaptationMethod: Double] = [:]
         for method in list {
+            if !global.json || global.verbose {
+                log("bench adapt: \(method.name), every frame in step without a clock (the reference error), \(loopFrames) frames")
+            }
+            reference[method] = try measureLoop(method, learnerOn: false, paced: false, frames: frames, labels: labels, pack: pack ?? "").errorRate
             for on in modes where !(on && method == .source && modes.count > 1) {
                 if !global.json || global.verbose {
                     log("bench adapt: \(method.name) at \(fixed(hz, 0)) Hz, \(on ? "learner thread" : "synchronous"), \(loopFrames) ticks")
@@ -144,6 +157,7 @@ extension AdaptBench {
                         ("deadline_misses", .int(r.misses)),
                         ("skipped_ticks", .int(r.skipped)),
                         ("online_error", .number(r.errorRate)),
+                        ("reference_error", reference[r.method].map { .number($0) } ?? .null),
                         ("updates", .int(Int(r.updates))),
                         ("dropped_frames", .int(Int(r.dropped))),
                         ("learner_lag_p50_frames", r.learner ? .number(r.lagP50) : .null),
@@ -157,18 +171,20 @@ extension AdaptBench {
             return
         }
         var table = Table(["method", "updates run", "step p50 (ms)", "p99 (ms)", "max (ms)", "p99 / source", "misses", "skipped",
-                           "online error %", "updates", "dropped", "lag p50", "lag max", "update p50 (ms)"],
-                          rightAligned: Set(2..<14))
+                           "online error %", "reference %", "updates", "dropped", "lag p50", "lag max", "update p50 (ms)"],
+                          rightAligned: Set(2..<15))
         for r in results {
             table.add([r.method.name, r.learner ? "learner" : "in step", fixed(r.p50 * 1000, 3), fixed(r.p99 * 1000, 3),
                        fixed(r.max * 1000, 1), sourceP99.map { fixed(r.p99 / $0, 2) } ?? "-", String(r.misses), String(r.skipped),
-                       fixed(r.errorRate * 100, 2), String(r.updates), r.learner ? String(r.dropped) : "-",
+                       fixed(r.errorRate * 100, 2), reference[r.method].map { fixed($0 * 100, 2) } ?? "-", String(r.updates), r.learner ? String(r.dropped) : "-",
                        r.learner ? fixed(r.lagP50, 0) : "-", r.learner ? String(r.maximumLag) : "-", fixed(r.updateP50 * 1000, 2)])
         }
         print("a \(fixed(hz, 0)) Hz control loop through the runtime, \(model) over \(stream), \(loopFrames) ticks, "
               + "window \(window), every \(every), fused prediction (a miss: a step longer than the \(fixed(1000 / hz, 2)) ms period):")
         print("")
         print(table.rendered())
+        print("")
+        print("reference %: the same \(loopFrames) frames stepped one after another with updates in the step and no clock.")
     }
 
     /// A source pack for RMT when the bench needs one and none was given: the stream's first

@@ -143,24 +143,37 @@ struct RuntimeLearnerTests {
         #expect(learner.tornPredictions == 0)
     }
 
-    @Test("a method change and a teardown while the learner works return, and the runtime carries on")
+    @Test("a method change and a teardown while the learner works return, free the learner and give its memory back")
     func teardownDuringJob() throws {
         let frames = S.frames(64, count: 784, seed: 6)
-        let rt = try RuntimeTests.loaded(Self.plan(.tent, window: 64, every: 64))
-        let learner = try #require(rt.running?.learner)
-        var i = 0
-        while learner.isIdle && i < 10_000 {
-            _ = try RuntimeTests.step(rt, frames[i % frames.count])
-            i += 1
+        let rt = try RuntimeTests.loaded(AdaptationPlan(.bnAdapt, window: 16, every: 16))
+        let bnUsed = rt.arena.stats.lowUsedBytes, bnHeap = rt.arena.stats.heapInUseBytes
+        // Three cycles: start Tent on a learner, step until an update runs on the thread, then
+        // change the method under it. Each time the learner object is freed (nothing keeps it:
+        // no cycle through its thread) and the budget is back where BN-adapt left it.
+        for cycle in 0..<3 {
+            weak var freed: BackgroundLearner?
+            try rt.setMethod(Self.plan(.tent, window: 64, every: 64))
+            do {
+                let learner = try #require(rt.running?.learner)
+                freed = learner
+                var i = 0
+                while learner.isIdle && i < 10_000 {
+                    _ = try RuntimeTests.step(rt, frames[i % frames.count])
+                    i += 1
+                }
+                #expect(!learner.isIdle, "cycle \(cycle): an update is running")
+            }
+            try rt.setMethod(AdaptationPlan(.bnAdapt, window: 16, every: 16))
+            #expect(freed == nil, "cycle \(cycle): the learner was freed with its thread joined")
+            #expect(rt.running?.learner == nil)
+            #expect(rt.arena.stats.lowUsedBytes == bnUsed && rt.arena.stats.heapInUseBytes == bnHeap,
+                    "cycle \(cycle): \(rt.arena.stats.lowUsedBytes) bytes used, BN-adapt alone \(bnUsed)")
+            _ = try RuntimeTests.step(rt, frames[0])
         }
-        #expect(!learner.isIdle)
-        try rt.setMethod(AdaptationPlan(.bnAdapt, window: 16, every: 16))
-        #expect(!learner.isRunning)
-        #expect(rt.running?.learner == nil)
-        _ = try RuntimeTests.step(rt, frames[0])
         try rt.setMethod(Self.plan(.tent, window: 64, every: 64))
         let second = try #require(rt.running?.learner)
-        i = 0
+        var i = 0
         while second.isIdle && i < 10_000 {
             _ = try RuntimeTests.step(rt, frames[i % frames.count])
             i += 1
