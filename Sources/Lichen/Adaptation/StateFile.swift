@@ -8,7 +8,7 @@ import CRuntime
 /// | --- | --- |
 /// | magic `LCST` | 4 bytes |
 /// | version, 1 | u32 |
-/// | model hash (`AdapterBase.hash`: names, sizes and values of the model's parameters) | u64 |
+/// | model content hash (`GGUFFile.contentHash()`: the file's byte count << 32, its CRC-32) | u64 |
 /// | plan hash (CRC-32 of the plan text) | u32 |
 /// | updates, frames stepped, when saved (Unix ns) | u64 × 3 |
 /// | plan text (`AdaptationPlan.stateIdentity`) | u16 length, UTF-8 |
