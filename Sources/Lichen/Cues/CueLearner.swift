@@ -148,11 +148,15 @@ public final class CueLearner {
     /// - Throws: `.unsupportedElementType` for a non-f32 view; `.shapeMismatch(operand:
     ///   "features", ...)` for the wrong count; `.nonFiniteValue(operand: "features", index:)`
     ///   for a NaN or infinite feature; `.nonFiniteValue(operand: "target", index: 0)` for a
-    ///   non-finite valid target. A throwing tick changes nothing.
+    ///   non-finite valid target; `.outOfRange(name: "features[i]" or "target", ...)` for a
+    ///   value beyond ±`maximumMagnitude`. A throwing tick changes nothing.
     /// - Note: Allocates nothing.
     public func tick(features: TensorView, target: Float, trustedValid: Bool) throws(LichenError) -> CueOutput {
         let x = try checkedFeatures(features)
         if trustedValid && !target.isFinite { throw .nonFiniteValue(operand: "target", index: 0) }
+        if trustedValid && abs(target) > CueLearner.maximumMagnitude {
+            throw .outOfRange(name: "target", value: floatText(target), allowed: "-1e6...1e6")
+        }
         let c = configuration
         let learn = trustedValid && c.learning
 
@@ -262,6 +266,9 @@ public final class CueLearner {
     /// estimates).
     public var stateValueCount: Int { CueLearner.stateHeader + configuration.capacity * (configuration.featureCount + 2) }
     static let stateHeader = 10
+    /// Largest magnitude of a feature, a target or a saved estimate the learner takes: beyond
+    /// it the neighbours' mean, the smoothing and the network's sums could overflow to infinity.
+    public static let maximumMagnitude: Float = 1e6
     static let stateMagic: Float = 17237  // "CU"
     static let stateVersion: Float = 1
 
@@ -302,7 +309,8 @@ public final class CueLearner {
     /// - Throws: `.unsupportedElementType` unless f32; `.shapeMismatch(operand: "state", ...)`
     ///   for another count; `.malformedFile(offset:reason:)` (byte offset into the state) for a
     ///   bad magic or version, another feature count or capacity, inconsistent counters, a
-    ///   non-finite threshold, feature or target, or an infinite estimate.
+    ///   non-finite threshold, a feature or target that is not finite or beyond ±1e6, or an
+    ///   estimate that is infinite or beyond ±1e6.
     public func restore(from state: TensorView) throws(LichenError) {
         let v = try state.f32Elements("state")
         let c = configuration
@@ -327,12 +335,15 @@ public final class CueLearner {
         let h = CueLearner.stateHeader, d = c.featureCount
         let targetsAt = h + c.capacity * d, estimatesAt = targetsAt + c.capacity
         for slot in 0..<buffered {
-            for j in 0..<d where !v[h + slot * d + j].isFinite {
-                throw .malformedFile(offset: 4 * (h + slot * d + j), reason: "non-finite feature")
+            let m = CueLearner.maximumMagnitude
+            for j in 0..<d where !(abs(v[h + slot * d + j]) <= m) {
+                throw .malformedFile(offset: 4 * (h + slot * d + j), reason: "feature not finite or beyond 1e6")
             }
-            guard v[targetsAt + slot].isFinite else { throw .malformedFile(offset: 4 * (targetsAt + slot), reason: "non-finite target") }
-            guard !v[estimatesAt + slot].isInfinite else {
-                throw .malformedFile(offset: 4 * (estimatesAt + slot), reason: "infinite estimate")
+            guard abs(v[targetsAt + slot]) <= m else {
+                throw .malformedFile(offset: 4 * (targetsAt + slot), reason: "target not finite or beyond 1e6")
+            }
+            guard v[estimatesAt + slot].isNaN || abs(v[estimatesAt + slot]) <= m else {
+                throw .malformedFile(offset: 4 * (estimatesAt + slot), reason: "estimate infinite or beyond 1e6")
             }
         }
         // Checked: apply.
@@ -366,6 +377,9 @@ public final class CueLearner {
             throw .shapeMismatch(operand: "features", dimension: 0, expected: configuration.featureCount, got: x.count)
         }
         if let i = x.firstNonFiniteIndex() { throw .nonFiniteValue(operand: "features", index: i) }
+        for i in 0..<x.count where abs(x[i]) > CueLearner.maximumMagnitude {
+            throw .outOfRange(name: "features[\(i)]", value: floatText(x[i]), allowed: "-1e6...1e6")
+        }
         return x
     }
 

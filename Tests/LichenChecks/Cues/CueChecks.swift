@@ -227,6 +227,14 @@ let cueChecks: [Check] = [
             c.expectThrows(.nonFiniteValue(operand: "target", index: 0), "NaN valid target") { () throws(LichenError) in
                 try learner.tick(features: try ok.view(.f32, [2]), target: .nan, trustedValid: true)
             }
+            // Finite but beyond ±1e6: the neighbours' mean or the network could overflow.
+            let huge = CheckMemory.floats([1, -2e6])
+            c.expectThrows(.outOfRange(name: "features[1]", value: floatText(-2e6), allowed: "-1e6...1e6"), "huge feature") { () throws(LichenError) in
+                try learner.tick(features: try huge.view(.f32, [2]), target: 1, trustedValid: true)
+            }
+            c.expectThrows(.outOfRange(name: "target", value: floatText(3e38), allowed: "-1e6...1e6"), "huge valid target") { () throws(LichenError) in
+                try learner.tick(features: try ok.view(.f32, [2]), target: 3e38, trustedValid: true)
+            }
             let bytes = CheckMemory(byteCount: 8)
             c.expectThrows(.unsupportedElementType(operand: "features", type: .f16), "f16 features") { () throws(LichenError) in
                 try learner.tick(features: try bytes.view(.f16, [2]), target: 1, trustedValid: true)
@@ -346,8 +354,12 @@ let cueStateChecks: [Check] = [
                 (6, 1.5, .malformedFile(offset: 24, reason: "samples since retrain out of range")),
                 (7, .nan, .malformedFile(offset: 28, reason: "non-finite decision threshold")),
                 (8, 0.5, .malformedFile(offset: 32, reason: "gate flag is not 0 or 1")),
-                (10 + 3, .infinity, .malformedFile(offset: 4 * 13, reason: "non-finite feature")),
-                (10 + 64 * 2 + 5, .nan, .malformedFile(offset: 4 * (10 + 128 + 5), reason: "non-finite target")),
+                (10 + 3, .infinity, .malformedFile(offset: 4 * 13, reason: "feature not finite or beyond 1e6")),
+                (10 + 4, 2e6, .malformedFile(offset: 4 * 14, reason: "feature not finite or beyond 1e6")),
+                (10 + 64 * 2 + 5, .nan, .malformedFile(offset: 4 * (10 + 128 + 5), reason: "target not finite or beyond 1e6")),
+                // Finite but huge: the neighbours' mean of two such targets would be infinite.
+                (10 + 64 * 2 + 6, 3e38, .malformedFile(offset: 4 * (10 + 128 + 6), reason: "target not finite or beyond 1e6")),
+                (10 + 64 * 3 + 1, -.infinity, .malformedFile(offset: 4 * (10 + 192 + 1), reason: "estimate infinite or beyond 1e6")),
             ]
             let before = b.bufferedCount
             for (index, value, error) in cases {
