@@ -12,6 +12,11 @@ public struct SimSettings: Sendable {
     /// Disparity noise, px (Gaussian σ), and pixel noise, grey levels.
     public var disparityNoise = 0.5
     public var pixelNoise = 3.0
+    /// After the avoidance manoeuvre's extra 45° the drone adds a random extra heading, uniform
+    /// in [0, this) radians (the flight plan's later versions, research/methods.md 3.2). Without
+    /// it the deterministic unicycle settles into one closed loop through a few poses, and the
+    /// stereo phase teaches the mono cue nothing about the rest of the room. 0 turns it off.
+    public var randomExtraHeading = Double.pi / 4
     /// Frames of stereo flight whose images train the texton dictionary.
     public var warmupTicks = 100
     /// τ_gt and τ_safe on the mean-disparity scale (px): 14 px ≈ a frontal surface at 1.14 m,
@@ -130,7 +135,8 @@ public struct FlightRun: Sendable {
 
 /// The drone: a unicycle at constant forward speed with the authors' avoidance behaviour
 /// (research/methods.md 3.2, `IC_AutoExperiment`): on an obstacle decision it stops and yaws
-/// 45° per tick while the decision holds, then one extra 45°, and flies on. A collision
+/// 45° per tick while the decision holds, then one extra 45° plus a random extra heading
+/// (`SimSettings.randomExtraHeading`), and flies on. A collision
 /// (centre within `droneRadius` of a surface) puts it back where it was and turns it around.
 public enum Flight {
     public static func run(_ cueProtocol: CueProtocol, roomSeed: UInt64, seed: UInt64, settings s: SimSettings = SimSettings(),
@@ -205,7 +211,7 @@ public enum Flight {
                         result.ticksTurning += 1
                     } else if turning {
                         turning = false
-                        heading -= Double.pi / 4
+                        heading -= Double.pi / 4 + random.uniform(0, s.randomExtraHeading)
                         result.ticksTurning += 1
                     } else {
                         let previous = position
