@@ -15,7 +15,8 @@ public struct SimSettings: Sendable {
     /// After the avoidance manoeuvre's extra 45° the drone adds a random extra heading, uniform
     /// in [0, this) radians (the flight plan's later versions, research/methods.md 3.2). Without
     /// it the deterministic unicycle settles into one closed loop through a few poses, and the
-    /// stereo phase teaches the mono cue nothing about the rest of the room. 0 turns it off.
+    /// stereo phase teaches the mono cue nothing about the rest of the room. 0 turns it off (and
+    /// draws nothing: the runs are those of the simulator before it had this).
     public var randomExtraHeading = Double.pi / 4
     /// Frames of stereo flight whose images train the texton dictionary.
     public var warmupTicks = 100
@@ -211,7 +212,8 @@ public enum Flight {
                         result.ticksTurning += 1
                     } else if turning {
                         turning = false
-                        heading -= Double.pi / 4 + random.uniform(0, s.randomExtraHeading)
+                        heading -= Double.pi / 4
+                        if s.randomExtraHeading > 0 { heading -= random.uniform(0, s.randomExtraHeading) }
                         result.ticksTurning += 1
                     } else {
                         let previous = position

@@ -32,13 +32,19 @@ struct CuesCommand: ParsableCommand {
         var failureSeconds = 300.0
         @Option(name: .long, help: ArgumentHelp("The mono regressor: knn (k 5) or network (21-16-1, ELU, SGD 0.05 per sample).", valueName: "name"))
         var regressor = "knn"
+        @Option(name: .long, help: ArgumentHelp("Largest random extra heading after an avoidance manoeuvre, degrees (0: none; the drone then settles into one closed loop).", valueName: "deg"))
+        var extraHeading = 45.0
 
         func settings() throws -> SimSettings {
             for (name, v) in [("--learn-seconds", learnSeconds), ("--wheels-seconds", wheelsSeconds), ("--test-seconds", testSeconds),
                               ("--failure-seconds", failureSeconds)] where !(v.isFinite && v >= 60 && v <= 86_400) {
                 throw ValidationError("\(name) must be in 60...86400 (the metrics read a first and a last minute)")
             }
+            guard extraHeading.isFinite && extraHeading >= 0 && extraHeading <= 360 else {
+                throw ValidationError("--extra-heading must be in 0...360")
+            }
             var s = SimSettings()
+            s.randomExtraHeading = extraHeading * Double.pi / 180
             switch regressor {
             case "knn": s.regressor = .nearestNeighbours
             case "network": s.regressor = .network(hidden: 16, learningRate: 0.05, seed: 1)
@@ -135,6 +141,7 @@ struct CuesCommand: ParsableCommand {
                     ("seeds", .int(seeds)), ("rooms", .int(rooms)), ("first_seed", .int(Int(seed))),
                     ("learn_seconds", .number(settings.learnSeconds)), ("wheels_seconds", .number(settings.wheelsSeconds)),
                     ("test_seconds", .number(settings.testSeconds)), ("failure_seconds", .number(settings.failureSeconds)),
+                    ("extra_heading_degrees", .number(sim.extraHeading)),
                     ("protocols", .array(summaries.map(Self.json))),
                 ]).rendered())
             } else {
