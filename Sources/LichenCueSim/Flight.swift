@@ -12,6 +12,17 @@ public struct SimSettings: Sendable {
     /// Disparity noise, px (Gaussian σ), and pixel noise, grey levels.
     public var disparityNoise = 0.5
     public var pixelNoise = 3.0
+    /// After the avoidance manoeuvre's extra 45° the drone adds a random extra heading, uniform
+    /// in [0, this) radians (the flight plan's later versions, research/methods.md 3.2). Without
+    /// it the deterministic unicycle settles into one closed loop through a few poses, and the
+    /// stereo phase teaches the mono cue nothing about the rest of the room. 0 turns it off (and
+    /// draws nothing: the runs are those of the simulator before it had this).
+    public var randomExtraHeading = Double.pi / 4
+    /// Yaw rate of the avoidance manoeuvre's 45° steps, rad/s (0: each step within one frame,
+    /// 225°/s at 5 Hz). The decision is read again when a step ends. This rate is an assumption
+    /// (methods.md gives none): 90°/s makes a step last 2.5 frames, so the width-5 moving average
+    /// of the mono estimate no longer mixes five headings 45° apart when the drone turns.
+    public var yawRate = Double.pi / 2
     /// Frames of stereo flight whose images train the texton dictionary.
     public var warmupTicks = 100
     /// τ_gt and τ_safe on the mean-disparity scale (px): 14 px ≈ a frontal surface at 1.14 m,
@@ -130,7 +141,8 @@ public struct FlightRun: Sendable {
 
 /// The drone: a unicycle at constant forward speed with the authors' avoidance behaviour
 /// (research/methods.md 3.2, `IC_AutoExperiment`): on an obstacle decision it stops and yaws
-/// 45° per tick while the decision holds, then one extra 45°, and flies on. A collision
+/// in 45° steps (at `SimSettings.yawRate`) while the decision holds, then one extra 45° plus a
+/// random extra heading (`SimSettings.randomExtraHeading`), and flies on. A collision
 /// (centre within `droneRadius` of a surface) puts it back where it was and turns it around.
 public enum Flight {
     public static func run(_ cueProtocol: CueProtocol, roomSeed: UInt64, seed: UInt64, settings s: SimSettings = SimSettings(),
@@ -141,6 +153,10 @@ public enum Flight {
         var position = start
         var heading = random.uniform(-Double.pi, Double.pi)
         var turning = false
+        // Yaw still to turn in the current step, and the most one tick turns (a whole step when
+        // the rate is 0: the simulator's original instantaneous 45° per frame).
+        var yawLeft = 0.0
+        let perTick = s.yawRate > 0 ? s.yawRate * s.tickSeconds : Double.infinity
         let step = s.speed * s.tickSeconds
 
         let arena = try Arena(byteCount: 8 << 20)
@@ -199,13 +215,25 @@ public enum Flight {
                     if result.secondsToStop == nil { result.secondsToStop = Double(t) * s.tickSeconds }
                 } else {
                     result.secondsFlown += s.tickSeconds
-                    if obstacle {
+                    // A yaw step turns at most `perTick` a tick; the decision is read again when it ends.
+                    if yawLeft > 0 {
+                        let d = min(yawLeft, perTick)
+                        heading -= d
+                        yawLeft -= d
+                        result.ticksTurning += 1
+                    } else if obstacle {
                         turning = true
-                        heading -= Double.pi / 4
+                        let d = min(Double.pi / 4, perTick)
+                        heading -= d
+                        yawLeft = Double.pi / 4 - d
                         result.ticksTurning += 1
                     } else if turning {
                         turning = false
-                        heading -= Double.pi / 4
+                        var total = Double.pi / 4
+                        if s.randomExtraHeading > 0 { total += random.uniform(0, s.randomExtraHeading) }
+                        let d = min(total, perTick)
+                        heading -= d
+                        yawLeft = total - d
                         result.ticksTurning += 1
                     } else {
                         let previous = position

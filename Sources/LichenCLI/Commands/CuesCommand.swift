@@ -32,13 +32,23 @@ struct CuesCommand: ParsableCommand {
         var failureSeconds = 300.0
         @Option(name: .long, help: ArgumentHelp("The mono regressor: knn (k 5) or network (21-16-1, ELU, SGD 0.05 per sample).", valueName: "name"))
         var regressor = "knn"
+        @Option(name: .long, help: ArgumentHelp("Largest random extra heading after an avoidance manoeuvre, degrees (0: none; the drone then settles into one closed loop).", valueName: "deg"))
+        var extraHeading = 45.0
+        @Option(name: .long, help: ArgumentHelp("Yaw rate of the 45° avoidance steps, degrees per second (0: a whole step within one 0.2 s frame).", valueName: "deg/s"))
+        var yawRate = 90.0
 
         func settings() throws -> SimSettings {
             for (name, v) in [("--learn-seconds", learnSeconds), ("--wheels-seconds", wheelsSeconds), ("--test-seconds", testSeconds),
                               ("--failure-seconds", failureSeconds)] where !(v.isFinite && v >= 60 && v <= 86_400) {
                 throw ValidationError("\(name) must be in 60...86400 (the metrics read a first and a last minute)")
             }
+            guard extraHeading.isFinite && extraHeading >= 0 && extraHeading <= 360 else {
+                throw ValidationError("--extra-heading must be in 0...360")
+            }
             var s = SimSettings()
+            s.randomExtraHeading = extraHeading * Double.pi / 180
+            guard yawRate.isFinite && yawRate >= 0 && yawRate <= 3600 else { throw ValidationError("--yaw-rate must be in 0...3600") }
+            s.yawRate = yawRate * Double.pi / 180
             switch regressor {
             case "knn": s.regressor = .nearestNeighbours
             case "network": s.regressor = .network(hidden: 16, learningRate: 0.05, seed: 1)
@@ -70,8 +80,9 @@ struct CuesCommand: ParsableCommand {
             abstract: "Fly the persistent-SSL protocols over seeds x rooms and print one table row per protocol.",
             discussion: """
                 The simulator (research/methods.md 3.4): a 5 x 5 m room with 3-6 box and cylinder obstacles (one in five \
-                textureless), a drone at 0.5 m/s (unicycle, 5 Hz) that stops and yaws 45 degrees per tick while its \
-                driving cue reports an obstacle, then one more 45 degrees. Stereo: mean disparity of 64 ray-cast columns \
+                textureless), a drone at 0.5 m/s (unicycle, 5 Hz) that stops and yaws in 45-degree steps (90 deg/s, \
+                --yaw-rate) while its driving cue reports an obstacle, then one more 45 degrees plus a random extra heading \
+                (0-45 degrees, --extra-heading). Stereo: mean disparity of 64 ray-cast columns \
                 (16 px at 1 m, noise 0.5 px, textureless columns invalid, frames under 10 % valid dropped). Mono: a 64x48 \
                 rendered image, the 21-D texton feature (dictionary learned on the first 100 frames). The cue learner: kNN \
                 k = 5, buffer 2435, retrain every 200 samples, smoothing 5; tau_gt 14 px, tau_safe 24 px.
@@ -135,6 +146,7 @@ struct CuesCommand: ParsableCommand {
                     ("seeds", .int(seeds)), ("rooms", .int(rooms)), ("first_seed", .int(Int(seed))),
                     ("learn_seconds", .number(settings.learnSeconds)), ("wheels_seconds", .number(settings.wheelsSeconds)),
                     ("test_seconds", .number(settings.testSeconds)), ("failure_seconds", .number(settings.failureSeconds)),
+                    ("extra_heading_degrees", .number(sim.extraHeading)), ("yaw_rate_degrees_per_second", .number(sim.yawRate)),
                     ("protocols", .array(summaries.map(Self.json))),
                 ]).rendered())
             } else {
