@@ -82,6 +82,14 @@ public struct Episode: Sendable {
     public var totalReward: Double
     public var totalCost: Double
     public var reached: Bool
+
+    public init(world: PointWorld, path: [(Double, Double)], totalReward: Double, totalCost: Double, reached: Bool) {
+        self.world = world
+        self.path = path
+        self.totalReward = totalReward
+        self.totalCost = totalCost
+        self.reached = reached
+    }
 }
 
 public enum PointDatasets {

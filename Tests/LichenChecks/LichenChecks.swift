@@ -3,6 +3,6 @@ public enum LichenChecks {
     public static var all: [Check] {
         kernelChecks + arenaChecks + tensorChecks + formatChecks + graphChecks + trainChecks + dataChecks + modelFileChecks + streamFileChecks + adaptationChecks + frameAdapterChecks + collapseGuardChecks
             + adapterChecks + adapterFileChecks + inferenceChecks + refoldChecks + directKernelChecks + cottaChecks + rmtChecks + adaptationLoRAChecks
-            + homeostasisChecks + cueChecks + cueStateChecks + cueNetworkChecks + skillChecks + concatSliceChecks + diffusionPolicyChecks + perSampleWeightChecks + skillCompositionChecks + skillExpansionChecks + compositionLevelChecks
+            + homeostasisChecks + cueChecks + cueStateChecks + cueNetworkChecks + skillChecks + concatSliceChecks + diffusionPolicyChecks + perSampleWeightChecks + skillCompositionChecks + skillExpansionChecks + compositionLevelChecks + mergedSkillPolicyChecks
     }
 }

@@ -5,8 +5,8 @@ import CRuntime
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure kernels, inference and adaptation (use a release build).",
-        subcommands: [Kernels.self, Infer.self, AdaptBench.self, CuesBenchAlias.self]
+        abstract: "Measure kernels, inference, adaptation, cue learning and skill composition (use a release build).",
+        subcommands: [Kernels.self, Infer.self, AdaptBench.self, CuesBenchAlias.self, SkillsSpeedBench.self]
     )
 
     struct Kernels: ParsableCommand {

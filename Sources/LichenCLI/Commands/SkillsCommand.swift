@@ -15,7 +15,7 @@ struct SkillsCommand: ParsableCommand {
             skill is validated against the base model when the library is opened; a skill's adapter file is \
             written once, by add, and never rewritten.
             """,
-        subcommands: [List.self, Add.self, Remove.self, Compose.self, Simulate.self]
+        subcommands: [List.self, Add.self, Remove.self, Compose.self, Simulate.self, Bench.self]
     )
 
     /// Options every skills subcommand takes.
