@@ -97,6 +97,7 @@ let package = Package(
         // The 2-D point-robot simulator for PSEC's skills (host tooling: datasets, evaluation, plots).
         .target(
             name: "LichenSim",
+            dependencies: ["Lichen"],
             path: "Sources/LichenSim"
         ),
         .executableTarget(

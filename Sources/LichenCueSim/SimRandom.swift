@@ -1,18 +1,15 @@
 import Foundation
+import Lichen
 
 /// SplitMix64: the simulator's only source of randomness, so a run repeats from its seed.
 public struct SimRandom {
-    public private(set) var state: UInt64
+    /// The core's SplitMix64 (`SplitMix64Random`): the same sequence as the runtime's seeded draws.
+    private var generator: SplitMix64Random
+    public var state: UInt64 { generator.state }
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { generator = SplitMix64Random(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1).
     public mutating func unit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }

@@ -1,4 +1,5 @@
 import Foundation
+import Lichen
 
 /// A seeded 2-D point robot among hazard discs (research/methods.md §1.6): host tooling for
 /// PSEC's skills, never linked into the core.
@@ -121,16 +122,12 @@ public struct PointWorld: Sendable {
 
 /// SplitMix64 with uniform and normal draws (Box–Muller), the same sequence on every platform.
 public struct SimRandom: Sendable {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    /// The core's SplitMix64 (`SplitMix64Random`): the same sequence as the runtime's seeded draws.
+    private var generator: SplitMix64Random
+    public var state: UInt64 { generator.state }
+    public init(seed: UInt64) { generator = SplitMix64Random(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1) with 53 random bits.
     public mutating func unit() -> Double { Double(next() >> 11) * (1.0 / Double(1 << 53)) }

@@ -1,6 +1,6 @@
 /// SplitMix64 (Steele, Lea and Flood 2014): a small seeded generator whose output is the same
 /// on every platform (64-bit integer arithmetic only).
-public struct SplitMix64Random {
+public struct SplitMix64Random: Sendable {
     public private(set) var state: UInt64
 
     public init(seed: UInt64) { state = seed }
