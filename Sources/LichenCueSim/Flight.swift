@@ -23,6 +23,16 @@ public struct SimSettings: Sendable {
     /// (methods.md gives none): 90°/s makes a step last 2.5 frames, so the width-5 moving average
     /// of the mono estimate no longer mixes five headings 45° apart when the drone turns.
     public var yawRate = Double.pi / 2
+    /// The flight plan's step back (research/methods.md 3.2: "step back to the previous
+    /// waypoint, then yaw in 45° steps until clear"). Our form: when the driving cue still reports
+    /// an obstacle after this many 45° steps at one spot (8: a full turn), the drone flies
+    /// backwards, heading unchanged, to the previous waypoint, and yaws on from there; a further
+    /// full turn there steps back to the waypoint before. 0 turns it off: the drone yaws in place
+    /// until the decision clears (the runs of the simulator before it had this, exactly).
+    public var stepBackAfterSteps = 8
+    /// Spacing of the waypoints along a straight leg, m: the flight plan places the goal 1–2 m
+    /// ahead; a waypoint is where a leg starts and every this many metres along it.
+    public var waypointSpacing = 1.5
     /// Frames of stereo flight whose images train the texton dictionary.
     public var warmupTicks = 100
     /// τ_gt and τ_safe on the mean-disparity scale (px): 14 px ≈ a frontal surface at 1.14 m,
@@ -114,6 +124,9 @@ public struct PhaseResult: Sendable {
     public var metresForward = 0.0
     /// Ticks spent turning (yawing in place on an obstacle decision).
     public var ticksTurning = 0
+    /// Step backs to a previous waypoint begun, and metres flown backwards.
+    public var stepBacks = 0
+    public var metresBack = 0.0
     /// Seconds from the phase start to the drone's first stop (nil: it never stopped).
     public var secondsToStop: Double? = nil
     /// Mono decision threshold at the end of the phase.
@@ -124,6 +137,136 @@ public struct PhaseResult: Sendable {
     public var metresPerMinute: Double { seconds > 0 ? metresForward / (seconds / 60) : .nan }
     /// Mean length of the collision-free stretches (phase length / (collisions + 1)).
     public var meanFreeFlightSeconds: Double { seconds / Double(collisions + 1) }
+}
+
+/// The drone's motion: a unicycle at constant forward speed with the authors' avoidance
+/// behaviour (research/methods.md 3.2, `IC_AutoExperiment`). On an obstacle decision it stops
+/// and yaws in 45° steps (at `SimSettings.yawRate`) while the decision holds, then one extra 45°
+/// plus a random extra heading (`SimSettings.randomExtraHeading`), and flies on. After a full
+/// turn at one spot with the decision still on it steps back to the previous waypoint
+/// (`SimSettings.stepBackAfterSteps`). A collision (centre within `droneRadius` of a surface)
+/// puts it back where it was and turns it around.
+public struct Drone: Sendable {
+    public var position: Vec2
+    public var heading: Double
+    /// In an avoidance manoeuvre (an obstacle decision seen since the last forward move).
+    public var turning = false
+    /// Yaw still to turn in the current step.
+    public var yawLeft = 0.0
+    /// 45° steps begun at this spot since the drone last moved.
+    public var stepsHere = 0
+    /// Waypoints passed, newest last (at most `maxWaypoints`).
+    public var waypoints: [Vec2] = []
+    /// Where a step back is going (nil: none under way).
+    public var backTarget: Vec2? = nil
+    /// On a straight leg (flew forward since the last manoeuvre), and metres along it since its
+    /// last waypoint.
+    var onLeg = false
+    var legMetres = 0.0
+    static let maxWaypoints = 16
+
+    public init(position: Vec2, heading: Double) {
+        self.position = position
+        self.heading = heading
+    }
+
+    /// One tick of flight on the driving cue's decision; returns the collision point, if any.
+    /// Draws from `random` only for the random extra heading.
+    public mutating func tick(obstacle: Bool, room: Room, settings s: SimSettings, random: inout SimRandom,
+                              result: inout PhaseResult) -> Vec2? {
+        // The most one tick turns (a whole step when the rate is 0: the simulator's original
+        // instantaneous 45° per frame) and the distance it flies.
+        let perTick = s.yawRate > 0 ? s.yawRate * s.tickSeconds : Double.infinity
+        let step = s.speed * s.tickSeconds
+        var collision: Vec2? = nil
+        defer { heading = remainder(heading, 2 * Double.pi) }
+        if let target = backTarget {
+            // Backwards towards the waypoint, heading unchanged.
+            let offset = target - position
+            let distance = offset.length
+            let previous = position
+            // Arrives this tick if within one step (up to rounding of the steps flown out).
+            let arrives = distance <= step + 1e-9
+            position = arrives ? target : position + offset * (step / distance)
+            if room.clearance(position) < s.droneRadius || room.isInside(position) {
+                result.collisions += 1
+                collision = position
+                position = previous
+                heading += Double.pi
+                backTarget = nil
+                stepsHere = 0
+            } else {
+                result.metresBack += min(step, distance)
+                if arrives {
+                    backTarget = nil
+                    stepsHere = 0
+                }
+            }
+            return collision
+        }
+        if yawLeft > 0 {
+            // A yaw step turns at most `perTick` a tick; the decision is read again when it ends.
+            let d = min(yawLeft, perTick)
+            heading -= d
+            yawLeft -= d
+            result.ticksTurning += 1
+        } else if obstacle {
+            turning = true
+            onLeg = false
+            if s.stepBackAfterSteps > 0 && stepsHere >= s.stepBackAfterSteps {
+                while let last = waypoints.last, (last - position).length < 1e-6 { waypoints.removeLast() }
+                if let last = waypoints.popLast() {
+                    result.stepBacks += 1
+                    backTarget = last
+                    stepsHere = 0
+                    return tick(obstacle: obstacle, room: room, settings: s, random: &random, result: &result)
+                }
+            }
+            stepsHere += 1
+            let d = min(Double.pi / 4, perTick)
+            heading -= d
+            yawLeft = Double.pi / 4 - d
+            result.ticksTurning += 1
+        } else if turning {
+            turning = false
+            var total = Double.pi / 4
+            if s.randomExtraHeading > 0 { total += random.uniform(0, s.randomExtraHeading) }
+            let d = min(total, perTick)
+            heading -= d
+            yawLeft = total - d
+            result.ticksTurning += 1
+        } else {
+            let previous = position
+            position = position + Vec2.heading(heading) * step
+            if room.clearance(position) < s.droneRadius || room.isInside(position) {
+                result.collisions += 1
+                collision = position
+                position = previous
+                heading += Double.pi
+                onLeg = false
+            } else {
+                result.metresForward += step
+                stepsHere = 0
+                if !onLeg {
+                    // A new leg: its start is the first waypoint.
+                    onLeg = true
+                    legMetres = 0
+                    addWaypoint(previous)
+                }
+                legMetres += step
+                if legMetres >= s.waypointSpacing - 1e-9 {
+                    legMetres = 0
+                    addWaypoint(position)
+                }
+            }
+        }
+        return collision
+    }
+
+    mutating func addWaypoint(_ p: Vec2) {
+        if waypoints.count == Self.maxWaypoints { waypoints.removeFirst() }
+        waypoints.append(p)
+    }
 }
 
 /// One run of a protocol in one room from one seed.
@@ -139,25 +282,14 @@ public struct FlightRun: Sendable {
     public var retrains: Int
 }
 
-/// The drone: a unicycle at constant forward speed with the authors' avoidance behaviour
-/// (research/methods.md 3.2, `IC_AutoExperiment`): on an obstacle decision it stops and yaws
-/// in 45° steps (at `SimSettings.yawRate`) while the decision holds, then one extra 45° plus a
-/// random extra heading (`SimSettings.randomExtraHeading`), and flies on. A collision
-/// (centre within `droneRadius` of a surface) puts it back where it was and turns it around.
+/// A protocol's flight: the learner decides every tick and `Drone` flies on its decision.
 public enum Flight {
     public static func run(_ cueProtocol: CueProtocol, roomSeed: UInt64, seed: UInt64, settings s: SimSettings = SimSettings(),
                            record: Bool = false) throws(LichenError) -> FlightRun {
         let start = Vec2(Room.size / 2, Room.size / 2)
         let room = Room.generate(seed: roomSeed, keepClear: start)
         var random = SimRandom(seed: seed &* 0x2545_F491_4F6C_DD1D ^ roomSeed)
-        var position = start
-        var heading = random.uniform(-Double.pi, Double.pi)
-        var turning = false
-        // Yaw still to turn in the current step, and the most one tick turns (a whole step when
-        // the rate is 0: the simulator's original instantaneous 45° per frame).
-        var yawLeft = 0.0
-        let perTick = s.yawRate > 0 ? s.yawRate * s.tickSeconds : Double.infinity
-        let step = s.speed * s.tickSeconds
+        var drone = Drone(position: start, heading: random.uniform(-Double.pi, Double.pi))
 
         let arena = try Arena(byteCount: 8 << 20)
         let config = CueConfiguration(decisionThreshold: s.decisionThreshold, dangerThreshold: s.dangerThreshold,
@@ -176,9 +308,9 @@ public enum Flight {
             let ticks = s.ticks(spec.seconds)
             let minute = s.ticks(60)
             for t in 0..<ticks {
-                let hits = Sensors.castColumns(room, position: position, heading: heading)
+                let hits = Sensors.castColumns(room, position: drone.position, heading: drone.heading)
                 let stereo = Sensors.stereo(room, hits: hits, noise: s.disparityNoise, random: &random)
-                let image = Sensors.mono(room, position: position, heading: heading, hits: hits, noise: s.pixelNoise, random: &random)
+                let image = Sensors.mono(room, position: drone.position, heading: drone.heading, hits: hits, noise: s.pixelNoise, random: &random)
                 let stereoOn = spec.stereo == .on
                 var driver = Cue.trusted, obstacle: Bool, intervention = false
                 if let dictionary {
@@ -215,42 +347,12 @@ public enum Flight {
                     if result.secondsToStop == nil { result.secondsToStop = Double(t) * s.tickSeconds }
                 } else {
                     result.secondsFlown += s.tickSeconds
-                    // A yaw step turns at most `perTick` a tick; the decision is read again when it ends.
-                    if yawLeft > 0 {
-                        let d = min(yawLeft, perTick)
-                        heading -= d
-                        yawLeft -= d
-                        result.ticksTurning += 1
-                    } else if obstacle {
-                        turning = true
-                        let d = min(Double.pi / 4, perTick)
-                        heading -= d
-                        yawLeft = Double.pi / 4 - d
-                        result.ticksTurning += 1
-                    } else if turning {
-                        turning = false
-                        var total = Double.pi / 4
-                        if s.randomExtraHeading > 0 { total += random.uniform(0, s.randomExtraHeading) }
-                        let d = min(total, perTick)
-                        heading -= d
-                        yawLeft = total - d
-                        result.ticksTurning += 1
-                    } else {
-                        let previous = position
-                        position = position + Vec2.heading(heading) * step
-                        if room.clearance(position) < s.droneRadius || room.isInside(position) {
-                            result.collisions += 1
-                            collisionPoints.append(position)
-                            position = previous
-                            heading += Double.pi
-                        } else {
-                            result.metresForward += step
-                        }
+                    if let hit = drone.tick(obstacle: obstacle, room: room, settings: s, random: &random, result: &result) {
+                        collisionPoints.append(hit)
                     }
                 }
-                heading = remainder(heading, 2 * Double.pi)
                 if record {
-                    trajectory.append(TrajectoryPoint(position: position, driver: driver, intervention: intervention, phase: phaseIndex))
+                    trajectory.append(TrajectoryPoint(position: drone.position, driver: driver, intervention: intervention, phase: phaseIndex))
                 }
             }
             result.ticks = ticks

@@ -65,6 +65,8 @@ public struct ProtocolSummary: Sendable {
     /// Metres flown forward per minute in the same stretch (a drone spinning in place has no
     /// collisions and no distance).
     public var metresPerMinute: Spread
+    /// Step backs to a previous waypoint per minute in the same stretch.
+    public var stepBacksPerMinute: Spread
     /// Training-wheel interventions per minute in the first and last minute of phase 2 (B, C).
     public var interventionsFirstMinute: Spread
     public var interventionsLastMinute: Spread
@@ -81,6 +83,7 @@ public struct ProtocolSummary: Sendable {
         collisionsPerMinute = Spread(last.map(\.collisionsPerMinute))
         meanFreeFlightSeconds = Spread(last.map(\.meanFreeFlightSeconds))
         metresPerMinute = Spread(last.map(\.metresPerMinute))
+        stepBacksPerMinute = Spread(last.map { $0.seconds > 0 ? Double($0.stepBacks) / ($0.seconds / 60) : .nan })
         let wheels = runs.compactMap { $0.phases.first { $0.name == "wheels" } }
         interventionsFirstMinute = Spread(wheels.map { Double($0.interventionsFirstMinute) })
         interventionsLastMinute = Spread(wheels.map { Double($0.interventionsLastMinute) })

@@ -36,6 +36,8 @@ struct CuesCommand: ParsableCommand {
         var extraHeading = 45.0
         @Option(name: .long, help: ArgumentHelp("Yaw rate of the 45° avoidance steps, degrees per second (0: a whole step within one 0.2 s frame).", valueName: "deg/s"))
         var yawRate = 90.0
+        @Option(name: .long, help: ArgumentHelp("Step back to the previous waypoint after this many 45° steps at one spot with the decision still on (8: a full turn; 0: never, the drone yaws in place).", valueName: "steps"))
+        var stepBackSteps = 8
 
         func settings() throws -> SimSettings {
             for (name, v) in [("--learn-seconds", learnSeconds), ("--wheels-seconds", wheelsSeconds), ("--test-seconds", testSeconds),
@@ -49,6 +51,8 @@ struct CuesCommand: ParsableCommand {
             s.randomExtraHeading = extraHeading * Double.pi / 180
             guard yawRate.isFinite && yawRate >= 0 && yawRate <= 3600 else { throw ValidationError("--yaw-rate must be in 0...3600") }
             s.yawRate = yawRate * Double.pi / 180
+            guard (0...64).contains(stepBackSteps) else { throw ValidationError("--step-back-steps must be in 0...64") }
+            s.stepBackAfterSteps = stepBackSteps
             switch regressor {
             case "knn": s.regressor = .nearestNeighbours
             case "network": s.regressor = .network(hidden: 16, learningRate: 0.05, seed: 1)
@@ -82,7 +86,9 @@ struct CuesCommand: ParsableCommand {
                 The simulator (research/methods.md 3.4): a 5 x 5 m room with 3-6 box and cylinder obstacles (one in five \
                 textureless), a drone at 0.5 m/s (unicycle, 5 Hz) that stops and yaws in 45-degree steps (90 deg/s, \
                 --yaw-rate) while its driving cue reports an obstacle, then one more 45 degrees plus a random extra heading \
-                (0-45 degrees, --extra-heading). Stereo: mean disparity of 64 ray-cast columns \
+                (0-45 degrees, --extra-heading); after a full turn at one spot with the obstacle decision still on it flies \
+                backwards to the previous waypoint (leg starts and every 1.5 m along a leg; --step-back-steps, 0: never) \
+                and yaws on from there. Stereo: mean disparity of 64 ray-cast columns \
                 (16 px at 1 m, noise 0.5 px, textureless columns invalid, frames under 10 % valid dropped). Mono: a 64x48 \
                 rendered image, the 21-D texton feature (dictionary learned on the first 100 frames). The cue learner: kNN \
                 k = 5, buffer 2435, retrain every 200 samples, smoothing 5; tau_gt 14 px, tau_safe 24 px.
@@ -147,6 +153,7 @@ struct CuesCommand: ParsableCommand {
                     ("learn_seconds", .number(settings.learnSeconds)), ("wheels_seconds", .number(settings.wheelsSeconds)),
                     ("test_seconds", .number(settings.testSeconds)), ("failure_seconds", .number(settings.failureSeconds)),
                     ("extra_heading_degrees", .number(sim.extraHeading)), ("yaw_rate_degrees_per_second", .number(sim.yawRate)),
+                    ("step_back_steps", .int(sim.stepBackSteps)),
                     ("protocols", .array(summaries.map(Self.json))),
                 ]).rendered())
             } else {
@@ -176,7 +183,7 @@ struct CuesCommand: ParsableCommand {
             return .object([
                 ("protocol", .string(s.cueProtocol.rawValue)), ("runs", .int(s.runs)),
                 ("collisions_per_minute", spread(s.collisionsPerMinute)), ("mean_free_flight_seconds", spread(s.meanFreeFlightSeconds)),
-                ("metres_per_minute", spread(s.metresPerMinute)),
+                ("metres_per_minute", spread(s.metresPerMinute)), ("step_backs_per_minute", spread(s.stepBacksPerMinute)),
                 ("interventions_first_minute", spread(s.interventionsFirstMinute)),
                 ("interventions_last_minute", spread(s.interventionsLastMinute)),
                 ("mono_auc", spread(s.monoArea)), ("mono_mse", spread(s.monoMeanSquaredError)),
@@ -229,6 +236,7 @@ struct CuesCommand: ParsableCommand {
                     ("phase", .string(ph.name)), ("seconds", .number(ph.seconds)), ("collisions", .int(ph.collisions)),
                     ("seconds_flown", .number(ph.secondsFlown)), ("interventions", .int(ph.interventions)),
                     ("metres_forward", .number(ph.metresForward)), ("ticks_turning", .int(ph.ticksTurning)),
+                    ("step_backs", .int(ph.stepBacks)), ("metres_back", .number(ph.metresBack)),
                     ("ticks_stereo", .int(ph.ticksByDriver[1])), ("ticks_mono", .int(ph.ticksByDriver[2])), ("ticks_none", .int(ph.ticksByDriver[0])),
                     ("mono_auc", .number(HostROC.area(HostROC.curve(ph.pairs, decisionThreshold: settings.decisionThreshold)))),
                     ("mono_mse", .number(HostROC.meanSquaredError(ph.pairs))), ("tau_est", .number(Double(ph.estimateThreshold))),
@@ -242,6 +250,7 @@ struct CuesCommand: ParsableCommand {
                 for ph in run.phases {
                     print("\(ph.name): \(fixed(ph.seconds, 0)) s, collisions \(ph.collisions), flown \(fixed(ph.secondsFlown, 1)) s, "
                           + "forward \(fixed(ph.metresForward, 1)) m, turning \(ph.ticksTurning) ticks, "
+                          + "step backs \(ph.stepBacks) (\(fixed(ph.metresBack, 1)) m), "
                           + "interventions \(ph.interventions), ticks stereo/mono/none \(ph.ticksByDriver[1])/\(ph.ticksByDriver[2])/\(ph.ticksByDriver[0]), "
                           + "mono AUC \(fixed(HostROC.area(HostROC.curve(ph.pairs, decisionThreshold: settings.decisionThreshold)), 3)), "
                           + "MSE \(fixed(HostROC.meanSquaredError(ph.pairs), 2)), tau_est \(fixed(Double(ph.estimateThreshold), 2))")
