@@ -20,17 +20,10 @@ extension CuesCommand {
         )
 
         @OptionGroup var global: GlobalOptions
-        @Option(name: .long, help: ArgumentHelp("Ticks to time.", valueName: "n"))
-        var ticks = 2000
-        @Option(name: .long, help: ArgumentHelp("Seed of the samples.", valueName: "n"))
-        var seed: UInt64 = 1
-
-        func validate() throws {
-            guard (200...1_000_000).contains(ticks) else { throw ValidationError("--ticks must be in 200...1000000") }
-        }
+        @OptionGroup var options: CueBenchOptions
 
         mutating func run() throws {
-            try Self.measureCueLearner(ticks: ticks, seed: seed, json: global.json)
+            try Self.measureCueLearner(ticks: options.ticks, seed: options.seed, json: global.json)
         }
 
         static func measureCueLearner(ticks: Int, seed: UInt64, json: Bool) throws {
@@ -96,6 +89,15 @@ struct CuesBenchAlias: ParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: CueBenchOptions
+
+    mutating func run() throws {
+        try CuesCommand.Bench.measureCueLearner(ticks: options.ticks, seed: options.seed, json: global.json)
+    }
+}
+
+/// The options of `lichen cues bench` and `lichen bench cues`.
+struct CueBenchOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Ticks to time.", valueName: "n"))
     var ticks = 2000
     @Option(name: .long, help: ArgumentHelp("Seed of the samples.", valueName: "n"))
@@ -103,9 +105,5 @@ struct CuesBenchAlias: ParsableCommand {
 
     func validate() throws {
         guard (200...1_000_000).contains(ticks) else { throw ValidationError("--ticks must be in 200...1000000") }
-    }
-
-    mutating func run() throws {
-        try CuesCommand.Bench.measureCueLearner(ticks: ticks, seed: seed, json: global.json)
     }
 }

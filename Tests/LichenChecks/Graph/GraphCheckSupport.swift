@@ -56,6 +56,18 @@ func graphWeightedSum(_ y: [Float], _ r: [Float]) -> Double {
     return s
 }
 
+/// (L(θ + h·e_j) − L(θ − h·e_j)) / 2h for value `j` of `value` (f32), which is restored after.
+func centralDifference(_ value: TensorView, _ j: Int, h: Float, _ loss: () throws(LichenError) -> Float) throws(LichenError) -> Float {
+    let v = try value.f32Elements("finite difference")
+    let keep = v[j]
+    v[j] = keep + h
+    let plus = try loss()
+    v[j] = keep - h
+    let minus = try loss()
+    v[j] = keep
+    return (plus - minus) / (2 * h)
+}
+
 /// Up to `limit` indices of 0..<count, spread evenly (all of them when count <= limit).
 func graphSampleIndices(_ count: Int, _ limit: Int, _ rng: inout SplitMix64) -> [Int] {
     if count <= limit { return Array(0..<count) }

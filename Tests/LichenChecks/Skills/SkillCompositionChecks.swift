@@ -49,14 +49,10 @@ let skillCompositionChecks: [Check] = [
             for p in params {
                 let g = try p.gradient.toArray()
                 for j in graphSampleIndices(p.value.elementCount, 5, &rng) {
-                    var keep: Float = 0
-                    try p.value.withFloats { (v) throws(LichenError) in keep = v[j] }
-                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep + h }
-                    let lp = try composition.loss(actions: av, states: sv, epsilon: ev, steps: steps, backward: false)
-                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep - h }
-                    let lm = try composition.loss(actions: av, states: sv, epsilon: ev, steps: steps, backward: false)
-                    try p.value.withFloats { (v) throws(LichenError) in v[j] = keep }
-                    c.expectClose(g[j], (lp - lm) / (2 * h), absolute: 3e-3, relative: 3e-2, "dL/dθ sample \(compared)")
+                    let numeric = try centralDifference(p.value, j, h: h) { () throws(LichenError) -> Float in
+                        try composition.loss(actions: av, states: sv, epsilon: ev, steps: steps, backward: false)
+                    }
+                    c.expectClose(g[j], numeric, absolute: 3e-3, relative: 3e-2, "dL/dθ sample \(compared)")
                     compared += 1
                 }
             }
