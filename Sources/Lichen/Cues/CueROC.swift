@@ -95,36 +95,14 @@ public enum CueROC {
     /// Heap sort of the first `count` keys ascending, moving `payload` along (not stable).
     /// - Note: Allocates nothing; no recursion.
     public static func sortAscending(_ keys: F32Elements, _ payload: F32Elements, count n: Int) {
-        guard n > 1 else { return }
-        func swapAt(_ a: Int, _ b: Int) {
+        heapSort(count: n, less: { keys[$0] < keys[$1] }, swap: { a, b in
             let k = keys[a]
             keys[a] = keys[b]
             keys[b] = k
             let v = payload[a]
             payload[a] = payload[b]
             payload[b] = v
-        }
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while 2 * root + 1 < end {
-                var child = 2 * root + 1
-                if child + 1 < end && keys[child] < keys[child + 1] { child += 1 }
-                if !(keys[root] < keys[child]) { return }
-                swapAt(root, child)
-                root = child
-            }
-        }
-        var start = n / 2 - 1
-        while start >= 0 {
-            siftDown(start, n)
-            start -= 1
-        }
-        var end = n - 1
-        while end > 0 {
-            swapAt(0, end)
-            siftDown(0, end)
-            end -= 1
-        }
+        })
     }
 }
 

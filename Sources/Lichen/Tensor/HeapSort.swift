@@ -2,16 +2,24 @@
 /// worst case, no recursion). Used where a step path or a fixed scratch buffer needs an order
 /// statistic: CoTTA's source-confidence quantile and the runtime's step-time percentiles.
 func heapSort<T: Comparable>(_ a: UnsafeMutablePointer<T>, count n: Int) {
+    heapSort(count: n, less: { a[$0] < a[$1] }, swap: { i, j in
+        let t = a[i]
+        a[i] = a[j]
+        a[j] = t
+    })
+}
+
+/// Heap sort of positions 0..<n by `less`, moving elements with `swap` (so parallel arrays can
+/// move together). Not stable; allocates nothing; no recursion.
+func heapSort(count n: Int, less: (Int, Int) -> Bool, swap: (Int, Int) -> Void) {
     guard n > 1 else { return }
     func siftDown(_ start: Int, _ end: Int) {
         var root = start
         while 2 * root + 1 < end {
             var child = 2 * root + 1
-            if child + 1 < end && a[child] < a[child + 1] { child += 1 }
-            if !(a[root] < a[child]) { return }
-            let t = a[root]
-            a[root] = a[child]
-            a[child] = t
+            if child + 1 < end && less(child, child + 1) { child += 1 }
+            if !less(root, child) { return }
+            swap(root, child)
             root = child
         }
     }
@@ -22,9 +30,7 @@ func heapSort<T: Comparable>(_ a: UnsafeMutablePointer<T>, count n: Int) {
     }
     var end = n - 1
     while end > 0 {
-        let t = a[0]
-        a[0] = a[end]
-        a[end] = t
+        swap(0, end)
         siftDown(0, end)
         end -= 1
     }
