@@ -52,7 +52,8 @@
  * be a new major version with new names. Params and metrics structs grow at their end, so a
  * binary must be compiled against the header of the library it links: check
  * lichen_abi_version() == LICHEN_ABI_VERSION at start (ABI 2 and ABI 3 appended fields to
- * lichen_method_params and lichen_metrics; ABI 4 added the cue learner's functions).
+ * lichen_method_params and lichen_metrics; ABI 4 added the cue learner's functions; ABI 5 online
+ * learning: lichen_learn and the learn_* fields of both structs).
  */
 #ifndef LICHEN_H
 #define LICHEN_H
@@ -70,7 +71,7 @@ extern "C" {
 #define LICHEN_API
 #endif
 
-#define LICHEN_ABI_VERSION 4
+#define LICHEN_ABI_VERSION 5
 
 /* ====== Statuses ====== */
 
@@ -203,7 +204,29 @@ typedef struct lichen_method_params {
                                 // RLIMIT_NICE, else lichen_method_set fails with SYSTEM_ERROR (EPERM)
     int32_t guard_reset;        // what the collapse guard resets to: 0 (default) the model as loaded; 1 the last
                                 // state it judged healthy (kept before each update), the model when there is none
+    /* ABI 5: online supervised learning (lichen_learn), for a robot with a trusted source of labels */
+    uint32_t learn_policy;      // a lichen_learn_policy (default LICHEN_LEARN_NONE). Needs LICHEN_METHOD_SOURCE and
+                                // learner 0. Trains every f32 parameter of the model (a quantized model: its biases
+                                // and norm parameters) with plain SGD, w -= (eta / minibatch) * sum of gradients
+    float learn_rate;           // eta at the start (default 1e-3)
+    float learn_step;           // Delta, the amount one class effect moves eta (default 1e-4); eta never goes below 1e-8
+    uint32_t learn_minibatch;   // labelled frames per update (default 10)
+    uint32_t learn_interval;    // LRR / LRH: a decision every this many frames (default 10)
+    uint32_t learn_memory;      // LRH: the last frames the two trial updates are scored on (default 20)
+    const int8_t *learn_effects; // one effect per class: +1 excitatory (eta += Delta), -1 inhibitory, 0 none;
+                                // NULL (default): classes 5 and above excitatory, the others inhibitory
+    uint32_t learn_effect_count; // values in learn_effects (the model's class count)
 } lichen_method_params;
+
+/** Learning-rate policies of online learning (Sources/Lichen/Homeostasis/README.md). */
+typedef enum lichen_learn_policy {
+    LICHEN_LEARN_NONE = 0,      // no online learning: lichen_learn fails with INVALID_ARGUMENT
+    LICHEN_LEARN_CONSTANT = 1,  // eta stays at learn_rate
+    LICHEN_LEARN_RANDOM = 2,    // LRR: every learn_interval frames, a fair coin (seeded by seed) applies the true label's effect
+    LICHEN_LEARN_HOMEOSTATIC = 3, // LRH: every learn_interval frames, two trial updates (eta, and eta moved by the
+                                // predicted class's effect) are scored on the last learn_memory frames; if the moved
+                                // one scores strictly better, eta moves by the true label's effect
+} lichen_learn_policy;
 
 /** The defaults of `method` (see each field). */
 LICHEN_API lichen_method_params lichen_method_default_params(lichen_method method);
@@ -234,8 +257,16 @@ LICHEN_API lichen_status lichen_plan_budget(const char *model_path, const lichen
  *  predicted class into *predicted_class (may be NULL). Allocates nothing. */
 LICHEN_API lichen_status lichen_step(lichen_runtime *runtime, const float *frame, size_t frame_values,
                                      float *logits, size_t logits_capacity, int32_t *predicted_class);
-/** Returns the trained values to the model's and clears the optimizer state. */
+/** Returns the trained values to the model's and clears the optimizer state (online learning:
+ *  eta back to learn_rate, its minibatch and memory emptied). */
 LICHEN_API lichen_status lichen_reset(lichen_runtime *runtime);
+/** Online learning (learn_policy set): predicts `frame` with the weights as they are, writes the
+ *  class into *predicted_class (may be NULL), and learns from `label` (0...classes-1): its
+ *  gradient joins the minibatch, the policy may move eta, and every learn_minibatch frames the
+ *  weights are updated; lichen_step predicts with them from its next call. Loop thread, like
+ *  lichen_step; allocates nothing. A bad label, frame size, NaN or infinity changes nothing. */
+LICHEN_API lichen_status lichen_learn(lichen_runtime *runtime, const float *frame, size_t frame_values, int32_t label,
+                                      int32_t *predicted_class);
 
 /* ====== Adapters (any thread) ====== */
 
@@ -313,6 +344,12 @@ typedef struct lichen_metrics {
     uint64_t last_save_unix_ns; // the last save's wall-clock time (Unix epoch, ns) and duration
     uint64_t last_save_ns;
     uint64_t last_good_resets;  // collapse-guard resets that returned to the last healthy state
+    /* ABI 5 */
+    uint64_t learn_samples;     // labelled frames learned from (lichen_learn) since lichen_method_set or lichen_reset
+    uint64_t learn_updates;     // online learning's weight updates
+    uint64_t learn_decisions;   // LRR / LRH decisions taken, and how many moved eta (LRH: "take it" won)
+    uint64_t learn_taken;
+    double learning_rate;       // eta now (0 without online learning)
 } lichen_metrics;
 
 LICHEN_API lichen_status lichen_metrics_get(lichen_runtime *runtime, lichen_metrics *metrics);

@@ -162,7 +162,8 @@ public func lichenMethodDefaultParams(_ method: lichen_method) -> lichen_method_
         guard_min_classes: 0, guard_window: 200, reset_every: 0, prediction: LICHEN_PREDICTION_SAVED, source_pack: nil, seed: 1,
         cotta_threshold: Float.nan, cotta_augmentations: 32, rmt_warmup_samples: 2048, rmt_prototype_samples: 0,
         rmt_lambda_source: 1, rmt_lambda_contrast: 1, fused: 1, learner: 0, learner_cpu: -1, learner_nice: 0,
-        guard_reset: 0)
+        guard_reset: 0, learn_policy: LICHEN_LEARN_NONE.rawValue, learn_rate: 1e-3, learn_step: 1e-4, learn_minibatch: 10,
+        learn_interval: 10, learn_memory: 20, learn_effects: nil, learn_effect_count: 0)
 }
 
 /// The method of a lichen_method value.
@@ -252,10 +253,47 @@ func plan(of p: lichen_method_params) throws(LichenError) -> AdaptationPlan {
     // 0: every frame of the pack (as many samples as it holds, at least one batch).
     rmt.prototypeSamples = p.rmt_prototype_samples > 0 ? Int(p.rmt_prototype_samples) : 1
     plan.rmt = rmt
+    plan.learning = try learning(of: p)
     if p.rmt_prototype_samples == 0, let path = plan.sourcePack, method == .rmt {
         plan.rmt.prototypeSamples = max(1, (try? StreamFile(path: path, mode: .map).frameCount) ?? 1)
     }
     return plan
+}
+
+/// Online learning's settings of a lichen_method_params (nil for LICHEN_LEARN_NONE).
+func learning(of p: lichen_method_params) throws(LichenError) -> HomeostasisConfiguration? {
+    let policy: LearningRatePolicy
+    switch p.learn_policy {
+    case LICHEN_LEARN_NONE.rawValue: return nil
+    case LICHEN_LEARN_CONSTANT.rawValue: policy = .constant
+    case LICHEN_LEARN_RANDOM.rawValue: policy = .random
+    case LICHEN_LEARN_HOMEOSTATIC.rawValue: policy = .homeostatic
+    default: throw .invalidArgument(name: "learn_policy", value: Int(p.learn_policy), reason: "not a lichen_learn_policy")
+    }
+    guard p.learn_rate.isFinite && p.learn_rate >= 0 && p.learn_rate <= 1e3 else { throw argument("learn_rate", "must be finite and in 0...1e3") }
+    guard p.learn_step.isFinite && p.learn_step >= 0 && p.learn_step <= 1e3 else { throw argument("learn_step", "must be finite and in 0...1e3") }
+    var c = HomeostasisConfiguration(policy: policy, initialLearningRate: Double(p.learn_rate), step: Double(p.learn_step),
+                                     minibatch: Int(p.learn_minibatch), interval: Int(p.learn_interval), memory: Int(p.learn_memory),
+                                     seed: p.seed)
+    if let effects = p.learn_effects {
+        guard p.learn_effect_count >= 1 && p.learn_effect_count <= 1 << 20 else {
+            throw .invalidArgument(name: "learn_effect_count", value: Int(p.learn_effect_count), reason: "must be in 1...1048576 with learn_effects")
+        }
+        var map: [ClassEffect] = []
+        for i in 0..<Int(p.learn_effect_count) {
+            guard let e = ClassEffect(rawValue: effects[i]) else {
+                throw .invalidArgument(name: "learn_effects", value: i, reason: "an effect must be -1, 0 or 1")
+            }
+            map.append(e)
+        }
+        c.effects = map
+    } else {
+        guard p.learn_effect_count == 0 else {
+            throw .invalidArgument(name: "learn_effect_count", value: Int(p.learn_effect_count), reason: "learn_effects is NULL")
+        }
+        c.effects = []  // the paper's map for the model's class count (AdaptationPlan.learning)
+    }
+    return c
 }
 
 @_cdecl("lichen_method_set")
@@ -301,6 +339,17 @@ public func lichenStep(
         guard let frame, let logits else { throw argument("frame", "frame and logits must not be NULL") }
         let k = try rt.step(frame: UnsafeBufferPointer(start: frame, count: frameValues),
                             logits: UnsafeMutableBufferPointer(start: logits, count: capacity))
+        predicted?.pointee = Int32(k)
+    }
+}
+
+@_cdecl("lichen_learn")
+public func lichenLearn(
+    _ handle: OpaquePointer?, _ frame: UnsafePointer<Float>?, _ frameValues: Int, _ label: Int32, _ predicted: UnsafeMutablePointer<Int32>?
+) -> lichen_status {
+    call(handle) { rt throws(LichenError) in
+        guard let frame else { throw argument("frame", "NULL") }
+        let k = try rt.learn(frame: UnsafeBufferPointer(start: frame, count: frameValues), label: Int(label))
         predicted?.pointee = Int32(k)
     }
 }
@@ -446,7 +495,8 @@ public func lichenMetricsGet(_ handle: OpaquePointer?, _ metrics: UnsafeMutableP
             torn_predictions: f.tornPredictions, update_p50_ns: f.updateP50Nanoseconds, update_p99_ns: f.updateP99Nanoseconds,
             update_max_ns: f.updateMaxNanoseconds, state_restore: UInt32(f.stateRestore), state_saves: f.stateSaves,
             state_save_failures: f.stateSaveFailures, last_save_unix_ns: f.lastSaveUnixNanoseconds, last_save_ns: f.lastSaveNanoseconds,
-            last_good_resets: f.lastGoodResets)
+            last_good_resets: f.lastGoodResets, learn_samples: f.learnSamples, learn_updates: f.learnUpdates,
+            learn_decisions: f.learnDecisions, learn_taken: f.learnTaken, learning_rate: f.learningRate)
     }
 }
 

@@ -1,7 +1,8 @@
 /*
  * abi_test.c — Lichen's C ABI tested as a robot binary uses it: plain C11 over lichen.h and the
  * static library, nothing else. It calls every function of lichen.h: each method (source,
- * BN-adapt, Tent, CoTTA, RMT, with LoRA trainables and the collapse guard), every status a
+ * BN-adapt, Tent, CoTTA, RMT, with LoRA trainables and the collapse guard; online learning with
+ * lichen_learn), every status a
  * caller can provoke, misuse (NULL pointers, wrong sizes, calls in the wrong order, a second
  * lichen_model_load), NaN frames, and checks that a failed call changes nothing: a twin
  * runtime given the same plan and frames, but none of the failing calls, must predict the same
@@ -43,6 +44,16 @@ static int passed = 0, failed = 0;
         lichen_status got_ = (call);                                                                    \
         CHECK(got_ == (want), "%s: got %s, expected %s", #call, lichen_status_string(got_),              \
               lichen_status_string(want));                                                              \
+    } while (0)
+
+/* A copy of `base` with `change` applied (on p_) must be refused by lichen_method_set with `want`. */
+#define EXPECT_REFUSED(rt, base, change, want)                                                          \
+    do {                                                                                                \
+        lichen_method_params p_ = (base);                                                               \
+        change;                                                                                         \
+        lichen_status got_ = lichen_method_set((rt), &p_);                                              \
+        CHECK(got_ == (want), "lichen_method_set with %s: got %s, expected %s", #change,                \
+              lichen_status_string(got_), lichen_status_string(want));                                  \
     } while (0)
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
@@ -120,36 +131,18 @@ static void method_case(const char *model, lichen_method_params mp, const char *
     EXPECT_STATUS(lichen_step(a, frames[0], values, z, classes - 1, NULL), LICHEN_STATUS_BUFFER_TOO_SMALL);
     EXPECT_STATUS(lichen_step(a, NULL, values, z, classes, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
     EXPECT_STATUS(lichen_step(a, frames[0], values, NULL, classes, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
-    lichen_method_params broken = mp;
-    broken.window = 0;
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.window = 100000;
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.learning_rate = NAN;
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.method = (lichen_method)99;
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(a, mp, p_.window = 0, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(a, mp, p_.window = 100000, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(a, mp, p_.learning_rate = NAN, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(a, mp, p_.method = (lichen_method)99, LICHEN_STATUS_INVALID_ARGUMENT);
     int trains = mp.method == LICHEN_METHOD_TENT || mp.method == LICHEN_METHOD_COTTA || mp.method == LICHEN_METHOD_RMT;
     if (trains) {
-        broken = mp;
-        broken.full = 1;  // full mode trains every parameter: a quantized model cannot
-        EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-        broken = mp;
-        broken.lora_rank = 1;
-        broken.lora_targets = "no_such_layer";
-        EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_NOT_FOUND);
+        EXPECT_REFUSED(a, mp, p_.full = 1, LICHEN_STATUS_INVALID_ARGUMENT);  // full mode trains every parameter: a quantized model cannot
+        EXPECT_REFUSED(a, mp, p_.lora_rank = 1; p_.lora_targets = "no_such_layer", LICHEN_STATUS_NOT_FOUND);
     }
-    broken = mp;
-    broken.method = LICHEN_METHOD_RMT;
-    broken.source_pack = "/nonexistent/pack.stream";
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_FILE_ERROR);
-    broken.source_pack = model;  // a model file is no source pack
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_MALFORMED);
-    broken.source_pack = NULL;  // RMT needs source frames
-    EXPECT_STATUS(lichen_method_set(a, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(a, mp, p_.method = LICHEN_METHOD_RMT; p_.source_pack = "/nonexistent/pack.stream", LICHEN_STATUS_FILE_ERROR);
+    EXPECT_REFUSED(a, mp, p_.method = LICHEN_METHOD_RMT; p_.source_pack = model, LICHEN_STATUS_MALFORMED);  // a model file is no source pack
+    EXPECT_REFUSED(a, mp, p_.method = LICHEN_METHOD_RMT; p_.source_pack = NULL, LICHEN_STATUS_INVALID_ARGUMENT);  // RMT needs source frames
     EXPECT_STATUS(lichen_model_load(a, model), LICHEN_STATUS_INVALID_ARGUMENT);  // once per runtime
     unsigned char junk[64] = {0};
     EXPECT_STATUS(lichen_checkpoint_restore(a, junk, sizeof junk), LICHEN_STATUS_MALFORMED);
@@ -230,28 +223,14 @@ static void learner_case(const char *model, lichen_method_params mp, const char 
     free(ck);
     EXPECT_STATUS(lichen_step(rt, frames[0], values, z, classes, NULL), LICHEN_STATUS_OK);
     // Settings the learner cannot take: refused, the running method carries on.
-    lichen_method_params broken = mp;
-    broken.prediction = LICHEN_PREDICTION_WINDOW;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.fused = 0;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.learner_cpu = 100000;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.learner_nice = 40;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.learner = 7;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
-    broken = mp;
-    broken.learner_cpu = 1000;  // in range, but not a CPU this machine has
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_SYSTEM_ERROR);
+    EXPECT_REFUSED(rt, mp, p_.prediction = LICHEN_PREDICTION_WINDOW, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.fused = 0, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.learner_cpu = 100000, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.learner_nice = 40, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.learner = 7, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.learner_cpu = 1000, LICHEN_STATUS_SYSTEM_ERROR);  // in range, but not a CPU this machine has
     if (mp.method == LICHEN_METHOD_TENT) {
-        broken = mp;
-        broken.lora_rank = 2;
-        EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+        EXPECT_REFUSED(rt, mp, p_.lora_rank = 2, LICHEN_STATUS_INVALID_ARGUMENT);
     }
     EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
     CHECK(m.learner == 1 && m.method == (uint32_t)mp.method, "%s (learner): after refusals learner %u method %u", name,
@@ -330,9 +309,7 @@ static void state_case(const char *model, size_t values, size_t classes, int lea
     for (int i = 0; i < 24; i++) EXPECT_STATUS(lichen_step(rt, frames[i % FRAMES], values, z, classes, NULL), LICHEN_STATUS_OK);
     EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
     CHECK(m.state_saves == 0, "state (learner %d): %llu saves over a refused file", learner, (unsigned long long)m.state_saves);
-    lichen_method_params broken = mp;
-    broken.guard_reset = 5;
-    EXPECT_STATUS(lichen_method_set(rt, &broken), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.guard_reset = 5, LICHEN_STATUS_INVALID_ARGUMENT);
     lichen_runtime_destroy(rt);
     unlink(path);
 }
@@ -415,6 +392,84 @@ static void cue_case(const char *model) {
     }
     lichen_cue_destroy(cue);
     lichen_cue_destroy(NULL);
+    lichen_runtime_destroy(rt);
+}
+
+/* Online learning (lichen_learn): refused without a policy and with a method that adapts the same
+ * parameters; a frame the model gets wrong is learned until lichen_step predicts its label; LRH
+ * takes decisions; bad labels and frames change nothing; lichen_reset gives the model back. */
+static void learn_case(const char *model, size_t values, size_t classes) {
+    lichen_runtime *rt = make_runtime(model);
+    if (!rt) return;
+    float z0[MAX_CLASSES], z[MAX_CLASSES];
+    int32_t k0 = -1, k = -1;
+    EXPECT_STATUS(lichen_step(rt, frames[3], values, z0, classes, &k0), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_learn(rt, frames[3], values, 0, &k), LICHEN_STATUS_INVALID_ARGUMENT);
+    char message[256];
+    last_error(rt, message, sizeof message);
+    CHECK(strstr(message, "learning") != NULL, "the last error names learning: '%s'", message);
+    lichen_method_params mp = lichen_method_default_params(LICHEN_METHOD_SOURCE);
+    CHECK(mp.learn_policy == LICHEN_LEARN_NONE && mp.learn_minibatch == 10 && mp.learn_memory == 20, "learn defaults");
+    mp.learn_policy = LICHEN_LEARN_CONSTANT;
+    mp.learn_rate = 0.05f;
+    EXPECT_REFUSED(rt, mp, p_.method = LICHEN_METHOD_TENT, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_REFUSED(rt, mp, p_.learn_policy = 9, LICHEN_STATUS_INVALID_ARGUMENT);
+    int8_t two[2] = {1, -1};
+    EXPECT_REFUSED(rt, mp, p_.learn_effects = two; p_.learn_effect_count = 2, LICHEN_STATUS_SHAPE_MISMATCH);
+    EXPECT_REFUSED(rt, mp, p_.learn_rate = NAN, LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    // Teach frame 3 a label the model does not give it.
+    int32_t target = (k0 + 1) % (int32_t)classes;
+    int learned_at = -1;
+    for (int i = 0; i < 400 && learned_at < 0; i++) {
+        EXPECT_STATUS(lichen_learn(rt, frames[3], values, target, NULL), LICHEN_STATUS_OK);
+        EXPECT_STATUS(lichen_step(rt, frames[3], values, z, classes, &k), LICHEN_STATUS_OK);
+        if (k == target) learned_at = i + 1;
+    }
+    CHECK(learned_at > 0, "400 labelled frames did not teach frame 3 class %d", target);
+    lichen_metrics m;
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(learned_at < 0 || (m.learn_samples == (uint64_t)learned_at && m.learn_updates == (uint64_t)learned_at / 10),
+          "samples %llu, updates %llu after %d frames", (unsigned long long)m.learn_samples,
+          (unsigned long long)m.learn_updates, learned_at);
+    CHECK(m.learning_rate == (double)0.05f && m.learn_decisions == 0, "constant: eta %g, decisions %llu", m.learning_rate,
+          (unsigned long long)m.learn_decisions);
+    // Bad labels and frames: refused, nothing learned.
+    uint64_t samples = m.learn_samples;
+    EXPECT_STATUS(lichen_learn(rt, frames[3], values, (int32_t)classes, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_learn(rt, frames[3], values, -1, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_learn(rt, frames[3], values - 1, 0, NULL), LICHEN_STATUS_SHAPE_MISMATCH);
+    EXPECT_STATUS(lichen_learn(rt, NULL, values, 0, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    EXPECT_STATUS(lichen_learn(NULL, frames[3], values, 0, NULL), LICHEN_STATUS_INVALID_ARGUMENT);
+    float poisoned[MAX_VALUES];
+    memcpy(poisoned, frames[3], values * sizeof(float));
+    poisoned[7] = NAN;
+    EXPECT_STATUS(lichen_learn(rt, poisoned, values, 0, NULL), LICHEN_STATUS_NON_FINITE);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.learn_samples == samples, "refused frames were counted (%llu, was %llu)", (unsigned long long)m.learn_samples,
+          (unsigned long long)samples);
+    // lichen_reset: the model's logits again.
+    EXPECT_STATUS(lichen_reset(rt), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_step(rt, frames[3], values, z, classes, &k), LICHEN_STATUS_OK);
+    CHECK(k == k0 && memcmp(z, z0, classes * sizeof(float)) == 0, "after lichen_reset: the model's logits (class %d, was %d)", k, k0);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.learn_samples == 0, "after lichen_reset: %llu samples", (unsigned long long)m.learn_samples);
+    // LRH with a custom effect map: decisions are taken every 10 frames after the first 20.
+    mp.learn_policy = LICHEN_LEARN_HOMEOSTATIC;
+    mp.learn_rate = 1e-3f;
+    int8_t effects[MAX_CLASSES];
+    for (size_t c = 0; c < classes; c++) effects[c] = c % 2 ? 1 : -1;
+    mp.learn_effects = effects, mp.learn_effect_count = (uint32_t)classes;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    for (int i = 0; i < 100; i++) {
+        EXPECT_STATUS(lichen_learn(rt, frames[i % FRAMES], values, i % (int)classes, &k), LICHEN_STATUS_OK);
+        CHECK(k >= 0 && k < (int32_t)classes, "predicted class %d", k);
+    }
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.learn_samples == 100 && m.learn_updates == 10 && m.learn_decisions == 7 && m.learn_taken <= 7,
+          "LRH: %llu samples, %llu updates, %llu decisions, %llu taken", (unsigned long long)m.learn_samples,
+          (unsigned long long)m.learn_updates, (unsigned long long)m.learn_decisions, (unsigned long long)m.learn_taken);
+    CHECK(m.learning_rate >= 1e-8, "eta %g", m.learning_rate);
     lichen_runtime_destroy(rt);
 }
 
@@ -610,6 +665,7 @@ int main(int argc, char **argv) {
     }
 
     cue_case(model);
+    learn_case(model, values, classes);
 
     printf("abi_test: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -20,13 +20,10 @@ struct AdaptCommandTests {
     }
 
     @Test func compareSourceBNTent() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-adapt-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try CLIRunner.temporaryFolder("adapt")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let stream = dir.appendingPathComponent("s.stream").path
-        let make = try CLIRunner.run(["stream", "make", "--kind", "custom", "--domains", "clean,gaussian_noise,contrast",
-                                      "--severity", "5", "--per-domain", "200", "--seed", "1", "--out", stream])
-        try #require(make.status == 0, "stderr: \(make.stderr)")
+        let stream = try CLIRunner.makeStream(["--kind", "custom", "--domains", "clean,gaussian_noise,contrast", "--severity", "5",
+                                               "--per-domain", "200", "--seed", "1"], in: dir)
 
         let adapt = try CLIRunner.run(["adapt", "--model", Self.model, "--stream", stream, "--compare", "source,bn,tent", "--json"])
         try #require(adapt.status == 0, "stderr: \(adapt.stderr)")

@@ -29,4 +29,23 @@ struct CLIRunner {
                        stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))
     }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// A fresh folder `lichen-NAME-PID` in the temporary directory (the caller removes it).
+    static func temporaryFolder(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lichen-\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// `lichen stream make ARGUMENTS --out DIR/NAME.stream`; returns the stream's path.
+    static func makeStream(_ arguments: [String], in dir: URL, name: String = "s") throws -> String {
+        let path = dir.appendingPathComponent(name + ".stream").path
+        let make = try run(["stream", "make"] + arguments + ["--out", path])
+        guard make.status == 0 else { throw Failure(description: "lichen stream make \(arguments): \(make.stderr)") }
+        return path
+    }
 }

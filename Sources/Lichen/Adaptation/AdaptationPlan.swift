@@ -98,6 +98,18 @@ public struct AdaptationPlan: Sendable, Equatable {
     /// Frame mode: updates on a learner thread beside the loop (`BackgroundLearner`) instead of
     /// inside the step that triggers them; nil (the default): synchronous, inside the step.
     public var learner: BackgroundLearner.Settings?
+    /// Online supervised learning from labelled frames (`RunningMethod.learn`, `lichen_learn`)
+    /// with a constant, LRR or LRH learning rate (`OnlineLearning`); nil: none. Source method,
+    /// synchronous mode only. An empty effect map stands for the paper's (classes 5 and above
+    /// excitatory) at the model's class count.
+    public var learning: HomeostasisConfiguration?
+
+    /// `learning` with an empty effect map replaced by the paper's for `classes`.
+    func learning(classes: Int) -> HomeostasisConfiguration? {
+        guard var l = learning else { return nil }
+        if l.effects.isEmpty { l.effects = HomeostasisConfiguration.paperEffects(classCount: classes) }
+        return l
+    }
 
     /// A plan with the methods' reference settings: Tent's Adam (lr 1e-3), CoTTA's CIFAR
     /// configuration with the maintainer's threshold rule, RMT's CIFAR configuration.
@@ -264,6 +276,19 @@ public struct AdaptationPlan: Sendable, Equatable {
                 throw .invalidArgument(name: "learner.nice", value: l.nice, reason: "must be in -20...19")
             }
         }
+        if let l = learning(classes: spec.classCount) {
+            guard method == .source else {
+                throw .invalidArgument(name: "learning", value: Int(Runtime.methodCode(method)),
+                                       reason: "online learning trains the model's own parameters, which the other methods adapt too: run it with the source method")
+            }
+            guard learner == nil else {
+                throw .invalidArgument(name: "learning", value: 1, reason: "online learning runs on the loop's thread: turn the learner thread off")
+            }
+            try l.validate()
+            guard l.effects.count == spec.classCount else {
+                throw .shapeMismatch(operand: "effects", dimension: 0, expected: spec.classCount, got: l.effects.count)
+            }
+        }
         if needsSource && sourcePack == nil && !hasProvider {
             throw .invalidArgument(name: "source", value: 0,
                                    reason: "this method needs labelled source frames: give a source pack (lichen source-pack)")
@@ -331,7 +356,7 @@ public struct AdaptationPlan: Sendable, Equatable {
             var frames: FrameAdapter? = nil
             if case .frames(let window, let every, let prediction) = framing {
                 frames = try FrameAdapter(session: session, window: window, every: every, prediction: prediction, arena: arena,
-                                          fused: fusedPrediction, learner: learner, kernels: kernels)
+                                          fused: fusedPrediction, learner: learner, kernels: kernels, sourceLearns: learning != nil)
             }
             var watch: CollapseGuard? = nil
             if let g = collapseGuard {
@@ -339,6 +364,8 @@ public struct AdaptationPlan: Sendable, Equatable {
                                           minimumEffectiveClasses: min(g.minimumEffectiveClasses, Double(session.classes)),
                                           resetEvery: g.resetEvery, arena: arena)
             }
+            var online: OnlineLearning? = nil
+            if let c = learning(classes: spec.classCount) { online = try OnlineLearning(spec: spec, store: store, configuration: c, arena: arena, kernels: kernels) }
             let state = try AdaptedState(session: session, arena: arena)
             let lastGood = collapseGuard?.resetTo == .lastGood && !state.isEmpty ? try state.makeCopy(arena: arena) : nil
             if let learner = frames?.learner {
@@ -348,7 +375,7 @@ public struct AdaptationPlan: Sendable, Equatable {
             try frames?.startLearner()
             return RunningMethod(plan: self, session: session, frames: frames, collapseGuard: watch, source: provider, pack: pack,
                                  cottaThreshold: threshold, setupNanoseconds: lcrMonotonicNanoseconds() &- started, state: state,
-                                 lastGood: lastGood)
+                                 lastGood: lastGood, learning: online)
         } catch {
             try? arena.resetLowEnd(to: mark)
             throw error
@@ -379,6 +406,8 @@ public final class RunningMethod {
     public let state: AdaptedState
     /// The collapse guard's last good state (a plan whose guard resets to it), else nil.
     public let lastGood: AdaptedState.Copy?
+    /// Online supervised learning (the plan's `learning`), else nil.
+    public let learning: OnlineLearning?
     /// Saves the state to a file (set by the runtime when it has a state path).
     public internal(set) var saver: StateSaver?
     /// Resets to the last good state, and to the source.
@@ -390,7 +419,8 @@ public final class RunningMethod {
 
     init(plan: AdaptationPlan, session: AdaptationSession, frames: FrameAdapter?, collapseGuard: CollapseGuard?,
          source: SourceBatchProvider?, pack: SourcePack?, cottaThreshold: Float?, setupNanoseconds: UInt64, state: AdaptedState,
-         lastGood: AdaptedState.Copy?) {
+         lastGood: AdaptedState.Copy?, learning: OnlineLearning?) {
+        self.learning = learning
         self.state = state
         self.lastGood = lastGood
         self.plan = plan
@@ -443,6 +473,22 @@ public final class RunningMethod {
         let z = try frames.step(frame: frame)
         try observe(z)
         return z
+    }
+
+    /// Learns from one labelled frame (the plan's `learning`) and returns the class predicted
+    /// for it before its update; frames stepped after an update predict with it (the fused
+    /// models are refolded at the next step).
+    ///
+    /// - Throws: `.invalidArgument(name: "learning", ...)` when the plan has no learning; what
+    ///   `OnlineLearning.learn` throws.
+    /// - Note: Allocates nothing.
+    public func learn(frame: TensorView, label: Int) throws(LichenError) -> Int {
+        guard let learning else {
+            throw .invalidArgument(name: "learning", value: 0, reason: "the method was set without online learning (choose a learning-rate policy)")
+        }
+        let p = try learning.learn(frame: frame, label: label)
+        if learning.lastLearnUpdated { frames?.parametersLearned() }
+        return p
     }
 
     /// One batch (batch mode): predicted, then adapted on; then the guard's look.
@@ -542,6 +588,8 @@ public final class RunningMethod {
             return
         }
         if let frames { try frames.reset() } else { try session.reset() }
+        try learning?.reset()
+        if learning != nil { frames?.parametersLearned() }
     }
 }
 

@@ -176,7 +176,9 @@ public enum AdaptationPolicy {
     /// The fused models that predict frames between updates (`FusedPrediction`), or nil when the
     /// method's graphs apply adapters (the fused path applies none).
     /// - Throws: what `InferenceModel.init` and `refoldSource` throw; `.budgetExceeded`.
-    func makeFused(spec: ModelSpec, store: ParameterStore, arena: Arena, kernels: Kernels) throws(LichenError) -> FusedPrediction? {
+    func makeFused(spec: ModelSpec, store: ParameterStore, arena: Arena, kernels: Kernels, sourceLearns: Bool = false)
+        throws(LichenError) -> FusedPrediction?
+    {
         guard graph.adapters == nil, teacherGraph?.adapters == nil else { return nil }
         let before = arena.stats.lowUsedBytes, plannedBefore = arena.stats.plannedBytes, persistentBefore = arena.stats.persistentBytes
         func fused(_ s: ParameterStore, refoldable: Bool) throws(LichenError) -> InferenceModel {
@@ -187,7 +189,11 @@ public enum AdaptationPolicy {
         var sum: TensorView? = nil
         switch self {
         case .source:
-            models = [try fused(store, refoldable: false)]
+            // Online learning changes the source model's weights: refold them (folded batch
+            // norms from the running statistics; unfolded f32 weights are the store's own).
+            let m = try fused(store, refoldable: sourceLearns)
+            models = [m]
+            if sourceLearns { sources = [try m.refoldSource(runningStatisticsOf: store)] }
         case .bnAdapt(let g):
             let m = try fused(store, refoldable: true)
             models = [m]

@@ -122,6 +122,8 @@ public final class FrameAdapter {
     /// they hold the current saved statistics.
     public let fused: FusedPrediction?
     private var fusedCurrent = false
+    /// The source model's fused copy predates the parameters (online learning changed them).
+    private var sourceFoldStale = false
     /// Frames predicted through the fused models.
     public private(set) var fusedPredictionCount = 0
     private var statisticsStep = 0
@@ -140,9 +142,11 @@ public final class FrameAdapter {
     /// - Throws: `.invalidArgument(name: "window" | "every", ...)`; `.budgetExceeded`.
     ///   - fused: `.saved` only: predict frames between updates through fused models
     ///     (`FusedPrediction`) refolded after each update, whenever no adapter is applied.
+    ///   - sourceLearns: the source model's parameters change by online learning
+    ///     (`parametersLearned()`): its fused model is built refoldable.
     public init(
         session: AdaptationSession, window: Int, every: Int, prediction: Prediction = .saved, arena: Arena, fused: Bool = false,
-        learner: BackgroundLearner.Settings? = nil, kernels: Kernels = .best
+        learner: BackgroundLearner.Settings? = nil, kernels: Kernels = .best, sourceLearns: Bool = false
     ) throws(LichenError) {
         guard window >= 1 && window <= session.batchSize else {
             throw .invalidArgument(name: "window", value: window, reason: "must be in 1...the session's batch size")
@@ -163,7 +167,8 @@ public final class FrameAdapter {
         ring = try arena.persistentTensor(.f32, try Shape(dimensions: dims))
         if prediction == .saved { try session.policy.reservePrediction(arena: arena) }
         self.fused = prediction == .saved && fused
-            ? try session.policy.makeFused(spec: session.graph.spec, store: session.store, arena: arena, kernels: kernels) : nil
+            ? try session.policy.makeFused(spec: session.graph.spec, store: session.store, arena: arena, kernels: kernels,
+                                           sourceLearns: sourceLearns) : nil
         if let learner, session.method != .source {
             guard let first = self.fused else {
                 throw .invalidArgument(name: "learner", value: 1, reason: "the learner thread needs fused, saved-statistics prediction and no adapter applied")
@@ -223,6 +228,13 @@ public final class FrameAdapter {
         fusedCurrent = false
     }
 
+    /// The model's parameters were changed by online learning (`OnlineLearning`): the source
+    /// model's fused copy is refolded before the next frame it predicts.
+    func parametersLearned() {
+        trainablesChanged()
+        sourceFoldStale = true
+    }
+
     /// Whether frame number `t` (1-based, counted from the last window clear) adapts.
     @inline(__always)
     func adapts(_ t: Int) -> Bool { t >= window && (t - window) % every == 0 }
@@ -264,9 +276,12 @@ public final class FrameAdapter {
         // forward (a window's forward every K frames would give the same prediction at B
         // frames' cost, a deadline miss in a fast loop).
         if case .source = session.policy, let fused, session.policy.appliesNoAdapters {
-            lastFrameAdapted = false
-            fusedPredictionCount += 1
-            return try fused.predict(try ring.leadingRows(slot, count: 1))
+            if sourceFoldStale { sourceFoldStale = !fused.refold(session.policy) }
+            if !sourceFoldStale {
+                lastFrameAdapted = false
+                fusedPredictionCount += 1
+                return try fused.predict(try ring.leadingRows(slot, count: 1))
+            }
         }
         if adapts(sinceClear) {
             lastFrameAdapted = true
@@ -281,7 +296,7 @@ public final class FrameAdapter {
         lastFrameAdapted = false
         if case .source(let graph) = session.policy {
             let frame = try ring.leadingRows(slot, count: 1)
-            if let fused, session.policy.appliesNoAdapters {
+            if let fused, session.policy.appliesNoAdapters, !sourceFoldStale {
                 fusedPredictionCount += 1
                 return try fused.predict(frame)
             }

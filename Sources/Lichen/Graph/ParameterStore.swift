@@ -213,6 +213,16 @@ public final class ParameterStore {
         return n
     }
 
+    /// Freezes every parameter and lets go of every gradient, for an owner about to give the
+    /// arena memory they live in back (a runtime rebuilding its method: the next method's
+    /// trainables get fresh gradients instead of views into memory that is someone else's now).
+    public func forgetGradients() {
+        for i in 0..<parameters.count {
+            parameters[i].trainable = false
+            parameters[i].gradient = nil
+        }
+    }
+
     /// Freezes every parameter.
     public func freezeAll() {
         for i in 0..<parameters.count { parameters[i].trainable = false }

@@ -295,6 +295,28 @@ public final class HomeostaticLearner {
         try zeroGradients()
     }
 
+    /// Starts over as construction left the learner: η back to η0, the sample count, the
+    /// minibatch's gradient sum and the memory emptied, LRR's coin reseeded (the counters of
+    /// updates and decisions carry on). The weights are the caller's to put back.
+    /// - Note: Allocates nothing.
+    public func restart() throws(LichenError) {
+        learningRate = configuration.initialLearningRate
+        sampleIndex = 0
+        samplesInMinibatch = 0
+        rememberedCount = 0
+        lastDecision = nil
+        random = SplitMix64Random(seed: configuration.seed)
+        try zeroGradients()
+    }
+
+    /// Drops the minibatch being gathered (its gradient sum and its count), for a caller that
+    /// got an error from the graph partway through a sample; η, the weights and the memory stay.
+    /// - Note: Allocates nothing.
+    public func dropMinibatch() throws(LichenError) {
+        samplesInMinibatch = 0
+        try zeroGradients()
+    }
+
     /// Swaps classes `a` and `b` among the remembered labels: the concept-shift protocol relabels
     /// every sample, the ones the learner remembers included (the authors' `swap_labels`).
     /// - Throws: `.invalidArgument` for a class outside `0 ..< classCount`.

@@ -42,7 +42,7 @@ public enum ClassEffect: Int8, Sendable {
 /// Settings of a `HomeostaticLearner`. The defaults are the paper's (research/methods.md 2.1,
 /// the authors' `lrh.py`): η0 = 1e-3, Δ = 1e-4, floor 1e-8, minibatch 10, a decision every 10
 /// samples, a memory of 20 samples, classes 5...9 excitatory and the others inhibitory.
-public struct HomeostasisConfiguration: Sendable {
+public struct HomeostasisConfiguration: Sendable, Equatable {
     public var policy: LearningRatePolicy
     /// η at the start.
     public var initialLearningRate: Double

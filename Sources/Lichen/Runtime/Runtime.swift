@@ -47,7 +47,9 @@ public final class Runtime: @unchecked Sendable {
     // The state file: restored (0 none, 1 restored, 2 refused), saves, failed saves, the last save.
     static let stateCell = 21, savesCell = 22, saveFailuresCell = 23, lastSaveUnixCell = 24, lastSaveDurationCell = 25
     static let lastGoodResetsCell = 26
-    static let cellCount = 27
+    // Online learning: labelled frames, updates, decisions, decisions taken, η (f64 bits).
+    static let learnSamplesCell = 27, learnUpdatesCell = 28, learnDecisionsCell = 29, learnTakenCell = 30, learningRateCell = 31
+    static let cellCount = 32
 
     /// The active adapter set, handed from the control side to the loop at step boundaries.
     public let adapters: StepBoundarySwap<AdapterSet>
@@ -318,11 +320,14 @@ public final class Runtime: @unchecked Sendable {
             // nothing here); the set is rebuilt for the new graph below.
             try current.session.policy.setSkillAdapters(nil)
             running = nil
+            // Gradients made by the old method live above the mark.
+            store.forgetGradients()
             try arena.resetLowEnd(to: mark)
             do throws(LichenError) {
                 running = try assemble(newPlan, spec: spec, store: store)
                 plan = newPlan
             } catch {
+                store.forgetGradients()
                 try arena.resetLowEnd(to: mark)
                 running = try assemble(previous, spec: spec, store: store)
                 try graphChangedLocked()
@@ -336,6 +341,7 @@ public final class Runtime: @unchecked Sendable {
             clearMethodFigures()
             try attachState()
             publishMethodFigures()
+            publishLearningFigures()
             stepTimes.clear()
         }
     }
@@ -491,6 +497,47 @@ public final class Runtime: @unchecked Sendable {
         return best
     }
 
+    /// Online learning (the plan's `learning`): predicts `frame` with the weights as they are,
+    /// learns from `label` (`OnlineLearning`), and returns the predicted class. Frames stepped
+    /// after an update predict with it. Loop thread, like `step`.
+    ///
+    /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded;
+    ///   `.shapeMismatch(operand: "frame", ...)`; `.invalidArgument(name: "learning", ...)` when
+    ///   the method was set without learning; what `RunningMethod.learn` throws (a label that is
+    ///   not a class, NaN or infinity: nothing changes).
+    /// - Note: Allocates nothing.
+    public func learn(frame: UnsafeBufferPointer<Float>, label: Int) throws(LichenError) -> Int {
+        guard let running, let frameShape else {
+            throw failed(.invalidArgument(name: "model", value: 0, reason: "load a model before learning"))
+        }
+        let n = frameShape.elementCount ?? 0
+        guard frame.count == n else {
+            throw failed(.shapeMismatch(operand: "frame", dimension: 0, expected: n, got: frame.count))
+        }
+        guard let source = frame.baseAddress else {
+            throw failed(.invalidArgument(name: "frame", value: 0, reason: "empty buffer"))
+        }
+        do throws(LichenError) {
+            // safe: the view is only read (the learner copies it into its memory).
+            let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
+            let predicted = try running.learn(frame: view, label: label)
+            publishLearningFigures()
+            return predicted
+        } catch {
+            throw failed(error)
+        }
+    }
+
+    /// Copies online learning's figures into the atomic cells (loop thread).
+    func publishLearningFigures() {
+        guard let l = running?.learning else { return }
+        lcr_atomic_u64_store(cell(Runtime.learnSamplesCell), UInt64(l.sampleCount))
+        lcr_atomic_u64_store(cell(Runtime.learnUpdatesCell), UInt64(l.learner.updateCount))
+        lcr_atomic_u64_store(cell(Runtime.learnDecisionsCell), UInt64(l.learner.decisionCount))
+        lcr_atomic_u64_store(cell(Runtime.learnTakenCell), UInt64(l.learner.takenCount))
+        lcr_atomic_u64_store(cell(Runtime.learningRateCell), l.learner.learningRate.bitPattern)
+    }
+
     /// Returns the trained parameters to the model's values and clears the optimizer state
     /// (the adapter set stays as it is).
     /// - Throws: `.invalidArgument(name: "model", ...)` before a model is loaded.
@@ -500,6 +547,7 @@ public final class Runtime: @unchecked Sendable {
                 throw .invalidArgument(name: "model", value: 0, reason: "load a model before resetting")
             }
             try running.resetTrainables()
+            publishLearningFigures()
             _ = lcr_atomic_u64_fetch_add(cell(Runtime.resetsCell), 1)
         }
     }
@@ -578,7 +626,12 @@ extension Runtime {
             stateSaveFailures: lcr_atomic_u64_load(cell(Runtime.saveFailuresCell)),
             lastSaveUnixNanoseconds: lcr_atomic_u64_load(cell(Runtime.lastSaveUnixCell)),
             lastSaveNanoseconds: lcr_atomic_u64_load(cell(Runtime.lastSaveDurationCell)),
-            lastGoodResets: lcr_atomic_u64_load(cell(Runtime.lastGoodResetsCell)))
+            lastGoodResets: lcr_atomic_u64_load(cell(Runtime.lastGoodResetsCell)),
+            learnSamples: lcr_atomic_u64_load(cell(Runtime.learnSamplesCell)),
+            learnUpdates: lcr_atomic_u64_load(cell(Runtime.learnUpdatesCell)),
+            learnDecisions: lcr_atomic_u64_load(cell(Runtime.learnDecisionsCell)),
+            learnTaken: lcr_atomic_u64_load(cell(Runtime.learnTakenCell)),
+            learningRate: Double(bitPattern: lcr_atomic_u64_load(cell(Runtime.learningRateCell))))
     }
 }
 
@@ -622,6 +675,13 @@ public struct MethodFigures: Equatable, Sendable {
     public var lastSaveNanoseconds: UInt64 = 0
     /// Collapse-guard resets that returned to the last good state.
     public var lastGoodResets: UInt64 = 0
+    /// Online learning: labelled frames since the method was set (or reset), weight updates,
+    /// LRR / LRH decisions and those that moved η, and η now (0 without online learning).
+    public var learnSamples: UInt64 = 0
+    public var learnUpdates: UInt64 = 0
+    public var learnDecisions: UInt64 = 0
+    public var learnTaken: UInt64 = 0
+    public var learningRate: Double = 0
 }
 
 extension Runtime {

@@ -42,7 +42,14 @@ struct AdaptCommand: ParsableCommand {
             squared class counts) falls under BOUND; --reset-every N resets every N frames. \
             Prints one row per method (and pass), one column per domain and the mean over domains, \
             in %; --json prints one document whose errors are fractions in [0, 1]. --plot writes \
-            the error per domain of each method as an SVG bar chart.
+            the error per domain of each method as an SVG bar chart. \
+            --learn lrh|lrr|constant (frame mode, source method) adds online supervised learning, \
+            for a robot with a trusted source of labels: after each frame is predicted, every \
+            --learn-every-th frame's stream label is learned from (the runtime's lichen_learn): \
+            every f32 parameter (a quantized model: its biases and norm parameters) by plain SGD \
+            over minibatches of 10 at a learning rate eta that stays --learn-rate (constant) or is \
+            regulated by LRR or LRH (Sources/Lichen/Homeostasis/README.md; classes 5 and above \
+            excitatory). The error still counts the prediction made before the frame's update.
             """
     )
 
@@ -91,6 +98,16 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Memory budget per method, in MiB.", valueName: "MiB"))
     var budget: Int = 256
 
+    @Option(name: .long, help: ArgumentHelp("Frame mode, source method: learn online from the stream's labels with this learning-rate policy.",
+                                            valueName: "lrh|lrr|constant"))
+    var learn: String?
+
+    @Option(name: .long, help: ArgumentHelp("--learn: eta at the start (constant: throughout); Delta is a tenth of it.", valueName: "eta"))
+    var learnRate: Double = 1e-3
+
+    @Option(name: .long, help: ArgumentHelp("--learn: learn from every N-th frame's label (1: every frame).", valueName: "N"))
+    var learnEvery: Int = 1
+
     static let available = ["source", "bn", "tent", "cotta", "rmt"]
     static let planned: [String] = []
 
@@ -133,6 +150,19 @@ struct AdaptCommand: ParsableCommand {
         guard passes >= 1 && passes <= 1000 else { throw ValidationError("--passes must be in 1...1000") }
         if predictions != nil && window == nil { throw ValidationError("--predictions needs frame mode (--window)") }
         guard budget >= 16 && budget <= 1 << 16 else { throw ValidationError("--budget must be in 16...65536 MiB") }
+        if let learn {
+            guard LearningRatePolicy(name: learn) != nil else { throw ValidationError("--learn must be lrh, lrr or constant") }
+            guard window != nil else { throw ValidationError("--learn needs frame mode (--window)") }
+            guard learnRate.isFinite && learnRate >= 0 && learnRate <= 1e3 else { throw ValidationError("--learn-rate must be in 0...1000") }
+            guard learnEvery >= 1 && learnEvery <= 1_000_000 else { throw ValidationError("--learn-every must be in 1...1000000") }
+        }
+    }
+
+    /// Online learning's settings (--learn), else nil: the paper's constants at --learn-rate.
+    var learning: HomeostasisConfiguration? {
+        guard let learn, let policy = LearningRatePolicy(name: learn) else { return nil }
+        return HomeostasisConfiguration(policy: policy, initialLearningRate: learnRate, step: learnRate / 10, effects: [],
+                                        seed: planOptions.seed)
     }
 
     /// Frame mode's prediction between updates (`FrameAdapter`'s default unless --frame-predict).
@@ -157,10 +187,18 @@ struct AdaptCommand: ParsableCommand {
         /// Frames refused as bad input (skipped, not scored).
         let rejectedFrames: Int
         let adaptationSteps: Int
+        /// Online learning's figures (--learn), else nil.
+        let learned: LearnedFigures?
         let seconds: Double
         /// Values trained (store parameters and LoRA A, B).
         let trainedValues: Int
         var perRecord: [Accuracy] { passes[0] }
+    }
+
+    /// What online learning did over a method's run.
+    struct LearnedFigures {
+        let samples: Int, updates: Int, decisions: Int, taken: Int
+        let rate: Double
     }
 
     func run() throws {
@@ -184,8 +222,9 @@ struct AdaptCommand: ParsableCommand {
         architecture = spec.architecture
         try requireStreamFits(file, path: stream, model: loaded)
         let provider = try planOptions.provider(for: method)
-        let plan = planOptions.plan(method, framing: framing, lora: lora,
+        var plan = planOptions.plan(method, framing: framing, lora: lora,
                                     sourceFrames: try planOptions.sourceFrameCount(for: method, provider: provider))
+        plan.learning = learning
         let (input, labels) = try batchBuffers(loaded, batch: batchSize ?? 1)
         if method == .rmt { log("rmt: prototypes and \(plan.rmt.warmUpSamples / plan.framing.rows) warm-up steps on \(planOptions.sourceText)") }
         let running = try naming(model) { () throws(LichenError) in
@@ -205,6 +244,7 @@ struct AdaptCommand: ParsableCommand {
         let start = Date()
         var passes: [[Accuracy]] = []
         var collapseResets: [Int] = [], periodicResets: [Int] = []
+        var frameIndex = 0
         for pass in 1...self.passes {
             let label = self.passes > 1 ? "adapt \(method.name) pass \(pass)/\(self.passes)" : "adapt \(method.name)"
             let progress = ProgressBar(label, total: file.frameCount, enabled: (stderrIsTerminal && !global.json) || global.verbose)
@@ -224,6 +264,11 @@ struct AdaptCommand: ParsableCommand {
                     do throws(LichenError) {
                         z = try running.step(frame: x)
                         if predictions != nil { classes.append(try CollapseGuard.topClass(z.f32Elements("logits"), row: 0, classes: z.shape[1])) }
+                        if running.learning != nil && frameIndex % learnEvery == 0 {
+                            // The logits stay valid: learning runs on its own graph.
+                            _ = try running.learn(frame: x, label: Int(try labels.f32Elements("labels")[0]))
+                        }
+                        frameIndex += 1
                     } catch {
                         switch error {
                         case .nonFiniteValue, .shapeMismatch:
@@ -253,9 +298,17 @@ struct AdaptCommand: ParsableCommand {
                 }
             }
         }
+        let learned = running.learning.map { l in
+            LearnedFigures(samples: l.sampleCount, updates: l.learner.updateCount, decisions: l.learner.decisionCount,
+                           taken: l.learner.takenCount, rate: l.learner.learningRate)
+        }
+        if let learned {
+            log("\(method.name): learned from \(learned.samples) labelled frames (\(learned.updates) updates, \(learned.decisions) decisions, "
+                + "\(learned.taken) taken), eta at the end \(String(format: "%.3e", learned.rate))")
+        }
         return Outcome(method: method, passes: passes, collapseResets: collapseResets, periodicResets: periodicResets,
                        rejectedFrames: frames?.rejectedFrameCount ?? 0, adaptationSteps: frames?.adaptationCount ?? running.batchCount,
-                       seconds: Date().timeIntervalSince(start), trainedValues: session.trainedValueCount)
+                       learned: learned, seconds: Date().timeIntervalSince(start), trainedValues: session.trainedValueCount)
     }
 
     /// Appends "method frame class" lines to the --predictions file.
@@ -344,6 +397,10 @@ struct AdaptCommand: ParsableCommand {
                     ("resets", .int(o.collapseResets.reduce(0, +) + o.periodicResets.reduce(0, +))),
                     ("rejected_frames", .int(o.rejectedFrames)),
                     ("adaptation_steps", .int(o.adaptationSteps)),
+                    ("learning", o.learned.map { l in
+                        .object([("policy", .string(learn ?? "")), ("samples", .int(l.samples)), ("updates", .int(l.updates)),
+                                 ("decisions", .int(l.decisions)), ("taken", .int(l.taken)), ("rate_end", .number(l.rate))])
+                    } ?? .null),
                     ("trained_values", .int(o.trainedValues)),
                     ("seconds", .number(o.seconds)),
                 ]))
@@ -364,6 +421,9 @@ struct AdaptCommand: ParsableCommand {
             pairs.append(("guard", planOptions.guard.map { .object([("min_effective_classes", .number($0)), ("window", .int(planOptions.guardWindow))]) } ?? .null))
             pairs.append(("reset_every", planOptions.resetEvery.map { .int($0) } ?? .null))
             pairs.append(("lora", lora.json(trainedValues: nil)))
+            pairs.append(("learn", learn.map { name in
+                .object([("policy", .string(name)), ("rate", .number(learnRate)), ("every", .int(learnEvery))])
+            } ?? .null))
             pairs.append(("methods", .array(methods)))
             print(JSON.object(pairs).rendered())
             return
@@ -417,6 +477,11 @@ struct AdaptCommand: ParsableCommand {
         }
         let rejected = outcomes.reduce(0) { $0 + $1.rejectedFrames }
         if rejected > 0 { print("frames skipped as bad input: \(rejected)") }
+        for o in outcomes {
+            guard let l = o.learned else { continue }
+            print("online learning (\(learn ?? ""), eta0 \(learnRate), every \(learnEvery) frame(s)): \(o.method.name) learned from \(l.samples) labelled frames, "
+                  + "\(l.updates) updates, \(l.decisions) decisions (\(l.taken) taken), eta at the end \(String(format: "%.3e", l.rate))")
+        }
     }
 
     /// "batch 200" or "frame mode, window 64, every 16".

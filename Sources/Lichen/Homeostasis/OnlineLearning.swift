@@ -1,0 +1,102 @@
+/// Online supervised learning for a running model (what `lichen_learn` reaches): a labelled
+/// frame at a time, through a `HomeostaticLearner` whose learning-rate policy is constant, LRR
+/// or LRH, for when a robot has a trusted source of labels (an operator's correction, another
+/// sensor).
+///
+/// Built by `AdaptationPlan.assemble` when the plan has `learning` set, over the model's own
+/// store: every parameter that can train (writable f32, not a running statistic) is trained, so
+/// an f32 model learns all its weights and a quantized one its biases and norm parameters
+/// (quantized weights stay frozen). Batch norm uses its running statistics and leaves them
+/// alone (one frame is no batch). The step graph predicts with the same values, so a frame
+/// stepped after an update sees it.
+///
+/// Memory: a batch-1 training graph, the learner's trial buffers, trial graphs and memory, and
+/// one copy of the trained values as the model had them (for `reset` and `release`), all from
+/// the arena at construction. `learn` and `reset` allocate nothing.
+public final class OnlineLearning {
+    public let learner: HomeostaticLearner
+    public let store: ParameterStore
+    /// Store indices of the trained parameters and their values as the model had them.
+    private let trained: [Int]
+    private let initial: [TensorView]
+    /// Bytes of the arena taken at construction.
+    public let arenaBytes: Int
+    /// Labelled frames learned from since construction or the last `reset`.
+    public private(set) var sampleCount = 0
+    /// Whether the last `learn` applied an update (the weights changed).
+    public private(set) var lastLearnUpdated = false
+
+    /// - Throws: what `HomeostasisConfiguration.validate` and `HomeostaticLearner.init` throw;
+    ///   `.invalidArgument(name: "learning", ...)` for a model with no parameter that can train;
+    ///   `.shapeMismatch(operand: "effects", ...)`; `.budgetExceeded`.
+    /// - Note: Allocates (construction only).
+    public init(spec: ModelSpec, store: ParameterStore, configuration: HomeostasisConfiguration, arena: Arena,
+                kernels: Kernels = .best) throws(LichenError) {
+        try configuration.validate()
+        let before = arena.stats.lowUsedBytes
+        var indices: [Int] = []
+        for i in 0..<store.count where store[i].canTrain { indices.append(i) }
+        guard !indices.isEmpty else {
+            throw .invalidArgument(name: "learning", value: 0, reason: "the model has no f32 parameter to learn (quantized weights stay frozen)")
+        }
+        store.freezeAll()
+        var copies: [TensorView] = []
+        for i in indices {
+            try store.setTrainable(true, index: i)
+            let c = try arena.persistentTensor(.f32, store[i].value.shape)
+            try c.copy(from: store[i].value)
+            copies.append(c)
+        }
+        let graph = try Graph(spec: spec, store: store, batchSize: 1, arena: arena,
+                              options: GraphOptions(training: true, batchNormMode: .runningStatistics), kernels: kernels)
+        learner = try HomeostaticLearner(graph: graph, configuration: configuration, arena: arena)
+        self.store = store
+        trained = indices
+        initial = copies
+        arenaBytes = arena.stats.lowUsedBytes - before
+    }
+
+    /// Learns from one labelled frame and returns the class predicted for it before its update.
+    ///
+    /// - Throws: what `HomeostaticLearner.learn(frame:label:)` throws. Bad input (a label that
+    ///   is not a class, a frame of another size, NaN or infinity) is refused before anything
+    ///   changes; an error from the graph partway (a diverged model) drops the minibatch being
+    ///   gathered, so the next frame starts a clean one and the weights stay as they were.
+    /// - Note: Allocates nothing.
+    public func learn(frame: TensorView, label: Int) throws(LichenError) -> Int {
+        lastLearnUpdated = false
+        let updates = learner.updateCount
+        do {
+            let p = try learner.learn(frame: frame, label: label)
+            sampleCount += 1
+            lastLearnUpdated = learner.updateCount != updates
+            return p
+        } catch {
+            // The learner checks the label, the frame's size and its values before anything
+            // changes; what fails after that came from the graph or the update.
+            switch error {
+            case .invalidArgument, .shapeMismatch, .unsupportedElementType:
+                break
+            case .nonFiniteValue where (try? frame.firstNonFiniteIndex()) != nil:
+                break
+            default:
+                try? learner.dropMinibatch()
+            }
+            throw error
+        }
+    }
+
+    /// Puts the trained values back to the model's and starts the learner over (η0, empty
+    /// minibatch and memory).
+    /// - Note: Allocates nothing.
+    public func reset() throws(LichenError) {
+        var j = 0
+        while j < trained.count {
+            try store[trained[j]].value.copy(from: initial[j])
+            j += 1
+        }
+        try learner.restart()
+        sampleCount = 0
+        lastLearnUpdated = true
+    }
+}
