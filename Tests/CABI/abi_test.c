@@ -471,6 +471,33 @@ static void learn_case(const char *model, size_t values, size_t classes) {
           (unsigned long long)m.learn_updates, (unsigned long long)m.learn_decisions, (unsigned long long)m.learn_taken);
     CHECK(m.learning_rate >= 1e-8, "eta %g", m.learning_rate);
     lichen_runtime_destroy(rt);
+
+    // What was learned survives the runtime: the state file, restored by the next one.
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/lichen-abi-learn-%d.lcst", (int)getpid());
+    unlink(path);
+    float zs[MAX_CLASSES], zr[MAX_CLASSES];
+    double rate = 0;
+    rt = state_runtime(model, path, 0);
+    if (!rt) return;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    for (int i = 0; i < 40; i++) EXPECT_STATUS(lichen_learn(rt, frames[i % FRAMES], values, i % (int)classes, NULL), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_step(rt, frames[5], values, zs, classes, NULL), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.state_saves >= 4 && m.state_save_failures == 0, "learning saves: %llu (%llu failed)",
+          (unsigned long long)m.state_saves, (unsigned long long)m.state_save_failures);
+    rate = m.learning_rate;
+    lichen_runtime_destroy(rt);
+    rt = state_runtime(model, path, 0);
+    if (!rt) return;
+    EXPECT_STATUS(lichen_method_set(rt, &mp), LICHEN_STATUS_OK);
+    EXPECT_STATUS(lichen_metrics_get(rt, &m), LICHEN_STATUS_OK);
+    CHECK(m.state_restore == 1 && m.learn_samples == 40 && m.learning_rate == rate,
+          "restored: %u, %llu samples, eta %g (saved %g)", m.state_restore, (unsigned long long)m.learn_samples, m.learning_rate, rate);
+    EXPECT_STATUS(lichen_step(rt, frames[5], values, zr, classes, NULL), LICHEN_STATUS_OK);
+    CHECK(memcmp(zs, zr, classes * sizeof(float)) == 0, "the restored runtime predicts as the one that learned");
+    lichen_runtime_destroy(rt);
+    unlink(path);
 }
 
 int main(int argc, char **argv) {

@@ -170,6 +170,11 @@ public struct AdaptationPlan: Sendable, Equatable {
         }
         if method == .cotta { s += " cotta=\(cotta.augmentations),\(cotta.emaMomentum),\(cotta.restoreProbability)" }
         if method == .rmt { s += " rmt=\(rmt.lambdaSource),\(rmt.lambdaContrast)" }
+        if let l = learning {
+            var effects = l.effects.isEmpty ? "paper" : ""
+            for e in l.effects { effects += e == .excitatory ? "+" : e == .inhibitory ? "-" : "0" }
+            s += " learn=\(l.policy.name),\(l.initialLearningRate),\(l.step),\(l.minibatch),\(l.interval),\(l.memory),\(effects)"
+        }
         return s
     }
 
@@ -366,7 +371,7 @@ public struct AdaptationPlan: Sendable, Equatable {
             }
             var online: OnlineLearning? = nil
             if let c = learning(classes: spec.classCount) { online = try OnlineLearning(spec: spec, store: store, configuration: c, arena: arena, kernels: kernels) }
-            let state = try AdaptedState(session: session, arena: arena)
+            let state = try AdaptedState(session: session, learning: online, arena: arena)
             let lastGood = collapseGuard?.resetTo == .lastGood && !state.isEmpty ? try state.makeCopy(arena: arena) : nil
             if let learner = frames?.learner {
                 learner.state = state
@@ -487,7 +492,11 @@ public final class RunningMethod {
             throw .invalidArgument(name: "learning", value: 0, reason: "the method was set without online learning (choose a learning-rate policy)")
         }
         let p = try learning.learn(frame: frame, label: label)
-        if learning.lastLearnUpdated { frames?.parametersLearned() }
+        if learning.lastLearnUpdated {
+            frames?.parametersLearned()
+            // The state file, when due (the saver counts online learning's updates).
+            if judgedHealthy { saver?.beforeUpdate(updates: learning.learner.updateCount, frames: learning.sampleCount) }
+        }
         return p
     }
 
@@ -516,7 +525,13 @@ public final class RunningMethod {
     /// last save is lost), when a saver is on and the guard judges the predictions healthy.
     /// Call with the learner stopped.
     public func finalSave() {
-        guard let saver, saver.enabled, judgedHealthy, updateCount > 0 else { return }
+        guard let saver, saver.enabled, judgedHealthy else { return }
+        if let learning {
+            guard learning.learner.updateCount > 0 else { return }
+            _ = try? saver.save(updates: learning.learner.updateCount, frames: learning.sampleCount)
+            return
+        }
+        guard updateCount > 0 else { return }
         _ = try? saver.save(updates: updateCount, frames: frames?.frameCount ?? batchCount)
     }
 
@@ -550,11 +565,17 @@ public final class RunningMethod {
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<file.byteCount])
         let contents = try StateFile.parse(bytes)
         try StateFile.restore(contents, bytes: bytes, into: state, modelHash: modelHash, planText: text)
-        frames?.trainablesChanged()
+        stateLoaded()
         if let frames, let learner = frames.learner, learner.isRunning, learner.updateCount > 0 {
             learner.republish(frameCount: frames.frameCount)
         }
         return contents
+    }
+
+    /// The trained values were replaced by a saved state's: the predicting models follow.
+    /// - Note: Allocates nothing.
+    func stateLoaded() {
+        if learning != nil { frames?.parametersLearned() } else { frames?.trainablesChanged() }
     }
 
     /// Whether the guard (if any) judges the recent predictions healthy; true without a guard.
@@ -584,7 +605,7 @@ public final class RunningMethod {
             try state.load(from: lastGood)
             lastGood.isSet = false
             lastGoodResetCount += 1
-            frames?.trainablesChanged()
+            stateLoaded()
             return
         }
         if let frames { try frames.reset() } else { try session.reset() }

@@ -1,7 +1,8 @@
 /// Everything a running method has learned, as one list: the values it trains (norm γ and β,
 /// a trainable LoRA's A and B, every f32 parameter in full mode), its teacher copies (CoTTA,
 /// RMT), RMT's projector, the optimizer's moments, step counts and β powers, the method's
-/// counters and random streams, and the session's step count. The anchor (CoTTA) and the
+/// counters and random streams, and the session's step count; with online learning
+/// (`OnlineLearning`), the values it trains, its η and its frame count. The anchor (CoTTA) and the
 /// prototypes (RMT) are not in it: the first is the model as loaded, the second comes from the
 /// source data at assembly.
 ///
@@ -13,6 +14,7 @@
 /// version it published), the frame window and the source pack's read position.
 public final class AdaptedState {
     let session: AdaptationSession
+    let learning: OnlineLearning?
     /// The live values, in a fixed order, and their names.
     let values: [TensorView]
     public let names: [String]
@@ -26,8 +28,9 @@ public final class AdaptedState {
     public let valueCount: Int
 
     /// - Throws: `.budgetExceeded`.
-    init(session: AdaptationSession, arena: Arena) throws(LichenError) {
+    init(session: AdaptationSession, learning: OnlineLearning? = nil, arena: Arena) throws(LichenError) {
         self.session = session
+        self.learning = learning
         var v: [TensorView] = [], n: [String] = [], o: AdaptationOptimizerState? = nil
         var methodCounters = 0
         switch session.policy {
@@ -42,11 +45,16 @@ public final class AdaptedState {
             (v, n, o) = r.stateParts()
             methodCounters = RMT.stateCounterCount
         }
+        if let learning {
+            v += learning.values
+            n += learning.names.map { "learn." + $0 }
+        }
         values = v
         names = n
         optimizer = o
         optimizerStage = try o?.makeSnapshot(arena: arena)
         counterCount = methodCounters + 1 + (optimizerStage.map { 1 + $0.countSlots + $0.powerSlots } ?? 0)
+            + (learning == nil ? 0 : OnlineLearning.stateCounterCount)
         let raw = try arena.allocatePersistent(byteCount: 8 * counterCount, alignment: 8)
         counters = raw.bindMemory(to: UInt64.self, capacity: counterCount)
         counters.initialize(repeating: 0, count: counterCount)
@@ -93,6 +101,7 @@ public final class AdaptedState {
             for g in 0..<s.countSlots { counters[k] = UInt64(s.count(g)); k += 1 }
             for g in 0..<s.powerSlots { counters[k] = s.power(g).bitPattern; k += 1 }
         }
+        learning?.readStateCounters(counters + k)
     }
 
     /// Sets the method, the session and the optimizer from the counters and the staged
@@ -115,6 +124,7 @@ public final class AdaptedState {
             try o.restore(from: s)
             try o.zeroGradients()
         }
+        try learning?.writeStateCounters(counters + k)
     }
 
     /// An in-memory copy of the state (the collapse guard's last good state).

@@ -309,6 +309,19 @@ public final class HomeostaticLearner {
         try zeroGradients()
     }
 
+    /// `restart()` with η set to `rate` instead of η0 (a saved learner resumed: its weights were
+    /// put back by the caller, its minibatch and memory start empty).
+    /// - Throws: `.invalidArgument(name: "learningRate", ...)` for a rate that is not finite or
+    ///   below the floor; nothing changes then.
+    /// - Note: Allocates nothing.
+    public func resume(learningRate rate: Double) throws(LichenError) {
+        guard rate.isFinite && rate >= 0 && (rate >= configuration.floor || configuration.policy == .constant) else {
+            throw .invalidArgument(name: "learningRate", value: 0, reason: "must be finite and at least the floor")
+        }
+        try restart()
+        learningRate = rate
+    }
+
     /// Drops the minibatch being gathered (its gradient sum and its count), for a caller that
     /// got an error from the graph partway through a sample; η, the weights and the memory stay.
     /// - Note: Allocates nothing.

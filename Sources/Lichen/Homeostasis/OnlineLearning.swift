@@ -19,6 +19,9 @@ public final class OnlineLearning {
     /// Store indices of the trained parameters and their values as the model had them.
     private let trained: [Int]
     private let initial: [TensorView]
+    /// The trained values (live) and their parameters' names, for the adapted state.
+    public let values: [TensorView]
+    public let names: [String]
     /// Bytes of the arena taken at construction.
     public let arenaBytes: Int
     /// Labelled frames learned from since construction or the last `reset`.
@@ -53,6 +56,8 @@ public final class OnlineLearning {
         self.store = store
         trained = indices
         initial = copies
+        values = indices.map { store[$0].value }
+        names = indices.map { store[$0].name }
         arenaBytes = arena.stats.lowUsedBytes - before
     }
 
@@ -97,6 +102,26 @@ public final class OnlineLearning {
         }
         try learner.restart()
         sampleCount = 0
+        lastLearnUpdated = true
+    }
+
+    /// Counters the adapted state keeps: η (f64 bits) and the labelled frames learned from.
+    static let stateCounterCount = 2
+
+    func readStateCounters(_ c: UnsafeMutablePointer<UInt64>) {
+        c[0] = learner.learningRate.bitPattern
+        c[1] = UInt64(sampleCount)
+    }
+
+    /// Takes η and the frame count back from a saved state whose values were just loaded.
+    /// - Throws: `.malformedFile` for an η that is not finite or below the floor.
+    func writeStateCounters(_ c: UnsafePointer<UInt64>) throws(LichenError) {
+        do {
+            try learner.resume(learningRate: Double(bitPattern: c[0]))
+        } catch {
+            throw .malformedFile(offset: 0, reason: "online learning's learning rate is not finite or below the floor")
+        }
+        sampleCount = Int(truncatingIfNeeded: c[1])
         lastLearnUpdated = true
     }
 }

@@ -403,7 +403,7 @@ public final class Runtime: @unchecked Sendable {
             let contents = try StateFile.parse(bytes)
             try StateFile.restore(contents, bytes: bytes, into: running.state, modelHash: modelHash, planText: planText)
             lcr_atomic_u64_store(cell(Runtime.stateCell), 1)
-            running.frames?.trainablesChanged()
+            running.stateLoaded()
         } catch {
             if case .fileError(_, _, let code) = error, code == 2 {
                 // ENOENT: no state yet.
@@ -521,6 +521,7 @@ public final class Runtime: @unchecked Sendable {
             // safe: the view is only read (the learner copies it into its memory).
             let view = try TensorView(base: UnsafeMutableRawPointer(mutating: source), byteCount: n * 4, type: .f32, shape: frameShape)
             let predicted = try running.learn(frame: view, label: label)
+            publishMethodFigures()
             publishLearningFigures()
             return predicted
         } catch {

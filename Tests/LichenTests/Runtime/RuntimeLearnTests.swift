@@ -189,4 +189,43 @@ struct RuntimeLearnTests {
         let got = try frames.map { try RuntimeTests.step(rt, $0).1 }
         #expect(got == expected)
     }
+
+    @Test("what online learning learned survives the runtime: the state file holds its weights and η, the next runtime resumes, another policy is refused")
+    func stateFile() throws {
+        let dir = RuntimeStateTests.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/learn.lcst"
+        func make() throws -> Runtime {
+            let rt = try Runtime(budgetBytes: 64 << 20, configuration: RuntimeConfiguration(statePath: path, stateEveryUpdates: 2))
+            try rt.loadModel(path: S.model("cnn", "q8_0"))
+            return rt
+        }
+        let plan = Self.plan(.homeostatic)
+        let frames = S.frames(64, count: 784, seed: 71)
+        let labels = Self.labels(64, seed: 72)
+        let probe = S.frames(3, count: 784, seed: 73)
+        var weights: [[Float]] = [], rate = 0.0, logits: [[Float]] = []
+        do {
+            let rt = try make()
+            try rt.setMethod(plan)
+            for i in 0..<64 { _ = try Self.learn(rt, frames[i], labels[i]) }
+            #expect(rt.methodFigures().stateSaves >= 3 && rt.methodFigures().stateSaveFailures == 0)
+            weights = try Self.values(try #require(rt.store))
+            rate = rt.methodFigures().learningRate
+            logits = try probe.map { try RuntimeTests.step(rt, $0).1 }
+            // The runtime goes: its last save (at teardown) holds everything it learned.
+        }
+        let rt = try make()
+        try rt.setMethod(plan)
+        #expect(rt.methodFigures().stateRestore == 1, "\(String(describing: rt.lastError))")
+        #expect(try Self.values(try #require(rt.store)) == weights)
+        #expect(rt.methodFigures().learningRate == rate && rt.methodFigures().learnSamples == 64)
+        #expect(try probe.map { try RuntimeTests.step(rt, $0).1 } == logits, "the resumed runtime predicts as the one that learned")
+        // Another policy is another plan: refused, left in place, the model as loaded.
+        let other = try make()
+        try other.setMethod(Self.plan(.constant))
+        #expect(other.methodFigures().stateRestore == 2)
+        #expect(other.methodFigures().learnSamples == 0)
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
 }
