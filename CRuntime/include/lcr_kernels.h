@@ -152,6 +152,13 @@ typedef struct lcr_kernel_table {
     /// k (a convolution with few input channels), where a packing GEMM spends more than it saves.
     void (*sgemm_small_k)(const float *w, const float *x, const float *bias, float *y, int64_t m,
                           int64_t k, int64_t p, int64_t ldx, int64_t ldy, int act);
+    /// c[i, j] = alpha * sum_l a[i, l] b[j, l] + beta * c[i, j] for a [m, k] (row stride lda),
+    /// b [n, k] (row stride ldb), c [m, n] (row stride ldc); beta == 0 ignores c's old values.
+    /// Both operands are read along k where they lie, with no packing: for the few rows of a
+    /// small batch (lcr_sgemm takes it for 2 <= m <= 32), where packing both operands costs more
+    /// than the product.
+    void (*sgemm_nt)(const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                     int64_t m, int64_t n, int64_t k, float alpha, float beta);
     /// The im2row rows of output rows oy0 ..< oy1: rows [(oy1 - oy0) * ow, c * kh * kw], the
     /// same values as rows oy0 * ow ..< oy1 * ow of lcr_im2row's result, through `cols`
     /// (scratch of as many floats): im2col with vector row copies, then 8 x 8 register transposes.

@@ -174,6 +174,12 @@ void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
         for (int64_t i = 0; i < m; i++) lcr_sgemm(0, trans_b, 1, n, k, alpha, a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
         return;
     }
+    // A few rows times B^T (a small batch through a linear layer, W stored [out, in]): the
+    // table's unpacked tiles, where packing both operands would cost more than the product.
+    if (!trans_a && trans_b && m >= 2 && m <= 32 && n > 0) {
+        lcr_kernels_best()->sgemm_nt(a, lda, b, ldb, c, ldc, m, n, k, alpha, beta);
+        return;
+    }
     if (m == 1 && !trans_a && n > 0) {
         const lcr_kernel_table *t = lcr_kernels_best();
         if (trans_b) {

@@ -4,7 +4,7 @@ import Lichen
 /// Checks of the inference path: its kernels against naive loops in every table, batch-norm
 /// folding against its defining equations, and whole models against the unfolded `Graph`.
 let inferenceChecks: [Check] = [
-    Check("Inference/Kernels", "bias_act, transpose_bias_act and sgemm_small_k match naive loops in every table, odd shapes included") { c in
+    Check("Inference/Kernels", "bias_act, transpose_bias_act, sgemm_small_k and sgemm_nt match naive loops in every table, odd shapes included") { c in
         var rng = SplitMix64(seed: 71)
         for kernels in supportedKernels {
             guard let t = lcr_kernels_for(lcr_isa(rawValue: kernels.isa.rawValue))?.pointee else {
@@ -63,6 +63,28 @@ let inferenceChecks: [Check] = [
                     c.expect(worst <= 1e-5 * Float(k), kernels.isaName + " sgemm_small_k " + String(m) + "x" + String(k) + "x" + String(p)
                              + ": max error " + show(worst))
                     c.expect(untouched, kernels.isaName + " sgemm_small_k writes only p columns of each row")
+                }
+            }
+            // sgemm_nt: c = alpha a . b^T + beta c, strided, every tile remainder, k below, at and past 8s.
+            for (m, n, k) in [(1, 1, 1), (2, 2, 8), (3, 5, 9), (4, 2, 16), (5, 7, 0), (20, 80, 784), (32, 60, 80), (7, 3, 33), (33, 1, 5)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1)), (Float(2), Float(0.25))] {
+                    let lda = k + 3, ldb = k + 1, ldc = n + 2
+                    let a = rng.floats(m * lda), b = rng.floats(n * ldb), c0 = rng.floats(m * ldc)
+                    let am = CheckMemory.floats(a), bm = CheckMemory.floats(b), cm = CheckMemory.floats(c0)
+                    t.sgemm_nt(am.floats, Int64(lda), bm.floats, Int64(ldb), cm.floats, Int64(ldc), Int64(m), Int64(n), Int64(k), alpha, beta)
+                    var worst: Float = 0, untouched = true
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = 0.0
+                            for l in 0..<k { s += Double(a[i * lda + l]) * Double(b[j * ldb + l]) }
+                            let want = Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                            worst = max(worst, abs(cm.floats[i * ldc + j] - Float(want)))
+                        }
+                        for j in n..<ldc where cm.floats[i * ldc + j] != c0[i * ldc + j] { untouched = false }
+                    }
+                    c.expect(worst <= 1e-5 * Float(max(k, 1)), kernels.isaName + " sgemm_nt " + String(m) + "x" + String(n) + "x" + String(k)
+                             + ": max error " + show(worst))
+                    c.expect(untouched, kernels.isaName + " sgemm_nt writes only n columns of each row")
                 }
             }
         }

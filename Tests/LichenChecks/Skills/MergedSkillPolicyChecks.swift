@@ -1,21 +1,34 @@
 import Lichen
 
+/// A small diffusion policy with `count` random skills (B drawn in [-0.5, 0.5], so each skill
+/// changes the policy) composed by a context-aware module of one hidden layer of `hidden`
+/// units; `seed` seeds the policy, then seed + 1 the skills' values, seed + 2... their A, and
+/// seed + 6 the module.
+func composedSkillPolicy(blocks: Int, batchSize: Int, count: Int, hidden: Int, seed: UInt64, name: String, arena: Arena)
+    throws(LichenError) -> (policy: DiffusionPolicy, composition: SkillComposition, shape: DiffusionPolicyShape, random: SplitMix64)
+{
+    let shape = DiffusionPolicyShape(actionCount: 2, stateCount: 3, timeFeatures: 4, conditionWidth: 8, hidden: 8, blockInner: 16, blockCount: blocks)
+    let policy = try DiffusionPolicy(shape: shape, batchSize: batchSize, seed: seed, arena: arena, trainAdapters: true)
+    let base = try AdapterBase(name: name, store: policy.store)
+    var rng = SplitMix64(seed: seed + 1)
+    var skills: [LoRAAdapter] = []
+    for i in 0..<count {
+        let s = try SkillExpansion.newSkill(name: "s" + String(i), policy: policy, base: base, rank: 2, alpha: 4, seed: seed + 2 + UInt64(i), arena: arena)
+        for t in s.targets { try t.b.copy(from: rng.floats(t.b.elementCount, -0.5, 0.5)) }
+        skills.append(s)
+    }
+    let composition = try SkillComposition(policy: policy, skills: skills, base: base, hidden: [hidden], seed: seed + 6, arena: arena)
+    return (policy, composition, shape, rng)
+}
+
 /// Checks of the merged control step, the trainer's noise-level α gradient and the normal source.
 let mergedSkillPolicyChecks: [Check] = [
     Check("Skills/MergedSkillPolicy", "a merged control step (context-aware and fixed α) gives the factored path's actions; N candidates of one state equal N factored rows") { c in
         checking(&c) { c throws(LichenError) in
             let arena = try Arena(byteCount: 32 << 20)
-            let shape = DiffusionPolicyShape(actionCount: 2, stateCount: 3, timeFeatures: 4, conditionWidth: 8, hidden: 8, blockInner: 16, blockCount: 2)
-            let policy = try DiffusionPolicy(shape: shape, batchSize: 4, seed: 41, arena: arena, trainAdapters: true)
-            let base = try AdapterBase(name: "merged-check", store: policy.store)
-            var rng = SplitMix64(seed: 42)
-            var skills: [LoRAAdapter] = []
-            for i in 0..<3 {
-                let s = try SkillExpansion.newSkill(name: "s" + String(i), policy: policy, base: base, rank: 2, alpha: 4, seed: UInt64(43 + i), arena: arena)
-                for t in s.targets { try t.b.copy(from: rng.floats(t.b.elementCount, -0.5, 0.5)) }
-                skills.append(s)
-            }
-            let composition = try SkillComposition(policy: policy, skills: skills, base: base, hidden: [6], seed: 47, arena: arena)
+            let (policy, composition, _, random) = try composedSkillPolicy(blocks: 2, batchSize: 4, count: 3, hidden: 6, seed: 41,
+                                                                            name: "merged-check", arena: arena)
+            var rng = random
             let n = 3
             let merged = try MergedSkillPolicy(composition: composition, candidates: n, arena: arena)
             let state = rng.floats(3)
@@ -48,17 +61,9 @@ let mergedSkillPolicyChecks: [Check] = [
             let mean = sum / Double(count), variance = squares / Double(count) - mean * mean
             c.expect(abs(mean) < 0.03 && abs(variance - 1) < 0.05, "normals: mean " + show(Float(mean)) + ", variance " + show(Float(variance)))
             let arena = try Arena(byteCount: 32 << 20)
-            let shape = DiffusionPolicyShape(actionCount: 2, stateCount: 3, timeFeatures: 4, conditionWidth: 8, hidden: 8, blockInner: 16, blockCount: 1)
-            let policy = try DiffusionPolicy(shape: shape, batchSize: 6, seed: 51, arena: arena, trainAdapters: true)
-            let base = try AdapterBase(name: "trainer-check", store: policy.store)
-            var rng = SplitMix64(seed: 52)
-            var skills: [LoRAAdapter] = []
-            for i in 0..<2 {
-                let s = try SkillExpansion.newSkill(name: "s" + String(i), policy: policy, base: base, rank: 2, alpha: 4, seed: UInt64(53 + i), arena: arena)
-                for t in s.targets { try t.b.copy(from: rng.floats(t.b.elementCount, -0.5, 0.5)) }
-                skills.append(s)
-            }
-            let composition = try SkillComposition(policy: policy, skills: skills, base: base, hidden: [5], seed: 55, arena: arena)
+            let (policy, composition, shape, random) = try composedSkillPolicy(blocks: 1, batchSize: 6, count: 2, hidden: 5, seed: 51,
+                                                                                name: "trainer-check", arena: arena)
+            var rng = random
             let data = try Demonstrations(states: rng.floats(20 * 3), actions: rng.floats(20 * 2, -0.9, 0.9), stateCount: 3, actionCount: 2)
             let trainer = try DiffusionTrainer(shape: shape, batchSize: 6, skillCount: 2, seed: 56, arena: arena)
             try trainer.drawBatch(from: data)

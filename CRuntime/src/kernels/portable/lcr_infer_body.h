@@ -149,6 +149,53 @@ LCR_IN_TARGET static void LCR_IN_NAME(sgemm_small_k)(const float *w, const float
     }
 }
 
+/* Sum of the eight lanes, in a fixed order (pairs, then pairs of pairs). */
+LCR_IN_TARGET static inline float LCR_IN_NAME(hsum8)(LCR_IN_V v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* C = alpha A . B^T + beta C with both operands read along k where they lie (no packing): tiles
+ * of four rows of A by two rows of B keep eight accumulator vectors, and each step of eight k
+ * loads four vectors of A and two of B for eight multiply-adds. Rows and columns past the last
+ * full tile go in tiles of one row (or one column); k past the last multiple of 8 goes scalar. */
+LCR_IN_TARGET static void LCR_IN_NAME(sgemm_nt)(const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                                                int64_t ldc, int64_t m, int64_t n, int64_t k, float alpha, float beta) {
+    const int64_t k8 = k / 8 * 8;
+    for (int64_t i = 0; i < m; i += 4) {
+        const int rows = m - i < 4 ? (int)(m - i) : 4;
+        for (int64_t j = 0; j < n; j += 2) {
+            const int cols = n - j < 2 ? (int)(n - j) : 2;
+            /* Missing rows and columns read the tile's first one again; their sums are dropped. */
+            const float *a0 = a + i * lda, *a1 = a + (i + (rows > 1 ? 1 : 0)) * lda;
+            const float *a2 = a + (i + (rows > 2 ? 2 : 0)) * lda, *a3 = a + (i + (rows > 3 ? 3 : 0)) * lda;
+            const float *b0 = b + j * ldb, *b1 = b + (j + (cols > 1 ? 1 : 0)) * ldb;
+            LCR_IN_V s00 = {0, 0, 0, 0, 0, 0, 0, 0}, s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+            for (int64_t l = 0; l < k8; l += 8) {
+                const LCR_IN_V x0 = LCR_IN_NAME(load8)(b0 + l), x1 = LCR_IN_NAME(load8)(b1 + l);
+                LCR_IN_V r = LCR_IN_NAME(load8)(a0 + l);
+                s00 += r * x0; s01 += r * x1;
+                r = LCR_IN_NAME(load8)(a1 + l);
+                s10 += r * x0; s11 += r * x1;
+                r = LCR_IN_NAME(load8)(a2 + l);
+                s20 += r * x0; s21 += r * x1;
+                r = LCR_IN_NAME(load8)(a3 + l);
+                s30 += r * x0; s31 += r * x1;
+            }
+            float t[4][2] = {{LCR_IN_NAME(hsum8)(s00), LCR_IN_NAME(hsum8)(s01)}, {LCR_IN_NAME(hsum8)(s10), LCR_IN_NAME(hsum8)(s11)},
+                             {LCR_IN_NAME(hsum8)(s20), LCR_IN_NAME(hsum8)(s21)}, {LCR_IN_NAME(hsum8)(s30), LCR_IN_NAME(hsum8)(s31)}};
+            const float *ar[4] = {a0, a1, a2, a3}, *br[2] = {b0, b1};
+            for (int r = 0; r < rows; r++) {
+                for (int q = 0; q < cols; q++) {
+                    float s = t[r][q];
+                    for (int64_t l = k8; l < k; l++) s += ar[r][l] * br[q][l];
+                    float *out = c + (i + r) * ldc + j + q;
+                    *out = beta == 0.0f ? alpha * s : alpha * s + beta * *out;
+                }
+            }
+        }
+    }
+}
+
 /* im2row of output rows oy0 ..< oy1 in two passes: im2col of those rows into cols
  * [depth, (oy1 - oy0) * ow] (with stride 1 each output row of a kernel tap is one shifted copy
  * of an input row, zero at the borders; other strides go element by element), then the tiled
@@ -196,4 +243,5 @@ LCR_IN_TARGET static void LCR_IN_NAME(im2row)(const lcr_conv_geometry *g, const 
 
 #define LCR_IN_TABLE_ENTRIES                                                                      \
     .bias_act = LCR_IN_NAME(bias_act), .transpose_bias_act = LCR_IN_NAME(transpose_bias_act),   \
-    .sgemm_small_k = LCR_IN_NAME(sgemm_small_k), .im2row = LCR_IN_NAME(im2row)
+    .sgemm_small_k = LCR_IN_NAME(sgemm_small_k), .im2row = LCR_IN_NAME(im2row),                  \
+    .sgemm_nt = LCR_IN_NAME(sgemm_nt)
