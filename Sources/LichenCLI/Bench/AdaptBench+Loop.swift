@@ -44,17 +44,8 @@ extension AdaptBench {
     /// `paced` false: no clock, every tick stepped (the reference run).
     func measureLoop(_ method: AdaptationMethod, learnerOn: Bool, paced: Bool = true, frames: TensorView, labels: [Int],
                      pack: String) throws -> LoopResult {
-        var plan = AdaptationPlan(method, mode: AdaptationMode(name: mode) ?? .frugal,
-                                  framing: .frames(window: window, every: every, prediction: .saved),
-                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack, fusedPrediction: true)
-        plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: window)
-        if learnerOn { plan.learner = BackgroundLearner.Settings(cpu: learnerCPU, nice: learnerNice) }
-        let rt = try naming(model) { () throws(LichenError) in
-            let rt = try Runtime(budgetBytes: budget << 20)
-            try rt.loadModel(path: model)
-            try rt.setMethod(plan)
-            return rt
-        }
+        let rt = try benchRuntime(method, pack: pack, fused: true,
+                                  learner: learnerOn ? BackgroundLearner.Settings(cpu: learnerCPU, nice: learnerNice) : nil)
         let n = frames.shape[0], values = rt.frameElementCount
         var logits = [Float](repeating: 0, count: rt.classCount)
         let hz = loopHz ?? 200

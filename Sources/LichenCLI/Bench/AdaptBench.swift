@@ -167,18 +167,26 @@ struct AdaptBench: ParsableCommand {
         return Self.quantile(samples, 0.5)
     }
 
-    /// `method` in a runtime over `frames` (window and every as given, saved prediction).
-    func measureRuntime(_ method: AdaptationMethod, frames: TensorView, pack: String) throws -> RuntimeResult {
+    /// A runtime of --budget with the model loaded and `method` set as the runtime benches run
+    /// it: window and every as given, saved prediction, the given CoTTA threshold, RMT without
+    /// warm-up and with prototypes from one window of the pack.
+    func benchRuntime(_ method: AdaptationMethod, pack: String, fused: Bool, learner: BackgroundLearner.Settings? = nil) throws -> Runtime {
         var plan = AdaptationPlan(method, mode: AdaptationMode(name: mode) ?? .frugal,
                                   framing: .frames(window: window, every: every, prediction: .saved),
-                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack, fusedPrediction: fusedPredict == "on")
+                                  cottaThreshold: .given(cottaThreshold), sourcePack: pack, fusedPrediction: fused)
         plan.rmt = RMT.Configuration(warmUpSamples: 0, prototypeSamples: window)
-        let rt = try naming(model) { () throws(LichenError) in
+        plan.learner = learner
+        return try naming(model) { () throws(LichenError) in
             let rt = try Runtime(budgetBytes: budget << 20)
             try rt.loadModel(path: model)
             try rt.setMethod(plan)
             return rt
         }
+    }
+
+    /// `method` in a runtime over `frames` (window and every as given, saved prediction).
+    func measureRuntime(_ method: AdaptationMethod, frames: TensorView, pack: String) throws -> RuntimeResult {
+        let rt = try benchRuntime(method, pack: pack, fused: fusedPredict == "on")
         let n = frames.shape[0], values = rt.frameElementCount
         var logits = [Float](repeating: 0, count: rt.classCount)
         var between: [Double] = [], updates: [Double] = []
