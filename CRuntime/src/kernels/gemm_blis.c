@@ -163,6 +163,9 @@ static void lcr_sgemm_packed(int trans_a, int trans_b, int64_t m, int64_t n, int
     }
 }
 
+/* The largest B (floats) lcr_sgemm gives the table's sgemm_nt: 512 KiB. */
+#define LCR_SGEMM_NT_MAX_B (128 * 1024)
+
 void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                float *c, int64_t ldc) {
@@ -176,7 +179,9 @@ void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
     }
     // A few rows times B^T (a small batch through a linear layer, W stored [out, in]): the
     // table's unpacked tiles, where packing both operands would cost more than the product.
-    if (!trans_a && trans_b && m >= 2 && m <= 32 && n > 0) {
+    // Only while B fits a core's L2 (512 KiB): the tiles read B once per four rows, which BLIS's
+    // cache blocking does better for a larger weight.
+    if (!trans_a && trans_b && m >= 2 && m <= 32 && n > 0 && n * k <= LCR_SGEMM_NT_MAX_B) {
         lcr_kernels_best()->sgemm_nt(a, lda, b, ldb, c, ldc, m, n, k, alpha, beta);
         return;
     }
