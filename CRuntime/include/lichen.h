@@ -207,7 +207,9 @@ typedef struct lichen_method_params {
     /* ABI 5: online supervised learning (lichen_learn), for a robot with a trusted source of labels */
     uint32_t learn_policy;      // a lichen_learn_policy (default LICHEN_LEARN_NONE). Needs LICHEN_METHOD_SOURCE and
                                 // learner 0. Trains every f32 parameter of the model (a quantized model: its biases
-                                // and norm parameters) with plain SGD, w -= (eta / minibatch) * sum of gradients
+                                // and norm parameters) with plain SGD, w -= (eta / minibatch) * sum of gradients.
+                                // What it learns (weights, eta) is part of the adapted state: with state_path set
+                                // it is saved and restored like a method's
     float learn_rate;           // eta at the start (default 1e-3)
     float learn_step;           // Delta, the amount one class effect moves eta (default 1e-4); eta never goes below 1e-8
     uint32_t learn_minibatch;   // labelled frames per update (default 10)
