@@ -609,8 +609,10 @@ public final class RunningMethod {
             return
         }
         if let frames { try frames.reset() } else { try session.reset() }
-        try learning?.reset()
-        if learning != nil { frames?.parametersLearned() }
+        if let learning {
+            try learning.reset()
+            stateLoaded()
+        }
     }
 }
 

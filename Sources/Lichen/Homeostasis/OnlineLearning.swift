@@ -11,17 +11,15 @@
 /// stepped after an update sees it.
 ///
 /// Memory: a batch-1 training graph, the learner's trial buffers, trial graphs and memory, and
-/// one copy of the trained values as the model had them (for `reset` and `release`), all from
+/// one copy of the trained values as the model had them (for `reset`), all from
 /// the arena at construction. `learn` and `reset` allocate nothing.
 public final class OnlineLearning {
     public let learner: HomeostaticLearner
-    public let store: ParameterStore
-    /// Store indices of the trained parameters and their values as the model had them.
-    private let trained: [Int]
-    private let initial: [TensorView]
-    /// The trained values (live) and their parameters' names, for the adapted state.
+    /// The trained values (live, the store's own) and their parameters' names, for the adapted state.
     public let values: [TensorView]
     public let names: [String]
+    /// The trained values as the model had them (for `reset`).
+    private let initial: ParameterCopies
     /// Bytes of the arena taken at construction.
     public let arenaBytes: Int
     /// Labelled frames learned from since construction or the last `reset`.
@@ -43,19 +41,11 @@ public final class OnlineLearning {
             throw .invalidArgument(name: "learning", value: 0, reason: "the model has no f32 parameter to learn (quantized weights stay frozen)")
         }
         store.freezeAll()
-        var copies: [TensorView] = []
-        for i in indices {
-            try store.setTrainable(true, index: i)
-            let c = try arena.persistentTensor(.f32, store[i].value.shape)
-            try c.copy(from: store[i].value)
-            copies.append(c)
-        }
+        for i in indices { try store.setTrainable(true, index: i) }
+        initial = try ParameterCopies(of: store, indices: indices, arena: arena)
         let graph = try Graph(spec: spec, store: store, batchSize: 1, arena: arena,
                               options: GraphOptions(training: true, batchNormMode: .runningStatistics), kernels: kernels)
         learner = try HomeostaticLearner(graph: graph, configuration: configuration, arena: arena)
-        self.store = store
-        trained = indices
-        initial = copies
         values = indices.map { store[$0].value }
         names = indices.map { store[$0].name }
         arenaBytes = arena.stats.lowUsedBytes - before
@@ -95,11 +85,7 @@ public final class OnlineLearning {
     /// minibatch and memory).
     /// - Note: Allocates nothing.
     public func reset() throws(LichenError) {
-        var j = 0
-        while j < trained.count {
-            try store[trained[j]].value.copy(from: initial[j])
-            j += 1
-        }
+        try initial.load(into: values)
         try learner.restart()
         sampleCount = 0
         lastLearnUpdated = true

@@ -6,13 +6,9 @@
 // refused with a LichenError; an adapter that reads must write and read back to the same
 // alpha, targets and values.
 
-/// The arena adapters are read into: small, so size claims run into the budget quickly.
-nonisolated(unsafe) private var adapterArena: Arena? = nil
-
 public func lichenFuzzAdapterFile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data else { return 0 }
-    if adapterArena == nil { adapterArena = try? Arena(byteCount: 8 << 20) }
-    guard let arena = adapterArena else { return 0 }
+    guard let arena = fuzzArena() else { return 0 }  // gguf-model.swift
     let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: size)
     do throws(LichenError) {
         let file = try GGUFFile(copying: raw)

@@ -4,13 +4,17 @@
 // and linked with libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer. Every input must
 // either load or be refused with a LichenError; a trap, a sanitizer report or a leak is a finding.
 
-/// The arena every input loads into: small, so size claims run into the budget quickly.
-nonisolated(unsafe) private var fuzzArena: Arena? = nil
+/// The arena inputs load into (this target's and adapter-file's; one target runs per process):
+/// small, so size claims run into the budget quickly. Made at the first input.
+nonisolated(unsafe) private var fuzzArenaStorage: Arena? = nil
+func fuzzArena() -> Arena? {
+    if fuzzArenaStorage == nil { fuzzArenaStorage = try? Arena(byteCount: 8 << 20) }
+    return fuzzArenaStorage
+}
 
 public func lichenFuzzGGUFModel(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data else { return 0 }
-    if fuzzArena == nil { fuzzArena = try? Arena(byteCount: 8 << 20) }
-    guard let arena = fuzzArena else { return 0 }
+    guard let arena = fuzzArena() else { return 0 }
     // Copied to an aligned buffer of its own so ASan sees reads past the input's end.
     let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: size)
     do throws(LichenError) {
