@@ -129,6 +129,10 @@ typedef struct lcr_kernel_table {
     void (*relu)(const float *x, float *y, int64_t n);                        // y = max(x, 0)
     void (*relu_backward)(const float *x, const float *dy, float *dx, int64_t n); // dx = x > 0 ? dy : 0
     void (*leaky_relu)(const float *x, float slope, float *y, int64_t n);
+    /// y = x > 0 ? x : e^x - 1 (ELU, alpha 1; NaN passes through), in float (see the body).
+    void (*elu)(const float *x, float *y, int64_t n);
+    /// dx = dy * (x > 0 ? 1 : e^x), or dx += that when accumulate != 0.
+    void (*elu_backward)(const float *x, const float *dy, float *dx, int64_t n, int accumulate);
     float (*sum)(const float *x, int64_t n);
     float (*dot)(const float *x, const float *y, int64_t n);
     /// Row-wise softmax / log-softmax over rows of `cols` values (max-subtracted).
@@ -159,6 +163,12 @@ typedef struct lcr_kernel_table {
     /// than the product.
     void (*sgemm_nt)(const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
                      int64_t m, int64_t n, int64_t k, float alpha, float beta);
+    /// c[i, j] = alpha * sum_l a[l, i] b[l, j] + beta * c[i, j] for a [k, m] (row stride lda),
+    /// b [k, n] (row stride ldb), c [m, n] (row stride ldc); beta == 0 ignores c's old values.
+    /// Register tiles of two rows by 32 columns, no packing: for a short k (lcr_sgemm takes it
+    /// for k <= 16, a small batch's weight gradient dY^T X).
+    void (*sgemm_tn_small_k)(const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                             int64_t m, int64_t n, int64_t k, float alpha, float beta);
     /// The im2row rows of output rows oy0 ..< oy1: rows [(oy1 - oy0) * ow, c * kh * kw], the
     /// same values as rows oy0 * ow ..< oy1 * ow of lcr_im2row's result, through `cols`
     /// (scratch of as many floats): im2col with vector row copies, then 8 x 8 register transposes.

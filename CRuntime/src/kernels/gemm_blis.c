@@ -177,6 +177,13 @@ void lcr_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
         for (int64_t i = 0; i < m; i++) lcr_sgemm(0, trans_b, 1, n, k, alpha, a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
         return;
     }
+    // A^T B over a short inner dimension (a small batch's weight gradient dW = dY^T X): the
+    // table's register tiles, where packing would copy both operands for a product of a few
+    // multiply-adds per element of C.
+    if (trans_a && !trans_b && n > 0 && m > 0 && k <= 16) {
+        lcr_kernels_best()->sgemm_tn_small_k(a, lda, b, ldb, c, ldc, m, n, k, alpha, beta);
+        return;
+    }
     // A few rows times B^T (a small batch through a linear layer, W stored [out, in]): the
     // table's unpacked tiles, where packing both operands would cost more than the product.
     // Only while B fits a core's L2 (512 KiB): the tiles read B once per four rows, which BLIS's

@@ -358,9 +358,24 @@ public final class HomeostaticLearner {
         let targets = trial == 0 ? leaveValues : takeValues
         for j in 0..<values.count {
             let v = try values[j].f32Elements("value"), g = try gradients[j].f32Elements("gradient")
-            let t = try targets[j].f32Elements("trial")
             // The same expression as SGD.step with no momentum or decay: value − lr · gradient.
-            for e in 0..<v.count { t[e] = v[e] - lr * g[e] }
+            try targets[j].f32Elements("trial").assignDifference(v, scaled: lr, g)
+        }
+    }
+
+    /// `writeTrial(0, learningRate: leave)` and `writeTrial(1, learningRate: take)` in one pass
+    /// over the values and gradients (the same bits).
+    /// - Throws: `.invalidArgument` for a negative or non-finite rate.
+    /// - Note: Allocates nothing.
+    public func writeTrials(leave: Double, take: Double) throws(LichenError) {
+        guard leave.isFinite && leave >= 0 && take.isFinite && take >= 0 else {
+            throw .invalidArgument(name: "rate", value: 0, reason: "must be finite and >= 0")
+        }
+        let r0 = stepRate(leave), r1 = stepRate(take)
+        for j in 0..<values.count {
+            try leaveValues[j].f32Elements("trial").assignDifferences(
+                try takeValues[j].f32Elements("trial"), try values[j].f32Elements("value"), scaled: r0, r1,
+                try gradients[j].f32Elements("gradient"))
         }
     }
 
@@ -423,8 +438,7 @@ public final class HomeostaticLearner {
             }
         case .homeostatic:
             let take = HomeostaticRule.takeRate(before, guessEffect: c.effects[guess], step: c.step, floor: c.floor)
-            try writeTrial(0, learningRate: before)
-            try writeTrial(1, learningRate: take)
+            try writeTrials(leave: before, take: take)
             let leaveCorrect = try scoreTrial(0)
             let takeCorrect = try scoreTrial(1)
             learningRate = HomeostaticRule.decide(before, leaveCorrect: leaveCorrect, takeCorrect: takeCorrect,
@@ -440,8 +454,8 @@ public final class HomeostaticLearner {
         lastDecision = decision
     }
 
-    /// `w ← w − (η / m) Σ∇`: `SGD.step` without momentum or decay, written out (an index loop
-    /// over arena views, so a debug build allocates nothing either), then Σ∇ = 0.
+    /// `w ← w − (η / m) Σ∇`: `SGD.step` without momentum or decay, written out
+    /// (`F32Elements.assignDifference`, the same arithmetic in a vectorised loop), then Σ∇ = 0.
     private func update() throws(LichenError) {
         for j in 0..<gradients.count {
             if let e = try gradients[j].f32Elements("gradient").firstNonFiniteIndex() {
@@ -450,9 +464,7 @@ public final class HomeostaticLearner {
         }
         let lr = stepRate(learningRate)
         for j in 0..<values.count {
-            let v = try values[j].f32Elements("value"), g = try gradients[j].f32Elements("gradient")
-            for e in 0..<v.count { v[e] -= lr * g[e] }
-            g.fill(0)
+            try values[j].f32Elements("value").subtractScaled(lr, clearing: try gradients[j].f32Elements("gradient"))
         }
         samplesInMinibatch = 0
         updateCount += 1

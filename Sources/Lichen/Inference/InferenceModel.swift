@@ -320,12 +320,15 @@ public final class InferenceModel {
             table.relu(x, y, Int64(count))
             return
         }
+        if a.kind == .elu {  // the graph's kernel, so both paths give the same values
+            table.elu(x, y, Int64(count))
+            return
+        }
         for i in 0..<count {
             let v = Double(x[i])
             switch a.kind {
             case .gelu: y[i] = Float(0.5 * v * (1 + GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))))
             case .silu: y[i] = Float(v * GraphMath.sigmoid(v))
-            case .elu: y[i] = v > 0 ? x[i] : Float(GraphMath.expm1(v))
             default: y[i] = Float(GraphMath.tanh(v))
             }
         }

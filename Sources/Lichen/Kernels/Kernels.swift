@@ -321,6 +321,9 @@ public struct Kernels {
         case relu
         /// y = x > 0 ? x : slope * x
         case leakyRelu(slope: Float)
+        /// y = x > 0 ? x : e^x - 1 (ELU with alpha 1; NaN passes through), computed in f32
+        /// (a few ulps from the rounded exact value; the tables may differ in the last bits).
+        case elu
     }
 
     /// `y = op(x)`, f32 with the same element count (y may alias x).
@@ -336,6 +339,7 @@ public struct Kernels {
         case .scale(let s): table.pointee.scale(x.floats, s, y.floats, Int64(n))
         case .relu: table.pointee.relu(x.floats, y.floats, Int64(n))
         case .leakyRelu(let slope): table.pointee.leaky_relu(x.floats, slope, y.floats, Int64(n))
+        case .elu: table.pointee.elu(x.floats, y.floats, Int64(n))
         }
     }
 
@@ -363,6 +367,23 @@ public struct Kernels {
         try Kernels.requireCount(dy, "outputGradient", n)
         try Kernels.requireCount(dx, "inputGradient", n)
         table.pointee.relu_backward(x.floats, dy.floats, dx.floats, Int64(n))
+    }
+
+    /// `dx = dy * (x > 0 ? 1 : e^x)`, ELU's input gradient from its input, or `dx +=` that with
+    /// `accumulate` (f32, same element count; dx may alias dy).
+    ///
+    /// - Throws: `.unsupportedElementType`, `.shapeMismatch`.
+    /// - Note: Allocates nothing.
+    public func eluBackward(
+        input x: TensorView, outputGradient dy: TensorView, into dx: TensorView, accumulate: Bool = false
+    ) throws(LichenError) {
+        try x.require(.f32, "input")
+        try dy.require(.f32, "outputGradient")
+        try dx.require(.f32, "inputGradient")
+        let n = x.shape.elementCount ?? 0
+        try Kernels.requireCount(dy, "outputGradient", n)
+        try Kernels.requireCount(dx, "inputGradient", n)
+        table.pointee.elu_backward(x.floats, dy.floats, dx.floats, Int64(n), accumulate ? 1 : 0)
     }
 
     /// Sum of all elements of an f32 view.

@@ -137,9 +137,7 @@ extension TensorView {
     /// - Note: Allocates nothing.
     public func firstNonFiniteIndex() throws(LichenError) -> Int? {
         try require(.f32, "tensor")
-        let p = floats
-        for i in 0..<elementCount where !p[i].isFinite { return i }
-        return nil
+        return UnsafePointer(floats).firstNonFiniteIndex(count: elementCount)
     }
 
     /// The first NaN or infinite value of a contiguous view, for every element type: an element

@@ -42,7 +42,75 @@ public struct F32Elements {
 
     /// The first index whose value is NaN or infinite, or nil.
     public func firstNonFiniteIndex() -> Int? {
-        for i in 0..<count where !pointer[i].isFinite { return i }
+        UnsafePointer(pointer).firstNonFiniteIndex(count: count)
+    }
+
+    /// `self[i] = a[i] - s * b[i]` for every i: the product rounded, then the difference (Swift
+    /// contracts no multiply-add), so the values are bit for bit those of the indexed loop
+    /// `SGD.step` runs, in a loop the compiler vectorises. `a` may be `self`.
+    /// - Throws: `.shapeMismatch(operand: "a" or "b", ...)` when a count differs.
+    /// - Note: Allocates nothing.
+    public func assignDifference(_ a: F32Elements, scaled s: Float, _ b: F32Elements) throws(LichenError) {
+        guard a.count == count else { throw .shapeMismatch(operand: "a", dimension: 0, expected: count, got: a.count) }
+        guard b.count == count else { throw .shapeMismatch(operand: "b", dimension: 0, expected: count, got: b.count) }
+        // safe: the three ranges hold `count` values each; an element is read before it is written.
+        let y = pointer, x = a.pointer, g = b.pointer
+        for i in 0..<count { y[i] = x[i] - s * g[i] }
+    }
+}
+
+extension F32Elements {
+    /// `self[i] = a[i] - s0 * b[i]` and `other[i] = a[i] - s1 * b[i]` in one pass over `a` and
+    /// `b`: each value bit for bit what `assignDifference` writes.
+    /// - Throws: `.shapeMismatch(operand: "other", "a" or "b", ...)` when a count differs.
+    /// - Note: Allocates nothing.
+    public func assignDifferences(
+        _ other: F32Elements, _ a: F32Elements, scaled s0: Float, _ s1: Float, _ b: F32Elements
+    ) throws(LichenError) {
+        guard other.count == count else { throw .shapeMismatch(operand: "other", dimension: 0, expected: count, got: other.count) }
+        guard a.count == count else { throw .shapeMismatch(operand: "a", dimension: 0, expected: count, got: a.count) }
+        guard b.count == count else { throw .shapeMismatch(operand: "b", dimension: 0, expected: count, got: b.count) }
+        // safe: the four ranges hold `count` values each.
+        let y0 = pointer, y1 = other.pointer, x = a.pointer, g = b.pointer
+        for i in 0..<count {
+            let v = x[i], d = g[i]
+            y0[i] = v - s0 * d
+            y1[i] = v - s1 * d
+        }
+    }
+
+    /// `self[i] -= s * g[i]`, then `g[i] = 0`, in one pass: an SGD step that also clears the
+    /// gradient it used (the values bit for bit `assignDifference(self, scaled: s, g)`'s).
+    /// - Throws: `.shapeMismatch(operand: "g", ...)` when the counts differ.
+    /// - Note: Allocates nothing.
+    public func subtractScaled(_ s: Float, clearing g: F32Elements) throws(LichenError) {
+        guard g.count == count else { throw .shapeMismatch(operand: "g", dimension: 0, expected: count, got: g.count) }
+        // safe: both ranges hold `count` values; each gradient value is read before it is cleared.
+        let y = pointer, d = g.pointer
+        for i in 0..<count {
+            y[i] = y[i] - s * d[i]
+            d[i] = 0
+        }
+    }
+}
+
+extension UnsafePointer where Pointee == Float {
+    /// The first of `count` values from here that is NaN or infinite, or nil. Blocks of 256 are
+    /// screened by the largest exponent field (an integer reduction that vectorises); only a
+    /// block holding an all-ones exponent is searched value by value.
+    @inlinable
+    func firstNonFiniteIndex(count: Int) -> Int? {
+        let block = 256
+        var start = 0
+        while start < count {
+            let end = Swift.min(start + block, count)
+            var exponents: UInt32 = 0
+            for i in start..<end { exponents = Swift.max(exponents, self[i].bitPattern & 0x7f80_0000) }
+            if exponents == 0x7f80_0000 {
+                for i in start..<end where !self[i].isFinite { return i }
+            }
+            start = end
+        }
         return nil
     }
 }

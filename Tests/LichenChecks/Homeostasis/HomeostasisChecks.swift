@@ -64,7 +64,7 @@ let homeostasisChecks: [Check] = [
         }
     },
 
-    Check("Homeostasis/Learner", "the trial updates equal a real SGD update with that eta (weights bit for bit, score); the partial gradient is the minibatch sum (finite differences)") { c in
+    Check("Homeostasis/Learner", "the trial updates equal a real SGD update with that eta (weights bit for bit, score; both trials in one pass alike); the partial gradient is the minibatch sum (finite differences)") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 41)
             let (graph, arena) = try homeostasisTinyModel(&rng, batch: 1)
@@ -122,6 +122,15 @@ let homeostasisChecks: [Check] = [
             for k in 0..<store.count {
                 c.expect(try store[k].value.toArray() == before[k], store[k].name + ": writing a trial changed the model")
                 if let t = learner.trialValue(1, parameter: k) { trial.append(try t.toArray()) } else { trial.append([]) }
+            }
+            // Both trials in one pass: the same bits as the two writes.
+            var leaveTrial: [[Float]] = []
+            for k in 0..<store.count { leaveTrial.append(try learner.trialValue(0, parameter: k)?.toArray() ?? []) }
+            try learner.writeTrials(leave: 0.05, take: 0.37)
+            for k in 0..<store.count {
+                let leave = try learner.trialValue(0, parameter: k)?.toArray() ?? []
+                let take = try learner.trialValue(1, parameter: k)?.toArray() ?? []
+                c.expect(leave == leaveTrial[k] && take == trial[k], store[k].name + ": writeTrials differs from writeTrial 0 and 1")
             }
             // The real update with that eta: SGD at eta' / m over the same gradients.
             var trainables: [TrainableParameter] = []

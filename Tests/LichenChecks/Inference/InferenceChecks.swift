@@ -4,7 +4,7 @@ import Lichen
 /// Checks of the inference path: its kernels against naive loops in every table, batch-norm
 /// folding against its defining equations, and whole models against the unfolded `Graph`.
 let inferenceChecks: [Check] = [
-    Check("Inference/Kernels", "bias_act, transpose_bias_act, sgemm_small_k and sgemm_nt match naive loops in every table, odd shapes included") { c in
+    Check("Inference/Kernels", "bias_act, transpose_bias_act, sgemm_small_k, sgemm_nt and sgemm_tn_small_k match naive loops in every table, odd shapes included") { c in
         var rng = SplitMix64(seed: 71)
         for kernels in supportedKernels {
             guard let t = lcr_kernels_for(lcr_isa(rawValue: kernels.isa.rawValue))?.pointee else {
@@ -85,6 +85,30 @@ let inferenceChecks: [Check] = [
                     c.expect(worst <= 1e-5 * Float(max(k, 1)), kernels.isaName + " sgemm_nt " + String(m) + "x" + String(n) + "x" + String(k)
                              + ": max error " + show(worst))
                     c.expect(untouched, kernels.isaName + " sgemm_nt writes only n columns of each row")
+                }
+            }
+            // sgemm_tn_small_k: c = alpha a^T . b + beta c for a [k, m], strided, odd rows, every
+            // column remainder around the 32-wide tiles, k from 0 to 16.
+            for (m, n, k) in [(1, 1, 1), (2, 32, 1), (3, 33, 9), (80, 100, 9), (5, 65, 16), (4, 7, 0), (7, 31, 3)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1)), (Float(2), Float(0.25))] {
+                    let lda = m + 3, ldb = n + 1, ldc = n + 2
+                    let a = rng.floats(k * lda), b = rng.floats(k * ldb), c0 = rng.floats(m * ldc)
+                    let am = CheckMemory.floats(a), bm = CheckMemory.floats(b), cm = CheckMemory.floats(c0)
+                    t.sgemm_tn_small_k(am.floats, Int64(lda), bm.floats, Int64(ldb), cm.floats, Int64(ldc), Int64(m), Int64(n), Int64(k),
+                                       alpha, beta)
+                    var worst: Float = 0, untouched = true
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = 0.0
+                            for l in 0..<k { s += Double(a[l * lda + i]) * Double(b[l * ldb + j]) }
+                            let want = Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                            worst = max(worst, abs(cm.floats[i * ldc + j] - Float(want)))
+                        }
+                        for j in n..<ldc where cm.floats[i * ldc + j] != c0[i * ldc + j] { untouched = false }
+                    }
+                    c.expect(worst <= 1e-5 * Float(max(k, 1)), kernels.isaName + " sgemm_tn_small_k " + String(m) + "x" + String(n) + "x"
+                             + String(k) + ": max error " + show(worst))
+                    c.expect(untouched, kernels.isaName + " sgemm_tn_small_k writes only n columns of each row")
                 }
             }
         }

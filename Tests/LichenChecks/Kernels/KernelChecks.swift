@@ -157,17 +157,20 @@ let kernelChecks: [Check] = [
             }
         }
     },
-    Check("Kernels/Sgemm", "BLIS sgemm (all transposes, the m = 1 path) and every table's sgemv match the naive product") { c in
+    Check("Kernels/Sgemm", "BLIS sgemm (all transposes, the m = 1 path, the short-k A^T B path) and every table's sgemv match the naive product") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 6)
             // The last two cross the packed path's blocks (MC 144 rows, KC 256 of k, NC 2048 columns).
-            for (m, n, k) in [(1, 7, 5), (1, 1, 1), (3, 17, 33), (17, 5, 64), (8, 8, 1), (145, 19, 257), (2, 2049, 17)] {
+            // (80, 37, 9), (3, 40, 14), (6, 33, 16): transposed A over k <= 16 (row axpys).
+            for (m, n, k) in [(1, 7, 5), (1, 1, 1), (3, 17, 33), (17, 5, 64), (8, 8, 1), (145, 19, 257), (2, 2049, 17),
+                              (80, 37, 9), (3, 40, 14), (6, 33, 16)] {
                 for ta in [false, true] {
                     for tb in [false, true] {
                         let a = CheckMemory.floats(rng.floats(m * k)), b = CheckMemory.floats(rng.floats(k * n))
                         let c0 = rng.floats(m * n)
                         let out = CheckMemory.floats(c0)
-                        let (alpha, beta): (Float, Float) = (0.75, ta ? 0 : 0.5)
+                        let betas: [Float] = [0, 1, 0.5]
+                        let (alpha, beta): (Float, Float) = (0.75, ta ? betas[k % 3] : 0.5)
                         try Kernels.sgemm(
                             try a.view(.f32, ta ? [k, m] : [m, k]), transposeA: ta, try b.view(.f32, tb ? [n, k] : [k, n]), transposeB: tb,
                             into: try out.view(.f32, [m, n]), alpha: alpha, beta: beta)
@@ -206,7 +209,7 @@ let kernelChecks: [Check] = [
             }
         }
     },
-    Check("Kernels/Elementwise", "add, mul, scale, axpy, relu, relu backward, leaky relu, sum and dot match naive loops in every table") { c in
+    Check("Kernels/Elementwise", "add, mul, scale, axpy, relu, relu backward, leaky relu, elu (forward, backward), sum and dot match naive loops in every table") { c in
         checking(&c) { c throws(LichenError) in
             var rng = SplitMix64(seed: 7)
             for kernels in supportedKernels {
@@ -226,6 +229,24 @@ let kernelChecks: [Check] = [
                     c.expect((0..<n).allSatisfy { y.floats[$0] == (av[$0] > 0 ? av[$0] : 0.1 * av[$0]) }, kernels.isaName + " leaky relu")
                     try kernels.reluBackward(input: va, outputGradient: vb, into: vy)
                     c.expect((0..<n).allSatisfy { y.floats[$0] == (av[$0] > 0 ? bv[$0] : 0) }, kernels.isaName + " relu backward")
+                    // ELU against the Double reference: within 4 ulps of the value, forward and
+                    // backward (inputs spread over [-20, 5] to reach every k of the reduction).
+                    let ev = (0..<n).map { av[$0] * 12.5 - 7.5 }
+                    let e = CheckMemory.floats(ev), ve = try e.view(.f32, [n])
+                    try kernels.elementwise(.elu, ve, into: vy)
+                    for i in 0..<n {
+                        let x = Double(ev[i]), want = x > 0 ? x : graphRefExp(x) - 1
+                        c.expectClose(y.floats[i], Float(want), absolute: 4 * Float(want).ulp, kernels.isaName + " elu \(ev[i])")
+                    }
+                    let d0 = CheckMemory.floats(av)
+                    try kernels.eluBackward(input: ve, outputGradient: vb, into: try d0.view(.f32, [n]), accumulate: true)
+                    try kernels.eluBackward(input: ve, outputGradient: vb, into: vy)
+                    for i in 0..<n {
+                        let x = Double(ev[i]), g = Double(bv[i]) * (x > 0 ? 1 : graphRefExp(x))
+                        c.expectClose(y.floats[i], Float(g), absolute: 4 * Float(g).ulp + 1e-30, kernels.isaName + " elu backward")
+                        c.expectClose(d0.floats[i], Float(Double(av[i]) + g), absolute: 4 * Float(Double(av[i]) + g).ulp + 1e-7,
+                                      kernels.isaName + " elu backward, accumulated")
+                    }
                     let yc = CheckMemory.floats(bv)
                     try kernels.axpy(0.5, va, try yc.view(.f32, [n]))
                     for i in 0..<n { c.expectClose(yc.floats[i], bv[i] + 0.5 * av[i], absolute: 1e-6, kernels.isaName + " axpy") }
@@ -427,3 +448,4 @@ func logApprox(_ z: Double) -> Double {
     while i < 40 { sum += term / Double(i); term *= u * u; i += 2 }
     return 2 * sum + Double(e) * 0.6931471805599453
 }
+

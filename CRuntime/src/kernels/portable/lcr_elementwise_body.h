@@ -38,6 +38,62 @@ LCR_EW_TARGET static void LCR_EW_NAME(leaky_relu)(const float *x, float slope, f
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
 }
 
+/* ELU (alpha 1) in float, branch-free so the loops vectorise. For x <= 0, x = k ln2 + r with
+ * |r| <= ln2/2 (up to the rounding of k; Cody-Waite, two-part ln2), e^r - 1 by its degree-7 Taylor polynomial (truncation
+ * below 1.5e-8 relative) and e^x - 1 = 2^k (e^r - 1) + (2^k - 1), exact in r when k = 0, so
+ * small |x| keep their relative accuracy. x is clamped to [-88, 0] first (e^-88 - 1 is -1 in
+ * float, and 2^k stays a normal float or zero), so every intermediate is finite; a positive
+ * x or a NaN is passed through by the final select. */
+#ifndef LCR_EW_ELU_PARTS
+#define LCR_EW_ELU_PARTS
+static inline void lcr_elu_parts(float x, float *em, float *scale) {
+    float c = x < 0.0f ? (x > -88.0f ? x : -88.0f) : 0.0f;
+    /* k = round(c / ln2): adding and subtracting 1.5 * 2^23 rounds to an integer (|k| <= 127). */
+    float k = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = (c - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    *em = p * r;
+    union { int32_t i; float f; } u;
+    u.i = ((int32_t)k + 127) << 23;
+    *scale = u.f;
+}
+#endif
+
+LCR_EW_TARGET static void LCR_EW_NAME(elu)(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float em, s, v = x[i];
+        lcr_elu_parts(v, &em, &s);
+        float neg = s * em + (s - 1.0f);
+        y[i] = (v > 0.0f || v != v) ? v : neg;
+    }
+}
+
+/* dx (+)= dy * ELU'(x): 1 for x > 0, e^x = 2^k e^r otherwise (NaN for a NaN x). */
+LCR_EW_TARGET static void LCR_EW_NAME(elu_backward)(const float *x, const float *dy, float *dx, int64_t n,
+                                                    int accumulate) {
+    if (accumulate) {
+        for (int64_t i = 0; i < n; i++) {
+            float em, s, v = x[i];
+            lcr_elu_parts(v, &em, &s);
+            float d = v > 0.0f ? 1.0f : (v != v ? v : s * (em + 1.0f));
+            dx[i] += dy[i] * d;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float em, s, v = x[i];
+            lcr_elu_parts(v, &em, &s);
+            float d = v > 0.0f ? 1.0f : (v != v ? v : s * (em + 1.0f));
+            dx[i] = dy[i] * d;
+        }
+    }
+}
+
 /* Reductions keep 8 partial sums so the loop vectorises without reassociation flags. */
 LCR_EW_TARGET static float LCR_EW_NAME(sum)(const float *x, int64_t n) {
     float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -124,6 +180,7 @@ LCR_EW_TARGET static void LCR_EW_NAME(channel_stats)(const float *x, int64_t bat
 #define LCR_EW_TABLE_ENTRIES                                                                     \
     .add = LCR_EW_NAME(add), .mul = LCR_EW_NAME(mul), .scale = LCR_EW_NAME(scale),             \
     .axpy = LCR_EW_NAME(axpy), .relu = LCR_EW_NAME(relu), .relu_backward = LCR_EW_NAME(relu_backward), \
-    .leaky_relu = LCR_EW_NAME(leaky_relu), .sum = LCR_EW_NAME(sum), .dot = LCR_EW_NAME(dot),    \
+    .leaky_relu = LCR_EW_NAME(leaky_relu), .elu = LCR_EW_NAME(elu),             \
+    .elu_backward = LCR_EW_NAME(elu_backward), .sum = LCR_EW_NAME(sum), .dot = LCR_EW_NAME(dot),    \
     .softmax_rows = LCR_EW_NAME(softmax_rows), .log_softmax_rows = LCR_EW_NAME(log_softmax_rows), \
     .channel_stats = LCR_EW_CHANNEL_STATS

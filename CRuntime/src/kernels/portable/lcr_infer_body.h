@@ -196,6 +196,62 @@ LCR_IN_TARGET static void LCR_IN_NAME(sgemm_nt)(const float *a, int64_t lda, con
     }
 }
 
+/* c[i, j] = alpha * sum_l a[l, i] b[l, j] + beta * c[i, j] for a [k, m] (row stride lda), b [k, n]
+ * (row stride ldb), c [m, n] (row stride ldc); beta == 0 ignores c's old values. For a short k
+ * (a small batch's weight gradient dY^T X): sgemm_small_k's tiles of two rows of c by 32
+ * columns, each k step broadcasting the pair a[l, i], a[l, i + 1] against four vectors of b's
+ * row l, the sums over l in order. Columns past the last full tile go one at a time. */
+LCR_IN_TARGET static void LCR_IN_NAME(sgemm_tn_small_k)(const float *a, int64_t lda, const float *b, int64_t ldb,
+                                                        float *c, int64_t ldc, int64_t m, int64_t n, int64_t k,
+                                                        float alpha, float beta) {
+    const LCR_IN_V al = {alpha, alpha, alpha, alpha, alpha, alpha, alpha, alpha};
+    const LCR_IN_V be = {beta, beta, beta, beta, beta, beta, beta, beta};
+    for (int64_t i = 0; i < m; i += 2) {
+        const int64_t i1 = i + 1 < m ? i + 1 : i;
+        float *c0 = c + i * ldc, *c1 = c + i1 * ldc;
+        int64_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+            LCR_IN_V s0 = {0, 0, 0, 0, 0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+            LCR_IN_V t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+            for (int64_t l = 0; l < k; l++) {
+                const float *br = b + l * ldb + j;
+                const LCR_IN_V x0 = LCR_IN_NAME(load8)(br), x1 = LCR_IN_NAME(load8)(br + 8);
+                const LCR_IN_V x2 = LCR_IN_NAME(load8)(br + 16), x3 = LCR_IN_NAME(load8)(br + 24);
+                const float u = a[l * lda + i], v = a[l * lda + i1];
+                const LCR_IN_V uv = {u, u, u, u, u, u, u, u}, vv = {v, v, v, v, v, v, v, v};
+                s0 += uv * x0; s1 += uv * x1; s2 += uv * x2; s3 += uv * x3;
+                t0 += vv * x0; t1 += vv * x1; t2 += vv * x2; t3 += vv * x3;
+            }
+            s0 *= al; s1 *= al; s2 *= al; s3 *= al;
+            t0 *= al; t1 *= al; t2 *= al; t3 *= al;
+            if (beta != 0.0f) {
+                /* Both rows' old values are read before either is written: with one row left
+                 * (c1 == c0) the second row's sums equal the first's. */
+                const LCR_IN_V o0 = LCR_IN_NAME(load8)(c0 + j), o1 = LCR_IN_NAME(load8)(c0 + j + 8);
+                const LCR_IN_V o2 = LCR_IN_NAME(load8)(c0 + j + 16), o3 = LCR_IN_NAME(load8)(c0 + j + 24);
+                const LCR_IN_V p0 = LCR_IN_NAME(load8)(c1 + j), p1 = LCR_IN_NAME(load8)(c1 + j + 8);
+                const LCR_IN_V p2 = LCR_IN_NAME(load8)(c1 + j + 16), p3 = LCR_IN_NAME(load8)(c1 + j + 24);
+                s0 += be * o0; s1 += be * o1; s2 += be * o2; s3 += be * o3;
+                t0 += be * p0; t1 += be * p1; t2 += be * p2; t3 += be * p3;
+            }
+            LCR_IN_NAME(store8)(c0 + j, s0); LCR_IN_NAME(store8)(c0 + j + 8, s1);
+            LCR_IN_NAME(store8)(c0 + j + 16, s2); LCR_IN_NAME(store8)(c0 + j + 24, s3);
+            LCR_IN_NAME(store8)(c1 + j, t0); LCR_IN_NAME(store8)(c1 + j + 8, t1);
+            LCR_IN_NAME(store8)(c1 + j + 16, t2); LCR_IN_NAME(store8)(c1 + j + 24, t3);
+        }
+        for (; j < n; j++) {
+            float s = 0.0f, t = 0.0f;
+            for (int64_t l = 0; l < k; l++) {
+                s += a[l * lda + i] * b[l * ldb + j];
+                t += a[l * lda + i1] * b[l * ldb + j];
+            }
+            const float o0 = c0[j], o1 = c1[j];
+            c0[j] = beta == 0.0f ? alpha * s : alpha * s + beta * o0;
+            c1[j] = beta == 0.0f ? alpha * t : alpha * t + beta * o1;
+        }
+    }
+}
+
 /* im2row of output rows oy0 ..< oy1 in two passes: im2col of those rows into cols
  * [depth, (oy1 - oy0) * ow] (with stride 1 each output row of a kernel tap is one shifted copy
  * of an input row, zero at the borders; other strides go element by element), then the tiled
@@ -244,4 +300,4 @@ LCR_IN_TARGET static void LCR_IN_NAME(im2row)(const lcr_conv_geometry *g, const 
 #define LCR_IN_TABLE_ENTRIES                                                                      \
     .bias_act = LCR_IN_NAME(bias_act), .transpose_bias_act = LCR_IN_NAME(transpose_bias_act),   \
     .sgemm_small_k = LCR_IN_NAME(sgemm_small_k), .im2row = LCR_IN_NAME(im2row),                  \
-    .sgemm_nt = LCR_IN_NAME(sgemm_nt)
+    .sgemm_nt = LCR_IN_NAME(sgemm_nt), .sgemm_tn_small_k = LCR_IN_NAME(sgemm_tn_small_k)

@@ -5,7 +5,8 @@
 /// - silu: `x * sigmoid(x)`.
 /// - tanh; backward from the output: `1 - y^2`.
 /// - elu (alpha = 1): `x` for x > 0, `e^x - 1` otherwise; backward from the input: 1 for x > 0,
-///   `e^x` otherwise (the homeostatic learners' MLP, research/methods.md section 2).
+///   `e^x` otherwise (the homeostatic learners' MLP, research/methods.md section 2). Both in
+///   f32 by the kernel table (`Kernels.Unary.elu`, `eluBackward`), as relu is.
 extension Graph {
     static let geluC = 0.7978845608028654  // sqrt(2 / pi)
     static let geluA = 0.044715
@@ -14,8 +15,8 @@ extension Graph {
         let x = try value(node.input0, Graph.batched(node.inShape, n))
         let y = try value(node.storage, Graph.batched(node.outShape, n))
         let kind = node.kind
-        if kind == .relu {
-            try kernels.elementwise(.relu, x, into: y)
+        if kind == .relu || kind == .elu {
+            try kernels.elementwise(kind == .relu ? .relu : .elu, x, into: y)
             return
         }
         let count = x.elementCount
@@ -28,8 +29,6 @@ extension Graph {
                         ys[i] = Float(0.5 * v * (1 + GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))))
                     case .silu:
                         ys[i] = Float(v * GraphMath.sigmoid(v))
-                    case .elu:
-                        ys[i] = v > 0 ? xs[i] : Float(GraphMath.expm1(v))
                     default:
                         ys[i] = Float(GraphMath.tanh(v))
                     }
@@ -51,6 +50,10 @@ extension Graph {
             try kernels.reluBackward(input: saved, outputGradient: dy, into: dx)
             return
         }
+        if kind == .elu {
+            try kernels.eluBackward(input: saved, outputGradient: dy, into: dx, accumulate: !node.overwrite0)
+            return
+        }
         let count = dy.elementCount, overwrite = node.overwrite0
         try saved.withFloats { (ss) throws(LichenError) in
             try dy.withFloats { (ds) throws(LichenError) in
@@ -63,8 +66,6 @@ extension Graph {
                             derivative = v > 0 ? 1 : 0
                         case .tanh:
                             derivative = 1 - v * v
-                        case .elu:
-                            derivative = v > 0 ? 1 : GraphMath.exp(v)
                         case .gelu:
                             let t = GraphMath.tanh(Graph.geluC * (v + Graph.geluA * v * v * v))
                             derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * Graph.geluC * (1 + 3 * Graph.geluA * v * v)
