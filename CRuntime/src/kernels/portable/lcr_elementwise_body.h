@@ -39,11 +39,11 @@ LCR_EW_TARGET static void LCR_EW_NAME(leaky_relu)(const float *x, float slope, f
 }
 
 /* ELU (alpha 1) in float, branch-free so the loops vectorise. For x <= 0, x = k ln2 + r with
- * |r| <= ln2/2 (up to the rounding of k; Cody-Waite, two-part ln2), e^r - 1 by its degree-7 Taylor polynomial (truncation
- * below 1.5e-8 relative) and e^x - 1 = 2^k (e^r - 1) + (2^k - 1), exact in r when k = 0, so
- * small |x| keep their relative accuracy. x is clamped to [-88, 0] first (e^-88 - 1 is -1 in
- * float, and 2^k stays a normal float or zero), so every intermediate is finite; a positive
- * x or a NaN is passed through by the final select. */
+ * |r| <= ln2/2 up to the rounding of k (Cody-Waite, two-part ln2), e^r - 1 by its degree-7
+ * Taylor polynomial (truncation below 1.5e-8 relative) and e^x - 1 = 2^k (e^r - 1) + (2^k - 1),
+ * exact in r when k = 0, so small |x| keep their relative accuracy. x is clamped to [-88, 0]
+ * first (e^-88 - 1 is -1 in float, and 2^k stays a normal float or zero), so every
+ * intermediate is finite; a positive x or a NaN is passed through by the final select. */
 #ifndef LCR_EW_ELU_PARTS
 #define LCR_EW_ELU_PARTS
 static inline void lcr_elu_parts(float x, float *em, float *scale) {
