@@ -454,8 +454,8 @@ public final class HomeostaticLearner {
         lastDecision = decision
     }
 
-    /// `w ← w − (η / m) Σ∇`: `SGD.step` without momentum or decay, written out
-    /// (`F32Elements.assignDifference`, the same arithmetic in a vectorised loop), then Σ∇ = 0.
+    /// `w ← w − (η / m) Σ∇`: `SGD.step` without momentum or decay, written out, and Σ∇ = 0 in
+    /// the same pass (`F32Elements.subtractScaled(_:clearing:)`, the same arithmetic vectorised).
     private func update() throws(LichenError) {
         for j in 0..<gradients.count {
             if let e = try gradients[j].f32Elements("gradient").firstNonFiniteIndex() {

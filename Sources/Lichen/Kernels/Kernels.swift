@@ -360,12 +360,7 @@ public struct Kernels {
     /// - Throws: `.unsupportedElementType`, `.shapeMismatch`.
     /// - Note: Allocates nothing.
     public func reluBackward(input x: TensorView, outputGradient dy: TensorView, into dx: TensorView) throws(LichenError) {
-        try x.require(.f32, "input")
-        try dy.require(.f32, "outputGradient")
-        try dx.require(.f32, "inputGradient")
-        let n = x.shape.elementCount ?? 0
-        try Kernels.requireCount(dy, "outputGradient", n)
-        try Kernels.requireCount(dx, "inputGradient", n)
+        let n = try Kernels.requireActivationGradient(x, dy, dx)
         table.pointee.relu_backward(x.floats, dy.floats, dx.floats, Int64(n))
     }
 
@@ -377,13 +372,22 @@ public struct Kernels {
     public func eluBackward(
         input x: TensorView, outputGradient dy: TensorView, into dx: TensorView, accumulate: Bool = false
     ) throws(LichenError) {
+        let n = try Kernels.requireActivationGradient(x, dy, dx)
+        table.pointee.elu_backward(x.floats, dy.floats, dx.floats, Int64(n), accumulate ? 1 : 0)
+    }
+
+    /// An activation's backward operands: f32 `input`, `outputGradient` and `inputGradient` with
+    /// the same element count, which is returned.
+    private static func requireActivationGradient(
+        _ x: TensorView, _ dy: TensorView, _ dx: TensorView
+    ) throws(LichenError) -> Int {
         try x.require(.f32, "input")
         try dy.require(.f32, "outputGradient")
         try dx.require(.f32, "inputGradient")
         let n = x.shape.elementCount ?? 0
         try Kernels.requireCount(dy, "outputGradient", n)
         try Kernels.requireCount(dx, "inputGradient", n)
-        table.pointee.elu_backward(x.floats, dy.floats, dx.floats, Int64(n), accumulate ? 1 : 0)
+        return n
     }
 
     /// Sum of all elements of an f32 view.
